@@ -1,0 +1,1 @@
+"""The signal exchange broker: intake, pseudonymisation, routing, cases, API and CLI."""

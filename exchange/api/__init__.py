@@ -1,0 +1,1 @@
+"""The HTTP API: application factory, error rendering, middleware."""

@@ -1,0 +1,46 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from exchange.api import problems
+from exchange.api.middleware import BodyLimit, RequestId
+from exchange.auth import routes as auth_routes
+from exchange.auth.guards import authorize
+from exchange.broker import Broker
+from exchange.config import Settings
+from exchange.logs import configure_logging
+from exchange.signals import routes as signal_routes
+
+
+def create_app(settings: Settings | None = None, broker: Broker | None = None) -> FastAPI:
+    settings = settings or (broker.settings if broker else Settings())
+    configure_logging(settings.log_format, settings.log_level)
+    broker = broker or Broker.start(settings)
+
+    app = FastAPI(
+        title="Signal exchange",
+        version="0.1.0",
+        description=(
+            "Early signals of payment arrears, from creditors to municipalities: "
+            "pseudonymised, decided by purpose and legal basis, audited."
+        ),
+    )
+    app.state.broker = broker
+    problems.install(app)
+
+    batch_path = "/v1/signals/batch"
+    app.add_middleware(
+        BodyLimit,
+        limit_for=lambda path: (
+            settings.max_batch_body_bytes if path == batch_path else settings.max_body_bytes
+        ),
+    )
+    app.add_middleware(RequestId)
+
+    app.include_router(auth_routes.router)
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(authorize)])
+    v1.include_router(signal_routes.router)
+    app.include_router(v1)
+    return app

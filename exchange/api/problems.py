@@ -1,0 +1,137 @@
+"""Rendering every error as RFC 9457 problem details (``application/problem+json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from exchange.errors import ExchangeError, FieldError, InvalidInput
+
+MEDIA_TYPE = "application/problem+json"
+log = structlog.get_logger("exchange.api")
+
+
+class BadJson(ExchangeError):
+    status = 400
+    title = "The body is not valid JSON"
+    slug = "malformed-json"
+
+
+def problem_response(error: ExchangeError, request: Request | None = None) -> JSONResponse:
+    instance = request.url.path if request is not None else None
+    headers = (
+        {"WWW-Authenticate": 'Bearer realm="signal-exchange"'} if error.status == 401 else None
+    )
+    return JSONResponse(
+        error.as_problem(instance),
+        status_code=error.status,
+        media_type=MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def field_errors(errors: list[Any], *, strip: int = 0) -> list[FieldError]:
+    """Turn pydantic's errors into fields by path (``person.bsn``) and plain messages."""
+    result = []
+    for error in errors:
+        location = [part for part in error["loc"][strip:] if not _is_union_tag(part)]
+        path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in location)
+        result.append(FieldError(path.replace(".[", "[") or "body", _message(error)))
+    return result
+
+
+def invalid_input(error: ValidationError, *, strip: int = 0) -> ExchangeError:
+    errors = error.errors(include_url=False, include_input=False)
+    if any(e["type"] == "json_invalid" for e in errors):
+        return BadJson("the body is not valid JSON")
+    fields = field_errors(errors, strip=strip)
+    return InvalidInput(_summary(fields), fields)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ExchangeError)
+    async def _exchange_error(request: Request, error: ExchangeError) -> JSONResponse:
+        return problem_response(error, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = list(error.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return problem_response(BadJson("the body is not valid JSON"), request)
+        fields = [
+            FieldError(
+                f.field.removeprefix("body.").removeprefix("path.").removeprefix("query."),
+                f.message,
+            )
+            for f in field_errors(errors)
+        ]
+        return problem_response(InvalidInput(_summary(fields), fields), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        problem = ExchangeError(str(error.detail))
+        problem.status = error.status_code
+        problem.title = str(error.detail)
+        problem.slug = "http-" + str(error.status_code)
+        response = problem_response(problem, request)
+        for name, value in (error.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        # Only the type: the message of an unexpected error may quote a request body.
+        log.error("request.failed", error_type=type(error).__name__)
+        problem = ExchangeError("the broker failed to handle this request; it was not stored")
+        problem.status = 500
+        problem.title = "Internal error"
+        problem.slug = "internal-error"
+        return problem_response(problem, request)
+
+
+_TYPE_MESSAGES = {
+    "missing": "is required",
+    "extra_forbidden": "is not a field of this object",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "bool_type": "must be true or false",
+    "string_type": "must be a string",
+    "date_type": "must be a date like 2026-09-01",
+    "date_parsing": "must be a date like 2026-09-01",
+    "date_from_datetime_parsing": "must be a date like 2026-09-01",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "dict_type": "must be an object",
+    "list_type": "must be a list",
+    "uuid_parsing": "must be a UUID",
+    "uuid_type": "must be a UUID",
+}
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "enum":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"must be one of {expected}"
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    if kind in _TYPE_MESSAGES:
+        return _TYPE_MESSAGES[kind]
+    return str(error["msg"])
+
+
+def _summary(fields: list[FieldError]) -> str:
+    if len(fields) == 1:
+        return f"{fields[0].field} {fields[0].message}"
+    return f"{len(fields)} fields are invalid: " + ", ".join(f.field for f in fields)
+
+
+def _is_union_tag(part: object) -> bool:
+    return isinstance(part, str) and (part.startswith("function-") or part in ("str", "int"))

@@ -1,0 +1,22 @@
+"""Scopes, and which organisation kinds may hold them."""
+
+from __future__ import annotations
+
+from exchange.organisations.models import PROVIDER_KINDS, OrganisationKind
+
+SIGNALS_WRITE = "signals:write"
+SIGNALS_READ = "signals:read"
+CASES_READ = "cases:read"
+CASES_WRITE = "cases:write"
+AUDIT_READ = "audit:read"
+
+ALL_SCOPES = (SIGNALS_WRITE, SIGNALS_READ, CASES_READ, CASES_WRITE, AUDIT_READ)
+
+
+def default_scopes(kind: OrganisationKind) -> tuple[str, ...]:
+    """The scopes a client of this kind gets when none are asked for."""
+    if kind in PROVIDER_KINDS:
+        return (SIGNALS_WRITE, SIGNALS_READ)
+    if kind is OrganisationKind.PRIVACY_OFFICER:
+        return (AUDIT_READ,)
+    return (CASES_READ, CASES_WRITE)

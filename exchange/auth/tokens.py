@@ -1,0 +1,175 @@
+"""The OAuth 2.0 token endpoint (client credentials, RFC 6749 §4.4) and token validation.
+
+Access tokens are JWTs in the RFC 9068 profile (``typ: at+jwt``), signed with ES256 by the
+active key of the keyring; every key still in the keyring is published in the JWKS, so a
+rotated key keeps validating the tokens it signed until they expire.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request
+from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
+from joserfc import jwt
+from joserfc.errors import ExpiredTokenError, JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.responses import JSONResponse
+
+from exchange.auth.models import ApiClient
+from exchange.auth.scopes import ALL_SCOPES
+from exchange.errors import Unauthenticated
+from exchange.organisations.models import OrganisationKind
+from exchange.vault.keyring import Keyring
+
+AUDIENCE = "signal-exchange"
+ALGORITHM = "ES256"
+log = structlog.get_logger("exchange.auth")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a client acting for one organisation, with the scopes it holds."""
+
+    client_id: str
+    organisation_id: uuid.UUID
+    organisation_kind: OrganisationKind
+    scopes: frozenset[str]
+
+
+class _ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+
+
+class _TokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
+    def __init__(self, keyring: Keyring, issuer: str, lifetime: int) -> None:
+        super().__init__(issuer=issuer, alg=ALGORITHM, expires_generator=lambda *_: lifetime)
+        self.keyring = keyring
+
+    def get_jwks(self) -> KeySet:
+        return KeySet([self.keyring.signing_key()])
+
+    def get_audiences(self, client: ApiClient, user: object, scope: str) -> str:
+        return AUDIENCE
+
+    def get_extra_claims(
+        self, client: ApiClient, grant_type: str, user: object, scope: str
+    ) -> dict[str, str]:
+        return {"org": str(client.organisation_id), "org_kind": client.organisation.kind}
+
+
+class _TokenRequest(OAuth2Request):  # type: ignore[misc]
+    def __init__(
+        self, method: str, uri: str, headers: Mapping[str, str], form: dict[str, str]
+    ) -> None:
+        super().__init__(method, uri, headers=headers)
+        self._form = form
+        self.payload = BasicOAuth2Payload(form)
+
+    @property
+    def args(self) -> dict[str, str]:
+        return {}
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """The parts of an HTTP request that the token endpoint reads."""
+
+    method: str
+    uri: str
+    headers: Mapping[str, str]  # case-insensitive, as authlib looks up "Authorization"
+    form: dict[str, str]
+
+
+class TokenServer(AuthorizationServer):  # type: ignore[misc]
+    """authlib's authorization server, with the broker's clients and keys."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], keyring: Keyring, issuer: str, lifetime: int
+    ) -> None:
+        super().__init__(scopes_supported=list(ALL_SCOPES))
+        self.sessions = sessions
+        self.register_grant(_ClientCredentials)
+        self.register_token_generator("default", _TokenGenerator(keyring, issuer, lifetime))
+
+    def query_client(self, client_id: str) -> ApiClient | None:
+        with self.sessions() as session:
+            client = session.scalar(
+                select(ApiClient).where(
+                    ApiClient.client_id == client_id, ApiClient.revoked_at.is_(None)
+                )
+            )
+            return client
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        # Tokens are self-contained JWTs; nothing to store. The event has no secret in it.
+        log.info("token.issued", client_id=request.client.client_id, scope=token.get("scope"))
+
+    def create_oauth2_request(self, request: TokenRequest) -> OAuth2Request:
+        return _TokenRequest(request.method, request.uri, request.headers, request.form)
+
+    def create_json_request(self, request: TokenRequest) -> None:
+        raise NotImplementedError
+
+    def handle_response(
+        self, status: int, body: dict[str, Any], headers: list[tuple[str, str]]
+    ) -> JSONResponse:
+        response = JSONResponse(body, status_code=status)
+        for name, value in headers:
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def send_signal(self, name: str, *args: object, **kwargs: object) -> None:
+        return None
+
+    def issue(self, request: TokenRequest) -> JSONResponse:
+        response: JSONResponse = self.create_token_response(request)
+        return response
+
+
+class TokenValidator:
+    """Checks a bearer token: signature by a key in the keyring, issuer, audience, expiry."""
+
+    def __init__(self, keyring: Keyring, issuer: str) -> None:
+        self.public_keys = KeySet.import_key_set(keyring.public_jwks())  # type: ignore[arg-type]
+        self.claims = jwt.JWTClaimsRegistry(
+            leeway=30,
+            iss={"essential": True, "value": issuer},
+            aud={"essential": True, "value": AUDIENCE},
+            exp={"essential": True},
+            client_id={"essential": True},
+            org={"essential": True},
+            org_kind={"essential": True},
+        )
+
+    def validate(self, token: str) -> Principal:
+        try:
+            decoded = jwt.decode(token, self.public_keys, algorithms=[ALGORITHM])
+            if decoded.header.get("typ") != "at+jwt":
+                raise Unauthenticated("the token is not an access token")
+            self.claims.validate(decoded.claims)
+            claims = decoded.claims
+            return Principal(
+                client_id=claims["client_id"],
+                organisation_id=uuid.UUID(claims["org"]),
+                organisation_kind=OrganisationKind(claims["org_kind"]),
+                scopes=frozenset(str(claims.get("scope", "")).split()),
+            )
+        except ExpiredTokenError:
+            raise Unauthenticated("the access token has expired") from None
+        except (JoseError, ValueError, KeyError):
+            raise Unauthenticated("the access token is not valid") from None

@@ -1,0 +1,45 @@
+"""The broker's shared state: settings, database, keys, policies, token service.
+
+Built once per process by ``Broker.start`` and shared by the API and the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from exchange.auth.tokens import TokenServer, TokenValidator
+from exchange.config import Settings
+from exchange.db import make_engine, make_session_factory
+from exchange.vault.keyring import FileKeySource, Keyring
+from policies.intake import IntakePolicy, load_intake_policy
+
+
+@dataclass(frozen=True)
+class Broker:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    keyring: Keyring
+    intake_policy: IntakePolicy
+    token_server: TokenServer
+    token_validator: TokenValidator
+
+    @classmethod
+    def start(cls, settings: Settings) -> Broker:
+        engine = make_engine(settings.resolved_database_url)
+        sessions = make_session_factory(engine)
+        keyring = Keyring.load(FileKeySource(settings.resolved_keys_dir))
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            keyring=keyring,
+            intake_policy=load_intake_policy(),
+            token_server=TokenServer(
+                sessions, keyring, settings.issuer, settings.token_lifetime_seconds
+            ),
+            token_validator=TokenValidator(keyring, settings.issuer),
+        )

@@ -1,0 +1,1 @@
+"""Cases: the signals about one household, linked, for the municipality to act on."""

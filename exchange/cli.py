@@ -1,0 +1,251 @@
+"""The ``exchange`` command line: set up, serve, register organisations and clients."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exchange import clock
+from exchange.auth.models import ApiClient
+from exchange.auth.service import add_client
+from exchange.config import Settings
+from exchange.db import make_engine, make_session_factory, migrate, unit_of_work
+from exchange.demo import DemoOrganisation, as_json, seed_demo
+from exchange.errors import ExchangeError
+from exchange.organisations.service import add_organisation
+from exchange.vault.keyring import FileKeySource, ensure_keys
+
+app = typer.Typer(
+    help="The signal exchange broker.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+org_app = typer.Typer(help="Register organisations.", no_args_is_help=True)
+client_app = typer.Typer(help="Register API clients.", no_args_is_help=True)
+app.add_typer(org_app, name="org")
+app.add_typer(client_app, name="client")
+
+DEMO_FILE = "demo-clients.json"
+EXAMPLE_FILE = "example-signal.json"
+
+
+@app.command()
+def init() -> None:
+    """Create the data dir, the keys and the database schema. Safe to run again."""
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    created = ensure_keys(FileKeySource(settings.resolved_keys_dir))
+    migrate(settings.resolved_database_url)
+    _emit(
+        {
+            "data_dir": str(settings.data_dir.resolve()),
+            "keys_created": created,
+            "database": _redacted(settings.resolved_database_url),
+            "migrated": True,
+        }
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the broker's HTTP API."""
+    import uvicorn
+
+    from exchange.api.app import create_app
+
+    uvicorn.run(create_app(Settings()), host=host, port=port, log_config=None, proxy_headers=True)
+
+
+@org_app.command("add")
+def org_add(
+    kind: Annotated[str, typer.Option(help="Organisation kind, e.g. housing_corporation.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    gemeentecode: Annotated[
+        str | None, typer.Option(help="CBS municipality code (municipalities only).")
+    ] = None,
+    postcodes: Annotated[
+        str | None, typer.Option(help="PC4 ranges covered, e.g. 3000-3099,3150.")
+    ] = None,
+    parent: Annotated[
+        str | None, typer.Option(help="Municipality id (neighbourhood teams, debt services).")
+    ] = None,
+) -> None:
+    """Register an organisation; prints {"id": ...}."""
+    with _session() as session:
+        organisation = _run(
+            lambda: add_organisation(
+                session,
+                kind=kind,
+                name=name,
+                gemeentecode=gemeentecode,
+                postcodes=postcodes,
+                parent_id=_uuid(parent, "--parent") if parent else None,
+            )
+        )
+        _emit({"id": str(organisation.id), "kind": organisation.kind, "name": organisation.name})
+
+
+@client_app.command("add")
+def client_add(
+    org: Annotated[str, typer.Option(help="Organisation id.")],
+    scopes: Annotated[
+        str | None, typer.Option(help="Space-separated scopes; default fits the kind.")
+    ] = None,
+) -> None:
+    """Create an API client; prints {"client_id": ..., "client_secret": ...} once."""
+    with _session() as session:
+        client = _run(lambda: add_client(session, _uuid(org, "--org"), scopes))
+        _emit(
+            {
+                "client_id": client.client_id,
+                "client_secret": client.client_secret,
+                "scopes": client.scopes,
+            }
+        )
+
+
+@app.command()
+def demo(
+    as_json_output: Annotated[
+        bool, typer.Option("--json", help="Print JSON only (for scripts).")
+    ] = False,
+) -> None:
+    """Seed the demo world (Rotterdam, 0599) and print its client credentials."""
+    settings = Settings()
+    with _session() as session:
+        organisations = _reuse_demo(session, settings) or seed_demo(session)
+    document = as_json(organisations)
+    _write_private(settings.data_dir / DEMO_FILE, document)
+    example = example_signal(clock.today())
+    (settings.data_dir / EXAMPLE_FILE).write_text(json.dumps(example, indent=2) + "\n")
+    if as_json_output:
+        _emit(document)
+        return
+    _print_welcome(settings, organisations)
+
+
+def example_signal(today: dt.date) -> dict[str, Any]:
+    """A rent signal that passes every intake rule today (test person, test BSN)."""
+    return {
+        "external_ref": f"WS-{today.year}-{uuid.uuid4().hex[:6].upper()}",
+        "kind": "rent",
+        "amount_cents": 125000,
+        "arrears_since": (today - dt.timedelta(days=61)).isoformat(),
+        "crisis": False,
+        "warm_handover": False,
+        "person": {
+            "bsn": "999990019",
+            "initials": "A.",
+            "surname_prefix": "van",
+            "surname": "Dijk",
+            "birth_date": "1985-06-15",
+        },
+        "address": {
+            "postcode": "3011AB",
+            "house_number": "10",
+            "house_number_addition": "A",
+            "street": "Voorbeeldstraat",
+            "city": "Rotterdam",
+        },
+        "contact": {"phone": "+31612345678", "email": "a.vandijk@example.org"},
+        "preconditions": {
+            "contact_attempted_on": (today - dt.timedelta(days=20)).isoformat(),
+            "debt_help_offered_on": (today - dt.timedelta(days=20)).isoformat(),
+            "reminder_sent_on": (today - dt.timedelta(days=25)).isoformat(),
+            "reminder_offered_transfer": True,
+            "subject_refused": False,
+        },
+    }
+
+
+def _print_welcome(settings: Settings, organisations: list[DemoOrganisation]) -> None:
+    corporation = next(o for o in organisations if o.kind == "housing_corporation")
+    example = settings.data_dir / EXAMPLE_FILE
+    lines = ["", "Demo organisations and their API clients:", ""]
+    for o in organisations:
+        lines.append(f"  {o.kind:<20} {o.name}")
+        lines.append(f"  {'':<20} client_id={o.client_id} client_secret={o.client_secret}")
+    lines += [
+        "",
+        f"(also in {settings.data_dir / DEMO_FILE})",
+        "",
+        "Send a signal as the housing corporation, once the broker is up:",
+        "",
+        f"  TOKEN=$(curl -s -u '{corporation.client_id}:{corporation.client_secret}' \\",
+        "      -d grant_type=client_credentials http://127.0.0.1:8000/oauth/token \\",
+        "      | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
+        "  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\",
+        f"      -d @{example} http://127.0.0.1:8000/v1/signals",
+        "",
+        "API documentation: http://127.0.0.1:8000/docs",
+        "",
+    ]
+    typer.echo("\n".join(lines))
+
+
+def _reuse_demo(session: Session, settings: Settings) -> list[DemoOrganisation] | None:
+    """The demo clients printed before, if they still exist: ``make run`` twice, same keys."""
+    path = settings.data_dir / DEMO_FILE
+    if not path.exists():
+        return None
+    organisations = [DemoOrganisation(**o) for o in json.loads(path.read_text())["organisations"]]
+    known = set(session.scalars(select(ApiClient.client_id)))
+    if all(o.client_id in known for o in organisations):
+        return organisations
+    return None
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    settings = Settings()
+    engine = make_engine(settings.resolved_database_url, pool=False)
+    try:
+        yield from unit_of_work(make_session_factory(engine))
+    finally:
+        engine.dispose()
+
+
+def _run(action: Any) -> Any:
+    try:
+        return action()
+    except ExchangeError as error:
+        typer.echo(json.dumps(error.as_problem(), indent=2), err=True)
+        raise typer.Exit(code=2) from None
+
+
+def _uuid(value: str, option: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        typer.echo(f"{option} must be an organisation id (a UUID), got {value!r}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+def _emit(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+def _write_private(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(document, handle, indent=2)
+
+
+def _redacted(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

@@ -1,0 +1,47 @@
+"""Configuration from the environment (prefix ``EXCHANGE_``).
+
+Secrets never have defaults here: keys live in the key directory that ``exchange init``
+creates under the data dir (the embedded default), or are mounted there in production.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EXCHANGE_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./var"), description="Database file, keys, demo data.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default is a SQLite file under the data dir.",
+    )
+    keys_dir: Path | None = Field(
+        default=None, description="Key files; default is <data_dir>/keys."
+    )
+    issuer: str = Field(
+        default="http://127.0.0.1:8000",
+        description="OAuth issuer: the public base URL of this broker, as clients reach it.",
+    )
+    token_lifetime_seconds: int = Field(default=300, ge=30, le=3600)
+    log_format: Literal["json", "console"] = "console"
+    log_level: str = "INFO"
+    max_body_bytes: int = Field(default=64 * 1024, description="Limit for one signal.")
+    max_batch_body_bytes: int = Field(default=40 * 1024 * 1024, description="Limit for a batch.")
+    max_batch_items: int = Field(default=10_000, ge=1, le=10_000)
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'exchange.sqlite3').resolve()}"
+
+    @cached_property
+    def resolved_keys_dir(self) -> Path:
+        return (self.keys_dir or self.data_dir / "keys").resolve()

@@ -1,0 +1,108 @@
+"""One error hierarchy for the broker, rendered as RFC 9457 problem details.
+
+Services raise these; one handler in ``exchange.api.problems`` turns them into
+``application/problem+json``. The ``errors`` list names each field at fault by its path
+(``person.bsn``) so an integrator can fix the exact field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PROBLEM_BASE = "https://signal-exchange.example/problems/"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "detail": self.message}
+
+
+@dataclass
+class ExchangeError(Exception):
+    detail: str
+    errors: list[FieldError] = field(default_factory=list)
+
+    status = 400
+    title = "Bad request"
+    slug = "bad-request"
+
+    def __str__(self) -> str:
+        return self.detail
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+    def as_problem(self, instance: str | None = None) -> dict[str, Any]:
+        problem: dict[str, Any] = {
+            "type": self.type_uri,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            problem["instance"] = instance
+        if self.errors:
+            problem["errors"] = [e.as_dict() for e in self.errors]
+        return problem
+
+
+class InvalidInput(ExchangeError):
+    status = 422
+    title = "The request has invalid fields"
+    slug = "invalid-input"
+
+
+class SignalNotEligible(ExchangeError):
+    """The signal is well-formed but may not be sent (yet): nothing about it is kept."""
+
+    status = 422
+    title = "The signal is not eligible"
+    slug = "signal-not-eligible"
+
+
+class SubjectRefused(ExchangeError):
+    status = 422
+    title = "The person refused the transfer"
+    slug = "subject-refused"
+
+
+class NoCoveringMunicipality(ExchangeError):
+    status = 422
+    title = "No municipality covers the address"
+    slug = "no-covering-municipality"
+
+
+class NotFound(ExchangeError):
+    status = 404
+    title = "Not found"
+    slug = "not-found"
+
+
+class Conflict(ExchangeError):
+    status = 409
+    title = "Conflict"
+    slug = "conflict"
+
+
+class PayloadTooLarge(ExchangeError):
+    status = 413
+    title = "The request body is too large"
+    slug = "payload-too-large"
+
+
+class Unauthenticated(ExchangeError):
+    status = 401
+    title = "Authentication required"
+    slug = "unauthenticated"
+
+
+class Forbidden(ExchangeError):
+    status = 403
+    title = "Forbidden"
+    slug = "forbidden"

@@ -1,0 +1,1 @@
+"""Identities of people and households: checking, normalising, pseudonymising."""

@@ -1,0 +1,1 @@
+"""Organisations: providers that send signals, recipients that act on them, overseers."""

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from exchange.db import Base, UtcDateTime, new_id, utcnow
+
+
+class OrganisationKind(enum.StrEnum):
+    HOUSING_CORPORATION = "housing_corporation"
+    ENERGY_SUPPLIER = "energy_supplier"
+    WATER_COMPANY = "water_company"
+    HEALTH_INSURER = "health_insurer"
+    OTHER_CREDITOR = "other_creditor"
+    MUNICIPALITY = "municipality"
+    NEIGHBOURHOOD_TEAM = "neighbourhood_team"
+    DEBT_SERVICE = "debt_service"
+    PRIVACY_OFFICER = "privacy_officer"
+
+    @property
+    def is_provider(self) -> bool:
+        return self in PROVIDER_KINDS
+
+    @property
+    def belongs_to_municipality(self) -> bool:
+        return self in (OrganisationKind.NEIGHBOURHOOD_TEAM, OrganisationKind.DEBT_SERVICE)
+
+
+PROVIDER_KINDS = frozenset(
+    {
+        OrganisationKind.HOUSING_CORPORATION,
+        OrganisationKind.ENERGY_SUPPLIER,
+        OrganisationKind.WATER_COMPANY,
+        OrganisationKind.HEALTH_INSURER,
+        OrganisationKind.OTHER_CREDITOR,
+    }
+)
+RECIPIENT_KINDS = frozenset(
+    {
+        OrganisationKind.MUNICIPALITY,
+        OrganisationKind.NEIGHBOURHOOD_TEAM,
+        OrganisationKind.DEBT_SERVICE,
+    }
+)
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+    __table_args__ = (
+        CheckConstraint(
+            "kind <> 'municipality' OR gemeentecode IS NOT NULL",
+            name="ck_organisations_municipality_has_gemeentecode",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    gemeentecode: Mapped[str | None] = mapped_column(String(4), unique=True)
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    postcode_ranges: Mapped[list[PostcodeRange]] = relationship(
+        back_populates="municipality", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    @property
+    def organisation_kind(self) -> OrganisationKind:
+        return OrganisationKind(self.kind)
+
+
+class PostcodeRange(Base):
+    """A run of PC4 areas (inclusive) that a municipality covers."""
+
+    __tablename__ = "postcode_ranges"
+    __table_args__ = (
+        CheckConstraint("pc4_from BETWEEN 1000 AND 9999", name="ck_postcode_ranges_from"),
+        CheckConstraint("pc4_to BETWEEN pc4_from AND 9999", name="ck_postcode_ranges_to"),
+        Index("ix_postcode_ranges_span", "pc4_from", "pc4_to"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    municipality_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    pc4_from: Mapped[int]
+    pc4_to: Mapped[int]
+
+    municipality: Mapped[Organisation] = relationship(back_populates="postcode_ranges")

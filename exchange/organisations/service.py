@@ -1,0 +1,157 @@
+"""Registering organisations and finding which municipality covers a postcode."""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import re
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exchange.errors import Conflict, FieldError, InvalidInput, NotFound
+from exchange.organisations.models import Organisation, OrganisationKind, PostcodeRange
+
+_GEMEENTECODE = re.compile(r"^\d{4}$")
+_PC4_SPAN = re.compile(r"^\s*(\d{4})\s*(?:-\s*(\d{4})\s*)?$")
+
+
+def add_organisation(
+    session: Session,
+    *,
+    kind: str,
+    name: str,
+    gemeentecode: str | None = None,
+    postcodes: str | None = None,
+    parent_id: uuid.UUID | None = None,
+) -> Organisation:
+    """Register an organisation; a municipality's PC4 ranges may not overlap another's."""
+    try:
+        org_kind = OrganisationKind(kind)
+    except ValueError:
+        allowed = ", ".join(k.value for k in OrganisationKind)
+        raise InvalidInput(
+            f"unknown kind {kind!r}", [FieldError("kind", f"must be one of: {allowed}")]
+        ) from None
+    if not name.strip():
+        raise InvalidInput("name is empty", [FieldError("name", "must not be empty")])
+
+    spans: list[tuple[int, int]] = []
+    if org_kind is OrganisationKind.MUNICIPALITY:
+        if gemeentecode is None or not _GEMEENTECODE.match(gemeentecode):
+            raise InvalidInput(
+                "a municipality needs its 4-digit CBS gemeentecode",
+                [FieldError("gemeentecode", "must be 4 digits, e.g. 0599")],
+            )
+        spans = parse_postcode_ranges(postcodes or "")
+        _refuse_overlap(session, spans)
+        if session.scalar(select(Organisation.id).where(Organisation.gemeentecode == gemeentecode)):
+            raise Conflict(f"gemeentecode {gemeentecode} is already registered")
+    elif gemeentecode or postcodes:
+        raise InvalidInput(
+            "only a municipality has a gemeentecode and postcode ranges",
+            [FieldError("gemeentecode" if gemeentecode else "postcodes", "not for this kind")],
+        )
+
+    if org_kind.belongs_to_municipality:
+        parent = session.get(Organisation, parent_id) if parent_id else None
+        if parent is None or parent.kind != OrganisationKind.MUNICIPALITY:
+            raise InvalidInput(
+                f"a {org_kind.value} belongs to a municipality",
+                [FieldError("parent", "must be the id of a registered municipality")],
+            )
+    elif parent_id is not None:
+        raise InvalidInput(
+            f"a {org_kind.value} has no parent organisation",
+            [FieldError("parent", "only neighbourhood teams and debt services have one")],
+        )
+
+    organisation = Organisation(
+        kind=org_kind.value, name=name.strip(), gemeentecode=gemeentecode, parent_id=parent_id
+    )
+    organisation.postcode_ranges = [PostcodeRange(pc4_from=a, pc4_to=b) for a, b in spans]
+    session.add(organisation)
+    session.flush()
+    return organisation
+
+
+def get_organisation(session: Session, organisation_id: uuid.UUID) -> Organisation:
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise NotFound(f"organisation {organisation_id} not found")
+    return organisation
+
+
+def parse_postcode_ranges(text: str) -> list[tuple[int, int]]:
+    """Parse ``3000-3099,3150`` into inclusive PC4 spans."""
+    spans: list[tuple[int, int]] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        match = _PC4_SPAN.match(part)
+        if not match:
+            raise InvalidInput(
+                f"cannot read postcode range {part!r}",
+                [FieldError("postcodes", "use PC4 ranges like 3000-3099,3150")],
+            )
+        low = int(match.group(1))
+        high = int(match.group(2) or low)
+        if low < 1000 or high < low:
+            raise InvalidInput(
+                f"postcode range {part!r} is empty or out of bounds",
+                [FieldError("postcodes", "PC4 runs from 1000 to 9999, low before high")],
+            )
+        spans.append((low, high))
+    if not spans:
+        raise InvalidInput(
+            "a municipality covers at least one postcode area",
+            [FieldError("postcodes", "give PC4 ranges like 3000-3099,3150")],
+        )
+    return spans
+
+
+def _refuse_overlap(session: Session, spans: list[tuple[int, int]]) -> None:
+    ordered = sorted(spans)
+    for (_, high), (low, _) in itertools.pairwise(ordered):
+        if low <= high:
+            raise InvalidInput(
+                "the postcode ranges overlap each other",
+                [FieldError("postcodes", "ranges must not overlap")],
+            )
+    for low, high in spans:
+        clash = session.scalar(
+            select(Organisation.gemeentecode)
+            .join(PostcodeRange, PostcodeRange.municipality_id == Organisation.id)
+            .where(PostcodeRange.pc4_from <= high, PostcodeRange.pc4_to >= low)
+            .limit(1)
+        )
+        if clash is not None:
+            raise Conflict(
+                f"postcodes {low}-{high} are already covered by municipality {clash}",
+                [FieldError("postcodes", "each PC4 area belongs to one municipality")],
+            )
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    """All PC4 ranges in memory, sorted: routing a batch costs one query and a bisect each."""
+
+    starts: list[int]
+    spans: list[tuple[int, int, uuid.UUID]]
+
+    @classmethod
+    def load(cls, session: Session) -> RoutingTable:
+        rows = session.execute(
+            select(
+                PostcodeRange.pc4_from, PostcodeRange.pc4_to, PostcodeRange.municipality_id
+            ).order_by(PostcodeRange.pc4_from)
+        ).all()
+        spans = [(low, high, municipality) for low, high, municipality in rows]
+        return cls(starts=[s[0] for s in spans], spans=spans)
+
+    def municipality_for(self, pc4: int) -> uuid.UUID | None:
+        position = bisect.bisect_right(self.starts, pc4) - 1
+        if position < 0:
+            return None
+        low, high, municipality = self.spans[position]
+        return municipality if low <= pc4 <= high else None

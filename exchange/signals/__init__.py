@@ -1,0 +1,1 @@
+"""Signal intake: providers push early signals of payment arrears."""

@@ -1,0 +1,184 @@
+"""``/v1/signals``: providers push early signals and read back their own."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Body, Response
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from exchange import clock
+from exchange.api.deps import CurrentBroker, DbSession
+from exchange.api.problems import invalid_input, problem_response
+from exchange.auth.guards import CurrentPrincipal, requires
+from exchange.auth.scopes import SIGNALS_READ, SIGNALS_WRITE
+from exchange.broker import Broker
+from exchange.errors import FieldError, InvalidInput
+from exchange.organisations.models import PROVIDER_KINDS
+from exchange.signals import service
+from exchange.signals.models import Signal
+from exchange.signals.schemas import (
+    BatchItemResult,
+    BatchResult,
+    BatchSummary,
+    SignalIn,
+    SignalOut,
+)
+
+router = APIRouter(prefix="/signals", tags=["signals"])
+log = structlog.get_logger("exchange.signals")
+_SIGNAL = TypeAdapter(SignalIn)
+# A concurrent writer may store the same external_ref or household first; the retry then
+# finds it and answers as for any resend.
+_ATTEMPTS = 3
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SignalOut,
+    responses={200: {"model": SignalOut, "description": "The same signal was sent before"}},
+    summary="Send one early signal",
+)
+@requires(SIGNALS_WRITE, PROVIDER_KINDS)
+def send_signal(
+    signal: SignalIn,
+    principal: CurrentPrincipal,
+    broker: CurrentBroker,
+    session: DbSession,
+    response: Response,
+) -> Any:
+    outcome = _receive(broker, session, principal.organisation_id, [(0, signal)])[0]
+    if outcome.problem is not None:
+        return problem_response(outcome.problem)
+    assert outcome.signal is not None
+    response.status_code = outcome.status
+    response.headers["Location"] = f"/v1/signals/{outcome.signal.id}"
+    return _out(outcome.signal)
+
+
+@router.post(
+    "/batch",
+    response_model=BatchResult,
+    summary="Send up to 10,000 early signals; each gets its own result",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["signals"],
+                        "properties": {
+                            "signals": {
+                                "type": "array",
+                                "maxItems": 10_000,
+                                "items": {"$ref": "#/components/schemas/SignalIn"},
+                            }
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+@requires(SIGNALS_WRITE, PROVIDER_KINDS)
+def send_batch(
+    principal: CurrentPrincipal,
+    broker: CurrentBroker,
+    session: DbSession,
+    body: Any = Body(...),  # noqa: B008 - items are validated one by one below
+) -> BatchResult:
+    raw_items = body.get("signals") if isinstance(body, dict) else body
+    if not isinstance(raw_items, list):
+        raise InvalidInput(
+            "the body is an object with a list of signals",
+            [FieldError("signals", "must be a list of signals")],
+        )
+    limit = broker.settings.max_batch_items
+    if len(raw_items) > limit:
+        raise InvalidInput(
+            f"a batch holds at most {limit} signals; this one has {len(raw_items)}",
+            [FieldError("signals", f"at most {limit} signals per batch; split the batch")],
+        )
+
+    results: dict[int, BatchItemResult] = {}
+    valid: list[tuple[int, SignalIn]] = []
+    for index, raw in enumerate(raw_items):
+        try:
+            valid.append((index, _SIGNAL.validate_python(raw)))
+        except ValidationError as error:
+            problem = invalid_input(error)
+            ref = raw.get("external_ref") if isinstance(raw, dict) else None
+            results[index] = BatchItemResult(
+                index=index,
+                external_ref=ref if isinstance(ref, str) else None,
+                outcome="rejected",
+                status=problem.status,
+                problem=problem.as_problem(),
+            )
+    for outcome in _receive(broker, session, principal.organisation_id, valid):
+        results[outcome.index] = BatchItemResult(
+            index=outcome.index,
+            external_ref=outcome.external_ref,
+            outcome=outcome.outcome,
+            status=outcome.status,
+            signal=_out(outcome.signal) if outcome.signal is not None else None,
+            problem=outcome.problem.as_problem() if outcome.problem is not None else None,
+        )
+    ordered = [results[index] for index in range(len(raw_items))]
+    summary = BatchSummary(
+        created=sum(r.outcome == "created" for r in ordered),
+        duplicate=sum(r.outcome == "duplicate" for r in ordered),
+        rejected=sum(r.outcome == "rejected" for r in ordered),
+    )
+    log.info(
+        "signal.batch_received", provider_id=str(principal.organisation_id), **summary.model_dump()
+    )
+    return BatchResult(summary=summary, results=ordered)
+
+
+@router.get("/{signal_id}", response_model=SignalOut, summary="Read one of your own signals")
+@requires(SIGNALS_READ, PROVIDER_KINDS)
+def read_signal(signal_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession) -> SignalOut:
+    return _out(service.get_signal(session, principal.organisation_id, signal_id))
+
+
+def _receive(
+    broker: Broker,
+    session: DbSession,
+    provider_id: uuid.UUID,
+    items: list[tuple[int, SignalIn]],
+) -> list[service.Outcome]:
+    for attempt in range(1, _ATTEMPTS + 1):
+        context = service.IntakeContext(
+            keyring=broker.keyring,
+            policy=broker.intake_policy,
+            today=clock.today(),
+            now=clock.now(),
+        )
+        try:
+            outcomes = service.receive_signals(session, context, provider_id, items)
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+            if attempt == _ATTEMPTS:
+                raise
+            log.info("signal.intake_retried", attempt=attempt)
+            continue
+        return outcomes
+    raise AssertionError("unreachable")
+
+
+def _out(signal: Signal) -> SignalOut:
+    return SignalOut(
+        id=signal.id,
+        external_ref=signal.external_ref,
+        kind=signal.kind,
+        status=signal.status,
+        case_id=signal.case_id,
+        received_at=signal.received_at,
+    )

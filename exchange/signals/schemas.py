@@ -1,0 +1,221 @@
+"""The public signal contract: what providers send and what they get back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from typing import Annotated, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
+
+from exchange.clock import today
+from exchange.identity.bsn import is_valid_bsn
+from exchange.signals.models import SignalKind
+
+MAX_AMOUNT_CENTS = 100_000_000  # one million euros: above this a typo is likelier than arrears
+OLDEST_BIRTH_YEAR = 1900
+
+_POSTCODE = re.compile(r"^[1-9][0-9]{3} ?[A-Za-z]{2}$")
+_HOUSE_NUMBER = re.compile(r"^[0-9]{1,5}$")
+_ADDITION = re.compile(r"^[A-Za-z0-9 -]{1,6}$")
+_PHONE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+_EXTERNAL_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
+
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+def _not_in_future(value: dt.date | None) -> dt.date | None:
+    if value is not None and value > today():
+        raise ValueError("lies in the future")
+    return value
+
+
+class Person(_Strict):
+    bsn: str | None = None
+    initials: str | None = Field(default=None, max_length=20)
+    surname_prefix: str | None = Field(default=None, max_length=20)
+    surname: str | None = Field(default=None, max_length=200)
+    birth_date: dt.date | None = None
+
+    @field_validator("bsn")
+    @classmethod
+    def _bsn(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not (len(value) == 9 and value.isascii() and value.isdigit()):
+            raise ValueError("must be 9 digits")
+        if not is_valid_bsn(value):
+            raise ValueError("fails the 11-check")
+        return value
+
+    @field_validator("birth_date")
+    @classmethod
+    def _birth_date(cls, value: dt.date | None) -> dt.date | None:
+        if value is not None and value.year < OLDEST_BIRTH_YEAR:
+            raise ValueError(f"must be after {OLDEST_BIRTH_YEAR}")
+        return _not_in_future(value)
+
+    @model_validator(mode="after")
+    def _identifiable(self) -> Self:
+        if self.bsn is None:
+            missing = [
+                name for name in ("initials", "surname", "birth_date") if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(
+                    "without a BSN the person needs initials, surname and birth_date "
+                    f"(missing: {', '.join(missing)})"
+                )
+        return self
+
+
+class Address(_Strict):
+    postcode: str
+    house_number: str
+    house_number_addition: str | None = None
+    street: str | None = Field(default=None, max_length=200)
+    city: str | None = Field(default=None, max_length=200)
+
+    @field_validator("postcode")
+    @classmethod
+    def _postcode(cls, value: str) -> str:
+        if not _POSTCODE.match(value):
+            raise ValueError("must be a Dutch postcode like 3011AB")
+        return value.replace(" ", "").upper()
+
+    @field_validator("house_number", mode="before")
+    @classmethod
+    def _house_number(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not _HOUSE_NUMBER.match(value.strip()):
+            raise ValueError("must be a house number of 1 to 5 digits")
+        return value.strip()
+
+    @field_validator("house_number_addition")
+    @classmethod
+    def _addition(cls, value: str | None) -> str | None:
+        if value and not _ADDITION.match(value):
+            raise ValueError("must be up to 6 letters or digits")
+        return value or None
+
+    @property
+    def pc4(self) -> int:
+        return int(self.postcode[:4])
+
+
+class Contact(_Strict):
+    phone: str | None = None
+    email: str | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is not None and not _PHONE.match(value):
+            raise ValueError("must be a phone number like +31612345678")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError("must be an e-mail address")
+        return value
+
+
+class Preconditions(_Strict):
+    """Evidence of what the provider did before signalling (Besluit art. 2)."""
+
+    contact_attempted_on: dt.date | None = None
+    debt_help_offered_on: dt.date | None = None
+    reminder_sent_on: dt.date | None = None
+    reminder_offered_transfer: StrictBool = False
+    subject_refused: StrictBool = False
+
+    @field_validator("contact_attempted_on", "debt_help_offered_on", "reminder_sent_on")
+    @classmethod
+    def _dates(cls, value: dt.date | None) -> dt.date | None:
+        return _not_in_future(value)
+
+
+class SignalIn(_Strict):
+    external_ref: str
+    kind: SignalKind
+    amount_cents: StrictInt
+    arrears_since: dt.date
+    crisis: StrictBool = False
+    warm_handover: StrictBool = False
+    person: Person
+    address: Address
+    contact: Contact | None = None
+    preconditions: Preconditions = Preconditions()
+
+    @field_validator("external_ref")
+    @classmethod
+    def _external_ref(cls, value: str) -> str:
+        if not _EXTERNAL_REF.match(value):
+            raise ValueError("must be 1 to 64 letters, digits or . _ : / -")
+        return value
+
+    @field_validator("amount_cents")
+    @classmethod
+    def _amount(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("must be a positive number of cents")
+        if value > MAX_AMOUNT_CENTS:
+            raise ValueError("is implausibly large (over one million euros)")
+        return value
+
+    @field_validator("arrears_since")
+    @classmethod
+    def _arrears_since(cls, value: dt.date) -> dt.date:
+        if value.year < 2000:
+            raise ValueError("must be after 2000")
+        result = _not_in_future(value)
+        assert result is not None
+        return result
+
+
+class SignalOut(BaseModel):
+    """What a provider may know about its own signal."""
+
+    id: uuid.UUID
+    external_ref: str
+    kind: SignalKind
+    status: str
+    case_id: uuid.UUID
+    received_at: dt.datetime
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    external_ref: str | None
+    outcome: str = Field(description="created, duplicate or rejected")
+    status: int = Field(description="the HTTP status this item would have had on its own")
+    signal: SignalOut | None = None
+    problem: dict[str, object] | None = None
+
+
+class BatchSummary(BaseModel):
+    created: int
+    duplicate: int
+    rejected: int
+
+
+class BatchResult(BaseModel):
+    summary: BatchSummary
+    results: list[BatchItemResult]

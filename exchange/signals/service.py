@@ -1,0 +1,505 @@
+"""Signal intake: check, deduplicate, route, pseudonymise, seal and link into cases.
+
+One function handles a single signal and a batch of ten thousand alike: the batch is
+checked and pseudonymised in memory first, then written with a handful of bulk statements,
+never one round trip per signal. Each item gets its own outcome; a bad item never affects
+the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import orjson
+import structlog
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from exchange.cases.models import Case, CaseStatus
+from exchange.db import insert_ignoring_conflicts
+from exchange.errors import (
+    Conflict,
+    ExchangeError,
+    FieldError,
+    NoCoveringMunicipality,
+    NotFound,
+    SignalNotEligible,
+    SubjectRefused,
+)
+from exchange.identity import normalise, pseudonyms
+from exchange.identity.models import Household, Subject
+from exchange.organisations.service import RoutingTable
+from exchange.signals.models import Signal
+from exchange.signals.schemas import SignalIn
+from exchange.vault import envelope
+from exchange.vault.keyring import Keyring
+from policies.intake import IntakePolicy, SignalFacts
+
+log = structlog.get_logger("exchange.signals")
+
+# Bound parameters per IN (...) list: well under SQLite's and PostgreSQL's limits.
+CHUNK = 2_000
+
+
+@dataclass
+class Outcome:
+    """The result for one item of an intake request."""
+
+    index: int
+    external_ref: str | None
+    outcome: str  # created | duplicate | rejected
+    status: int
+    signal: Signal | None = None
+    problem: ExchangeError | None = None
+
+
+@dataclass(frozen=True)
+class IntakeContext:
+    keyring: Keyring
+    policy: IntakePolicy
+    today: dt.date
+    now: dt.datetime
+
+
+@dataclass
+class _Accepted:
+    """A signal that passed every check, with what the writes need."""
+
+    index: int
+    item: SignalIn
+    digest: str
+    municipality_id: uuid.UUID
+    subject_pseudonym: str
+    household_pseudonym: str
+    signal_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+def receive_signals(
+    session: Session,
+    context: IntakeContext,
+    provider_id: uuid.UUID,
+    items: Sequence[tuple[int, SignalIn]],
+) -> list[Outcome]:
+    """Take validated signals from one provider; return one outcome per item."""
+    outcomes: dict[int, Outcome] = {}
+    digests = {index: _digest(context.keyring, item) for index, item in items}
+
+    fresh = _resolve_duplicates(session, provider_id, items, digests, outcomes)
+    routing = RoutingTable.load(session) if fresh else None
+    accepted: list[_Accepted] = []
+    for index, item in fresh:
+        problem = _check(context, item)
+        municipality = None
+        if problem is None:
+            assert routing is not None
+            municipality = routing.municipality_for(item.address.pc4)
+            if municipality is None:
+                problem = NoCoveringMunicipality(
+                    f"no municipality covers postcode area {item.address.pc4}",
+                    [FieldError("address.postcode", "no municipality covers this postcode")],
+                )
+        if problem is not None or municipality is None:
+            assert problem is not None
+            outcomes[index] = Outcome(
+                index, item.external_ref, "rejected", problem.status, problem=problem
+            )
+            log.info("signal.rejected", reason=problem.slug, provider_id=str(provider_id))
+            continue
+        accepted.append(
+            _Accepted(
+                index=index,
+                item=item,
+                digest=digests[index],
+                municipality_id=municipality,
+                subject_pseudonym=_subject_pseudonym(context.keyring, item),
+                household_pseudonym=_household_pseudonym(context.keyring, item),
+            )
+        )
+
+    if accepted:
+        for index, signal in _store(session, context, provider_id, accepted):
+            outcomes[index] = Outcome(index, signal.external_ref, "created", 201, signal=signal)
+    _point_repeats_at_their_first(outcomes, items, digests)
+    return [outcomes[index] for index, _ in items]
+
+
+def get_signal(session: Session, provider_id: uuid.UUID, signal_id: uuid.UUID) -> Signal:
+    """A provider's own signal; another organisation's signal does not exist for it."""
+    signal = session.scalar(
+        select(Signal).where(Signal.id == signal_id, Signal.provider_id == provider_id)
+    )
+    if signal is None:
+        raise NotFound(f"signal {signal_id} not found")
+    return signal
+
+
+def _check(context: IntakeContext, item: SignalIn) -> ExchangeError | None:
+    decision = context.policy.decide(
+        SignalFacts(
+            kind=item.kind.value,
+            arrears_since=item.arrears_since,
+            preconditions=item.preconditions.model_dump(),
+        ),
+        context.today,
+    )
+    if decision.eligible:
+        return None
+    errors = [FieldError(f.field, f.reason) for f in decision.failures]
+    if decision.refused:
+        return SubjectRefused(
+            "the person refused to have the details passed on; nothing was stored", errors
+        )
+    return SignalNotEligible(
+        f"the signal does not meet rule {decision.rule_id}; nothing was stored", errors
+    )
+
+
+def _resolve_duplicates(
+    session: Session,
+    provider_id: uuid.UUID,
+    items: Sequence[tuple[int, SignalIn]],
+    digests: dict[int, str],
+    outcomes: dict[int, Outcome],
+) -> list[tuple[int, SignalIn]]:
+    """Answer the items already stored (same content: 200; other content: 409)."""
+    refs = list({item.external_ref for _, item in items})
+    stored: dict[str, Signal] = {}
+    for start in range(0, len(refs), CHUNK):
+        chunk = refs[start : start + CHUNK]
+        for signal in session.scalars(
+            select(Signal).where(Signal.provider_id == provider_id, Signal.external_ref.in_(chunk))
+        ):
+            stored[signal.external_ref] = signal
+    fresh: list[tuple[int, SignalIn]] = []
+    first_in_request: set[str] = set()
+    for index, item in items:
+        existing = stored.get(item.external_ref)
+        if existing is not None:
+            if hmac.compare_digest(existing.content_digest, digests[index]):
+                outcomes[index] = Outcome(
+                    index, item.external_ref, "duplicate", 200, signal=existing
+                )
+            else:
+                outcomes[index] = _conflict(index, item.external_ref)
+        elif item.external_ref in first_in_request:
+            continue  # a repeat within this request: answered once its first is stored
+        else:
+            first_in_request.add(item.external_ref)
+            fresh.append((index, item))
+    return fresh
+
+
+def _point_repeats_at_their_first(
+    outcomes: dict[int, Outcome], items: Sequence[tuple[int, SignalIn]], digests: dict[int, str]
+) -> None:
+    first: dict[str, int] = {}
+    for index, item in items:
+        if index in outcomes and item.external_ref not in first:
+            first[item.external_ref] = index
+    for index, item in items:
+        if index in outcomes:
+            continue
+        original = outcomes[first[item.external_ref]]
+        if original.signal is None:
+            # The first was rejected; this repeat has the same fate when its content matches.
+            if digests[index] == digests[original.index]:
+                outcomes[index] = Outcome(
+                    index,
+                    item.external_ref,
+                    original.outcome,
+                    original.status,
+                    problem=original.problem,
+                )
+            else:
+                outcomes[index] = _conflict(index, item.external_ref)
+        elif digests[index] == original.signal.content_digest:
+            outcomes[index] = Outcome(
+                index, item.external_ref, "duplicate", 200, signal=original.signal
+            )
+        else:
+            outcomes[index] = _conflict(index, item.external_ref)
+
+
+def _conflict(index: int, external_ref: str) -> Outcome:
+    problem = Conflict(
+        f"external_ref {external_ref} was already used for a signal with other content",
+        [FieldError("external_ref", "already used for a different signal")],
+    )
+    return Outcome(index, external_ref, "rejected", 409, problem=problem)
+
+
+def _store(
+    session: Session, context: IntakeContext, provider_id: uuid.UUID, accepted: list[_Accepted]
+) -> list[tuple[int, Signal]]:
+    keyring, now = context.keyring, context.now
+    subject_ids = _subjects(session, keyring, {a.subject_pseudonym for a in accepted}, now)
+    households = _households(session, keyring, accepted, now)
+    data_keys = {
+        h.pseudonym: envelope.unwrap_data_key(
+            keyring.kek.get(h.kek_id), h.wrapped_data_key, h.id.bytes
+        )
+        for h in households.values()
+    }
+    case_ids = _link_cases(session, context, provider_id, accepted, households)
+
+    rows = []
+    signals = []
+    for a in accepted:
+        household = households[a.household_pseudonym]
+        item = a.item
+        sealed = envelope.seal(
+            data_keys[a.household_pseudonym], _identity_document(item), a.signal_id.bytes
+        )
+        birth_date = item.person.birth_date
+        row = {
+            "id": a.signal_id,
+            "provider_id": provider_id,
+            "external_ref": item.external_ref,
+            "content_digest": a.digest,
+            "kind": item.kind.value,
+            "status": "received",
+            "received_at": now,
+            "days_in_arrears": (context.today - item.arrears_since).days,
+            "amount_band": context.policy.amount_band(item.amount_cents),
+            "age_band": (
+                context.policy.age_band(birth_date, context.today) if birth_date else "unknown"
+            ),
+            "crisis": item.crisis,
+            "warm_handover": item.warm_handover,
+            "intake_rule_id": context.policy.rule_for(item.kind.value).id,
+            "policy_version": context.policy.version_hash,
+            "subject_id": subject_ids[a.subject_pseudonym],
+            "household_id": household.id,
+            "case_id": case_ids[a.index],
+            "municipality_id": a.municipality_id,
+            "sealed_identity": sealed,
+        }
+        rows.append(row)
+        signals.append((a.index, Signal(**row)))
+    session.execute(insert(Signal), rows)
+    for a in accepted:
+        log.info(
+            "signal.received",
+            signal_id=str(a.signal_id),
+            case_id=str(case_ids[a.index]),
+            household=a.household_pseudonym[:16],
+            provider_id=str(provider_id),
+        )
+    return signals
+
+
+def _subjects(
+    session: Session, keyring: Keyring, pseudonym_set: set[str], now: dt.datetime
+) -> dict[str, uuid.UUID]:
+    wanted = sorted(pseudonym_set)
+    insert_ignoring_conflicts(
+        session,
+        Subject,
+        [
+            {
+                "id": uuid.uuid4(),
+                "pseudonym": p,
+                "pseudonym_key_id": keyring.pseudonym.active_id,
+                "created_at": now,
+            }
+            for p in wanted
+        ],
+        ["pseudonym"],
+    )
+    found: dict[str, uuid.UUID] = {}
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        rows = session.execute(
+            select(Subject.pseudonym, Subject.id).where(Subject.pseudonym.in_(chunk))
+        )
+        found.update((pseudonym, subject_id) for pseudonym, subject_id in rows)
+    return found
+
+
+def _households(
+    session: Session, keyring: Keyring, accepted: list[_Accepted], now: dt.datetime
+) -> dict[str, Household]:
+    """Find or create each household, locked until commit so that linking is serialised."""
+    first_seen: dict[str, _Accepted] = {}
+    for a in accepted:
+        first_seen.setdefault(a.household_pseudonym, a)
+    rows = []
+    for pseudonym, a in sorted(first_seen.items()):
+        household_id = uuid.uuid4()
+        rows.append(
+            {
+                "id": household_id,
+                "pseudonym": pseudonym,
+                "pseudonym_key_id": keyring.pseudonym.active_id,
+                "pc4": a.item.address.pc4,
+                "municipality_id": a.municipality_id,
+                "wrapped_data_key": envelope.wrap_data_key(
+                    keyring.kek.active, envelope.new_data_key(), household_id.bytes
+                ),
+                "kek_id": keyring.kek.active_id,
+                "created_at": now,
+            }
+        )
+    insert_ignoring_conflicts(session, Household, rows, ["pseudonym"])
+    wanted = sorted(first_seen)
+    found: dict[str, Household] = {}
+    for start in range(0, len(wanted), CHUNK):
+        query = (
+            select(Household)
+            .where(Household.pseudonym.in_(wanted[start : start + CHUNK]))
+            .order_by(Household.pseudonym)
+            .with_for_update()  # PostgreSQL: one replica links a household at a time
+        )
+        found.update((h.pseudonym, h) for h in session.scalars(query))
+    return found
+
+
+def _link_cases(
+    session: Session,
+    context: IntakeContext,
+    provider_id: uuid.UUID,
+    accepted: list[_Accepted],
+    households: dict[str, Household],
+) -> dict[int, uuid.UUID]:
+    """Join each signal to its household's open case, or open a new one.
+
+    A case stays joinable while its last signal is within the link window. A new case is a
+    repeat when the household had any case whose last signal falls in the repeat window.
+    """
+    policy, now = context.policy, context.now
+    household_ids = [h.id for h in households.values()]
+    latest_open: dict[uuid.UUID, Case] = {}
+    latest_any: dict[uuid.UUID, dt.datetime] = {}
+    for start in range(0, len(household_ids), CHUNK):
+        chunk = household_ids[start : start + CHUNK]
+        for case in session.scalars(
+            select(Case).where(Case.household_id.in_(chunk)).order_by(Case.last_signal_at)
+        ):
+            latest_any[case.household_id] = case.last_signal_at
+            if case.status == CaseStatus.OPEN and now - case.last_signal_at <= policy.link_window:
+                latest_open[case.household_id] = case
+            else:
+                latest_open.pop(case.household_id, None)
+
+    joined = {case.id: case for case in latest_open.values()}
+    senders: dict[uuid.UUID, set[tuple[uuid.UUID, str]]] = {case_id: set() for case_id in joined}
+    joined_ids = list(joined)
+    for start in range(0, len(joined_ids), CHUNK):
+        for case_id, sender, kind in session.execute(
+            select(Signal.case_id, Signal.provider_id, Signal.kind)
+            .where(Signal.case_id.in_(joined_ids[start : start + CHUNK]))
+            .distinct()
+        ):
+            senders[case_id].add((sender, kind))
+
+    new_cases: dict[uuid.UUID, Case] = {}
+    case_for_signal: dict[int, uuid.UUID] = {}
+    for a in accepted:
+        household = households[a.household_pseudonym]
+        open_case = latest_open.get(household.id)
+        if open_case is not None:
+            case = open_case
+        else:
+            previous = latest_any.get(household.id)
+            case = Case(
+                id=uuid.uuid4(),
+                household_id=household.id,
+                municipality_id=a.municipality_id,
+                status=CaseStatus.OPEN.value,
+                is_repeat=previous is not None and now - previous <= policy.repeat_window,
+                is_multiple=False,
+                opened_at=now,
+                last_signal_at=now,
+            )
+            latest_open[household.id] = case
+            new_cases[case.id] = case
+            senders[case.id] = set()
+        senders[case.id].add((provider_id, a.item.kind.value))
+        case_for_signal[a.index] = case.id
+
+    new_rows = []
+    updates = []
+    for case_id, pairs in senders.items():
+        providers = {p for p, _ in pairs}
+        kinds = {k for _, k in pairs}
+        is_multiple = len(providers) > 1 or len(kinds) > 1
+        if case_id in new_cases:
+            case = new_cases[case_id]
+            new_rows.append(
+                {
+                    "id": case.id,
+                    "household_id": case.household_id,
+                    "municipality_id": case.municipality_id,
+                    "status": case.status,
+                    "is_repeat": case.is_repeat,
+                    "is_multiple": is_multiple,
+                    "opened_at": now,
+                    "last_signal_at": now,
+                    "closed_at": None,
+                }
+            )
+        else:
+            updates.append({"id": case_id, "is_multiple": is_multiple, "last_signal_at": now})
+    if new_rows:
+        session.execute(insert(Case), new_rows)
+    if updates:
+        session.execute(update(Case), updates)
+    return case_for_signal
+
+
+def _digest(keyring: Keyring, item: SignalIn) -> str:
+    """A keyed fingerprint of the whole signal, to tell a resend from a changed signal.
+
+    Keyed, because a plain hash of a signal could be matched against guessed BSNs.
+    """
+    canonical = orjson.dumps(item.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return hmac.new(keyring.digest.active, canonical, hashlib.sha256).hexdigest()
+
+
+def _subject_pseudonym(keyring: Keyring, item: SignalIn) -> str:
+    person = item.person
+    if person.bsn:
+        return pseudonyms.person_by_bsn(keyring.pseudonym.active, person.bsn)
+    assert person.surname is not None and person.birth_date is not None
+    return pseudonyms.person_by_name(
+        keyring.pseudonym.active,
+        normalise.person_key(
+            initials=person.initials,
+            surname_prefix=person.surname_prefix,
+            surname=person.surname,
+            birth_date=person.birth_date,
+        ),
+    )
+
+
+def _household_pseudonym(keyring: Keyring, item: SignalIn) -> str:
+    address = item.address
+    return pseudonyms.household(
+        keyring.pseudonym.active,
+        normalise.household_key(
+            postcode_text=address.postcode,
+            house_number=address.house_number,
+            addition=address.house_number_addition,
+        ),
+    )
+
+
+def _identity_document(item: SignalIn) -> bytes:
+    return orjson.dumps(
+        item.model_dump(
+            mode="json",
+            include={
+                "person",
+                "address",
+                "contact",
+                "amount_cents",
+                "arrears_since",
+                "preconditions",
+            },
+        )
+    )

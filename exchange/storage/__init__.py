@@ -1,0 +1,1 @@
+"""Schema migrations (Alembic). Models live with their domains; this is their history."""

@@ -1,0 +1,21 @@
+"""Every mapped model, imported in one place so the metadata is complete for migrations."""
+
+from exchange.auth.models import ApiClient
+from exchange.cases.models import Case
+from exchange.db import Base
+from exchange.identity.models import Household, Subject
+from exchange.organisations.models import Organisation, PostcodeRange
+from exchange.signals.models import Signal
+
+metadata = Base.metadata
+
+__all__ = [
+    "ApiClient",
+    "Case",
+    "Household",
+    "Organisation",
+    "PostcodeRange",
+    "Signal",
+    "Subject",
+    "metadata",
+]

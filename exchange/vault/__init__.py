@@ -1,0 +1,1 @@
+"""Keys and encryption at rest: the keyring and envelope encryption of identity fields."""

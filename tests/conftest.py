@@ -1,0 +1,168 @@
+"""Fixtures: every API test runs against SQLite and a real PostgreSQL, migrated by Alembic.
+
+PostgreSQL is found at ``EXCHANGE_TEST_DATABASE_URL`` (default: the local server's ``test``
+database). Each test session creates its own database there and drops it afterwards.
+Under ``CI=true`` a missing PostgreSQL fails the run instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from exchange.api.app import create_app
+from exchange.broker import Broker
+from exchange.config import Settings
+from exchange.db import make_engine, migrate, unit_of_work
+from exchange.demo import DemoOrganisation, seed_demo
+from exchange.storage.models import metadata
+from exchange.vault.keyring import FileKeySource, ensure_keys
+
+ISSUER = "https://broker.test"
+DEFAULT_POSTGRES = "postgresql://127.0.0.1:5432/test"
+
+
+@dataclass(frozen=True)
+class Database:
+    backend: str
+    url: str
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("keys")
+    ensure_keys(FileKeySource(directory))
+    return directory
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "exchange.sqlite3"
+        url = f"sqlite:///{path}"
+        migrate(url)
+        yield Database("sqlite", url)
+        return
+    yield from _postgres_database()
+
+
+def _postgres_database() -> Iterator[Database]:
+    admin_url = os.environ.get("EXCHANGE_TEST_DATABASE_URL", DEFAULT_POSTGRES)
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true and is not reachable: {error}")
+        pytest.skip(f"PostgreSQL not reachable at {admin_url}")
+    name = f"exchange_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = admin_url.rpartition("/")
+    url = f"{base}/{name}"
+    try:
+        migrate(url)
+        yield Database("postgresql", url)
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def settings(database: Database, keys_dir: Path, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=database.url,
+        keys_dir=keys_dir,
+        issuer=ISSUER,
+        log_format="json",
+    )
+
+
+@pytest.fixture
+def broker(settings: Settings) -> Iterator[Broker]:
+    broker = Broker.start(settings)
+    try:
+        yield broker
+    finally:
+        _empty_all_tables(broker)
+        broker.engine.dispose()
+
+
+def _empty_all_tables(broker: Broker) -> None:
+    with broker.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+            connection.execute(text(f"TRUNCATE {names} CASCADE"))
+        else:
+            for table in reversed(metadata.sorted_tables):
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def client(broker: Broker) -> Iterator[TestClient]:
+    with TestClient(create_app(broker=broker), base_url=ISSUER) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def world(broker: Broker) -> dict[str, DemoOrganisation]:
+    """The demo world, by kind: Rotterdam (0599, PC4 3000-3099) and its partners."""
+    with _session(broker) as session:
+        organisations = seed_demo(session)
+    return {o.kind: o for o in organisations}
+
+
+@pytest.fixture
+def token_for(
+    client: TestClient, world: dict[str, DemoOrganisation]
+) -> Callable[[str], dict[str, str]]:
+    """Authorization headers for a demo organisation, by kind, through the real token flow."""
+    cache: dict[str, dict[str, str]] = {}
+
+    def headers(kind: str) -> dict[str, str]:
+        if kind not in cache:
+            organisation = world[kind]
+            response = client.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(organisation.client_id, organisation.client_secret),
+            )
+            assert response.status_code == 200, response.text
+            cache[kind] = {"Authorization": f"Bearer {response.json()['access_token']}"}
+        return cache[kind]
+
+    return headers
+
+
+@pytest.fixture
+def provider(token_for: Callable[[str], dict[str, str]]) -> dict[str, str]:
+    return token_for("housing_corporation")
+
+
+def _session(broker: Broker) -> Any:
+    from contextlib import contextmanager
+
+    @contextmanager
+    def scope() -> Iterator[Any]:
+        yield from unit_of_work(broker.sessions)
+
+    return scope()
+
+
+@pytest.fixture
+def db_session(broker: Broker) -> Callable[[], Any]:
+    """A context manager for one committed unit of work, for setting up or inspecting."""
+    return lambda: _session(broker)
+
+
+__all__ = ["make_engine"]
