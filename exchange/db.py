@@ -17,6 +17,7 @@ from alembic.config import Config
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -131,6 +132,19 @@ def insert_ignoring_conflicts(
     builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = builder(model).on_conflict_do_nothing(index_elements=conflict_columns)
     session.execute(statement, list(rows))
+
+
+def is_retryable(error: DBAPIError) -> bool:
+    """Whether a whole transaction may simply run again after this error.
+
+    A unique violation means a concurrent writer stored the same thing first; a deadlock or
+    a serialization failure means the database chose us to give way. Rerun, the transaction
+    sees the other's work and answers as for a resend.
+    """
+    if isinstance(error, IntegrityError):
+        return True
+    code = getattr(error.orig, "sqlstate", None)
+    return code in ("40P01", "40001")
 
 
 def alembic_config(url: str) -> Config:

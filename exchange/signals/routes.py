@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Body, Response
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from exchange import clock
 from exchange.api.deps import CurrentBroker, DbSession
@@ -16,6 +16,7 @@ from exchange.api.problems import invalid_input, problem_response
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import SIGNALS_READ, SIGNALS_WRITE
 from exchange.broker import Broker
+from exchange.db import is_retryable
 from exchange.errors import FieldError, InvalidInput
 from exchange.organisations.models import PROVIDER_KINDS
 from exchange.signals import service
@@ -163,11 +164,11 @@ def _receive(
         try:
             outcomes = service.receive_signals(session, context, provider_id, items)
             session.flush()
-        except IntegrityError:
+        except DBAPIError as error:
             session.rollback()
-            if attempt == _ATTEMPTS:
+            if attempt == _ATTEMPTS or not is_retryable(error):
                 raise
-            log.info("signal.intake_retried", attempt=attempt)
+            log.info("signal.intake_retried", attempt=attempt, error_type=type(error).__name__)
             continue
         return outcomes
     raise AssertionError("unreachable")
