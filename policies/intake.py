@@ -104,8 +104,8 @@ class IntakePolicy:
             failures.append(
                 Failure(
                     "arrears_since",
-                    f"{days} days in arrears; a {facts.kind} signal needs at least "
-                    f"{rule.min_days_in_arrears}",
+                    f"{days} days in arrears; {_article(facts.kind)} {facts.kind} signal "
+                    f"needs at least {rule.min_days_in_arrears}",
                 )
             )
         for evidence in rule.required_evidence:
@@ -114,7 +114,8 @@ class IntakePolicy:
                 failures.append(
                     Failure(
                         f"preconditions.{evidence.field}",
-                        f"required for a {facts.kind} signal: {evidence.description}",
+                        f"required for {_article(facts.kind)} {facts.kind} signal: "
+                        f"{evidence.description}",
                     )
                 )
         return IntakeDecision(
@@ -171,6 +172,10 @@ def _rule(raw: Mapping[str, Any]) -> IntakeRule:
             for item in raw.get("required_evidence", [])
         ),
     )
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _band(bounds: tuple[int, ...], value: int, *, scale: int, below: str = "0") -> str:

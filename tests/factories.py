@@ -6,9 +6,19 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import random
+from collections.abc import Callable
 from typing import Any
 
+import httpx
+from sqlalchemy import func, select
+
+from exchange.cases.models import Case
 from exchange.clock import today
+from exchange.identity.models import Household, Subject
+from exchange.signals.models import Signal
+
+PROBLEM_JSON = "application/problem+json"
+NOTHING_STORED = {"signals": 0, "cases": 0, "households": 0, "subjects": 0}
 
 FAKE_SURNAMES = ["Testsma", "Proefhuis", "Voorbeeldt", "Nepstra", "Fictiefma", "Bedachtink"]
 FAKE_PREFIXES = [None, "van", "de", "van der", "ter"]
@@ -66,3 +76,36 @@ def signal_body(**overrides: Any) -> dict[str, Any]:
         else:
             body[key] = value
     return body
+
+
+def failing_bsn(rng: random.Random | None = None) -> str:
+    """Nine digits that fail the 11-check: a valid BSN with its check digit changed."""
+    valid = generated_bsn(rng)
+    return valid[:8] + str((int(valid[8]) + 1) % 10)
+
+
+def problem_of(response: httpx.Response, status: int, slug: str | None = None) -> dict[str, Any]:
+    """The RFC 9457 problem details of a response, after checking status and media type."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON, response.headers
+    problem: dict[str, Any] = response.json()
+    assert problem["status"] == status
+    assert problem["title"] and problem["detail"]
+    if slug is not None:
+        assert problem["type"] == f"https://signal-exchange.example/problems/{slug}", problem
+    return problem
+
+
+def errors_of(problem: dict[str, Any]) -> list[tuple[str, str]]:
+    """A problem's field errors as (field path, message) pairs, in order."""
+    return [(error["field"], error["detail"]) for error in problem.get("errors", [])]
+
+
+def stored_counts(db_session: Callable[[], Any]) -> dict[str, int]:
+    """How many signals, cases, households and subjects the database holds."""
+    tables = {"signals": Signal, "cases": Case, "households": Household, "subjects": Subject}
+    with db_session() as session:
+        return {
+            name: session.scalar(select(func.count()).select_from(model))
+            for name, model in tables.items()
+        }

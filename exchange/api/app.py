@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, FastAPI
 
 from exchange.api import problems
-from exchange.api.middleware import BodyLimit, RequestId
+from exchange.api.middleware import BearerAuthentication, BodyLimit, RequestId
 from exchange.auth import routes as auth_routes
-from exchange.auth.guards import authorize
+from exchange.auth.guards import authenticate, authorize
 from exchange.broker import Broker
 from exchange.config import Settings
 from exchange.logs import configure_logging
@@ -36,6 +36,11 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
         limit_for=lambda path: (
             settings.max_batch_body_bytes if path == batch_path else settings.max_body_bytes
         ),
+    )
+    app.add_middleware(
+        BearerAuthentication,
+        prefix="/v1/",
+        authenticate=lambda header: authenticate(broker.token_validator, header),
     )
     app.add_middleware(RequestId)
 

@@ -10,7 +10,7 @@ import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from exchange.errors import PayloadTooLarge
+from exchange.errors import ExchangeError, PayloadTooLarge
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -37,6 +37,34 @@ class RequestId:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class BearerAuthentication:
+    """Check the bearer token of every request under ``prefix`` before its body is read.
+
+    FastAPI reads and parses a body before it runs a router's dependencies, so without this
+    a caller without a token would learn whether its JSON parses. The principal found here
+    goes into the request state, where the router's guard applies the route's own rule.
+    """
+
+    def __init__(
+        self, app: ASGIApp, prefix: str, authenticate: Callable[[str | None], object]
+    ) -> None:
+        self.app = app
+        self.prefix = prefix
+        self.authenticate = authenticate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = self.authenticate(_header(scope, b"authorization"))
+        except ExchangeError as error:
+            await _send_problem(scope, send, error)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:
@@ -89,18 +117,18 @@ class BodyLimit:
 
 
 async def _too_large(scope: Scope, send: Send, limit: int) -> None:
-    problem = PayloadTooLarge(f"the body is larger than {limit} bytes").as_problem(scope["path"])
-    body = orjson.dumps(problem)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    await _send_problem(scope, send, PayloadTooLarge(f"the body is larger than {limit} bytes"))
+
+
+async def _send_problem(scope: Scope, send: Send, error: ExchangeError) -> None:
+    body = orjson.dumps(error.as_problem(scope["path"]))
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if error.status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="signal-exchange"'))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

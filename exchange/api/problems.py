@@ -36,21 +36,22 @@ def problem_response(error: ExchangeError, request: Request | None = None) -> JS
     )
 
 
-def field_errors(errors: list[Any], *, strip: int = 0) -> list[FieldError]:
+def field_errors(errors: list[Any]) -> list[FieldError]:
     """Turn pydantic's errors into fields by path (``person.bsn``) and plain messages."""
     result = []
     for error in errors:
-        location = [part for part in error["loc"][strip:] if not _is_union_tag(part)]
+        location = [part for part in error["loc"] if not _is_union_tag(part)]
         path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in location)
         result.append(FieldError(path.replace(".[", "[") or "body", _message(error)))
     return result
 
 
-def invalid_input(error: ValidationError, *, strip: int = 0) -> ExchangeError:
+def invalid_input(error: ValidationError, *, root: str = "body") -> ExchangeError:
+    """Problem details for a failed validation; ``root`` names the whole object at fault."""
     errors = error.errors(include_url=False, include_input=False)
     if any(e["type"] == "json_invalid" for e in errors):
         return BadJson("the body is not valid JSON")
-    fields = field_errors(errors, strip=strip)
+    fields = [FieldError(root, f.message) if f.field == "body" else f for f in field_errors(errors)]
     return InvalidInput(_summary(fields), fields)
 
 
@@ -92,7 +93,13 @@ def install(app: FastAPI) -> None:
         problem.status = 500
         problem.title = "Internal error"
         problem.slug = "internal-error"
-        return problem_response(problem, request)
+        response = problem_response(problem, request)
+        # This response is sent from outside the RequestId middleware, which cannot add the
+        # header to it; the id is still bound to the logging context of this request.
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        if request_id:
+            response.headers["X-Request-ID"] = request_id
+        return response
 
 
 _TYPE_MESSAGES = {

@@ -7,6 +7,7 @@ rotated key keeps validating the tokens it signed until they expire.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 
 import structlog
 from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request
+from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
@@ -31,6 +33,7 @@ from exchange.organisations.models import OrganisationKind
 from exchange.vault.keyring import Keyring
 
 AUDIENCE = "signal-exchange"
+CLIENT_ID_MAX_LENGTH = 64  # the api_clients.client_id column
 ALGORITHM = "ES256"
 log = structlog.get_logger("exchange.auth")
 
@@ -105,6 +108,9 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         self.register_token_generator("default", _TokenGenerator(keyring, issuer, lifetime))
 
     def query_client(self, client_id: str) -> ApiClient | None:
+        # Not a client id the broker issues; PostgreSQL would refuse a NUL in it outright.
+        if len(client_id) > CLIENT_ID_MAX_LENGTH or "\x00" in client_id:
+            return None
         with self.sessions() as session:
             client = session.scalar(
                 select(ApiClient).where(
@@ -137,8 +143,28 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         return None
 
     def issue(self, request: TokenRequest) -> JSONResponse:
+        if not _readable_basic_credentials(request.headers.get("Authorization")):
+            # authlib would raise on these rather than answer invalid_client.
+            error = InvalidClientError(
+                status_code=401, description="the Basic credentials are not base64 of UTF-8 text"
+            )
+            return self.handle_response(*error())
         response: JSONResponse = self.create_token_response(request)
         return response
+
+
+def _readable_basic_credentials(header: str | None) -> bool:
+    """False for Basic credentials that are not base64 of UTF-8 (authlib raises on them)."""
+    parts = (header or "").split(None, 1)
+    if not parts or parts[0].lower() != "basic":
+        return True
+    if len(parts) == 1:
+        return False
+    try:
+        base64.b64decode(parts[1]).decode("utf-8")
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return False
+    return True
 
 
 class TokenValidator:

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Request, Response
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import DBAPIError
 
@@ -50,11 +50,12 @@ def send_signal(
     principal: CurrentPrincipal,
     broker: CurrentBroker,
     session: DbSession,
+    request: Request,
     response: Response,
 ) -> Any:
     outcome = _receive(broker, session, principal.organisation_id, [(0, signal)])[0]
     if outcome.problem is not None:
-        return problem_response(outcome.problem)
+        return problem_response(outcome.problem, request)
     assert outcome.signal is not None
     response.status_code = outcome.status
     response.headers["Location"] = f"/v1/signals/{outcome.signal.id}"
@@ -112,7 +113,7 @@ def send_batch(
         try:
             valid.append((index, _SIGNAL.validate_python(raw)))
         except ValidationError as error:
-            problem = invalid_input(error)
+            problem = invalid_input(error, root=f"signals[{index}]")
             ref = raw.get("external_ref") if isinstance(raw, dict) else None
             results[index] = BatchItemResult(
                 index=index,

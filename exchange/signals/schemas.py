@@ -28,7 +28,9 @@ _POSTCODE = re.compile(r"^[1-9][0-9]{3} ?[A-Za-z]{2}$")
 _HOUSE_NUMBER = re.compile(r"^[0-9]{1,5}$")
 _ADDITION = re.compile(r"^[A-Za-z0-9 -]{1,6}$")
 _PHONE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+# Dot-separated labels cannot overlap, so the pattern never backtracks over long input.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(?:\.[^@\s.]+)+$")
+MAX_EMAIL_LENGTH = 254  # RFC 5321
 _EXTERNAL_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
@@ -132,7 +134,11 @@ class Contact(_Strict):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
-        if value is not None and not _EMAIL.match(value):
+        if value is None:
+            return None
+        if len(value) > MAX_EMAIL_LENGTH:
+            raise ValueError(f"must be at most {MAX_EMAIL_LENGTH} characters")
+        if not _EMAIL.match(value):
             raise ValueError("must be an e-mail address")
         return value
 
