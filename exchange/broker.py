@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from exchange.auth.tokens import TokenServer, TokenValidator
 from exchange.config import Settings
 from exchange.db import make_engine, make_session_factory
+from exchange.policy.service import PolicyStore
 from exchange.vault.keyring import FileKeySource, Keyring
-from policies.intake import IntakePolicy, load_intake_policy
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Broker:
     engine: Engine
     sessions: sessionmaker[Session]
     keyring: Keyring
-    intake_policy: IntakePolicy
+    policies: PolicyStore
     token_server: TokenServer
     token_validator: TokenValidator
 
@@ -37,7 +37,7 @@ class Broker:
             engine=engine,
             sessions=sessions,
             keyring=keyring,
-            intake_policy=load_intake_policy(),
+            policies=PolicyStore(settings.data_dir / "policy-cache"),
             token_server=TokenServer(
                 sessions, keyring, settings.issuer, settings.token_lifetime_seconds
             ),

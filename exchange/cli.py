@@ -24,7 +24,12 @@ from exchange.db import make_engine, make_session_factory, migrate, unit_of_work
 from exchange.demo import DemoOrganisation, as_json, seed_demo
 from exchange.errors import ExchangeError
 from exchange.organisations.service import add_organisation
+from exchange.policy.service import PolicyRefused, PolicyStore, activate, ensure_active
 from exchange.vault.keyring import FileKeySource, ensure_keys
+from policies.check import check_register
+from policies.engine import load_register
+from policies.render import render_html, render_markdown
+from policies.source import default_register_dir
 
 app = typer.Typer(
     help="The signal exchange broker.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -33,6 +38,10 @@ org_app = typer.Typer(help="Register organisations.", no_args_is_help=True)
 client_app = typer.Typer(help="Register API clients.", no_args_is_help=True)
 app.add_typer(org_app, name="org")
 app.add_typer(client_app, name="client")
+policy_app = typer.Typer(
+    help="The register of processing: check, activate, show.", no_args_is_help=True
+)
+app.add_typer(policy_app, name="policy")
 
 DEMO_FILE = "demo-clients.json"
 EXAMPLE_FILE = "example-signal.json"
@@ -45,12 +54,15 @@ def init() -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     created = ensure_keys(FileKeySource(settings.resolved_keys_dir))
     migrate(settings.resolved_database_url)
+    with _session() as session:
+        policy_version = ensure_active(session).version_hash
     _emit(
         {
             "data_dir": str(settings.data_dir.resolve()),
             "keys_created": created,
             "database": _redacted(settings.resolved_database_url),
             "migrated": True,
+            "policy_version": policy_version,
         }
     )
 
@@ -114,6 +126,54 @@ def client_add(
                 "scopes": client.scopes,
             }
         )
+
+
+@policy_app.command("check")
+def policy_check(
+    directory: Annotated[
+        Path | None, typer.Argument(help="A register directory; default: the shipped one.")
+    ] = None,
+) -> None:
+    """Check a register: prints file:line: problem for each mistake; exit 1 if any."""
+    target = directory or default_register_dir()
+    problems = check_register(target)
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) in {target}", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(f"ok {load_register(target).version_hash}")
+
+
+@policy_app.command("activate")
+def policy_activate(
+    directory: Annotated[Path, typer.Argument(help="The register directory to put in force.")],
+) -> None:
+    """Check, store and activate a register; prints the new version hash."""
+    with _session() as session:
+        try:
+            version = activate(session, directory)
+        except PolicyRefused as refused:
+            for error in refused.errors:
+                typer.echo(f"{error.field}: {error.message}", err=True)
+            typer.echo(refused.detail, err=True)
+            raise typer.Exit(code=1) from None
+        version_hash = version.version_hash
+    typer.echo(version_hash)
+
+
+@policy_app.command("show")
+def policy_show(
+    output_format: Annotated[str, typer.Option("--format", help="markdown or html.")] = "markdown",
+) -> None:
+    """Print the register in force as readable Markdown or HTML."""
+    if output_format not in ("markdown", "html"):
+        typer.echo("--format is markdown or html", err=True)
+        raise typer.Exit(code=2)
+    settings = Settings()
+    with _session() as session:
+        register = PolicyStore(settings.data_dir / "policy-cache").active(session).register
+    typer.echo(render_html(register) if output_format == "html" else render_markdown(register))
 
 
 @app.command()

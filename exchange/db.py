@@ -23,6 +23,8 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS_DIR = Path(__file__).parent / "storage" / "migrations"
+# Bound parameters per IN (...) list: well under SQLite's and PostgreSQL's limits.
+CHUNK = 2_000
 
 
 class Base(DeclarativeBase):

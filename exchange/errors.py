@@ -72,6 +72,14 @@ class SubjectRefused(ExchangeError):
     slug = "subject-refused"
 
 
+class DisclosureDenied(ExchangeError):
+    """The register of processing does not permit this disclosure (e.g. an objection)."""
+
+    status = 422
+    title = "The disclosure is not permitted"
+    slug = "disclosure-denied"
+
+
 class NoCoveringMunicipality(ExchangeError):
     status = 422
     title = "No municipality covers the address"

@@ -70,7 +70,7 @@ def test_org_and_client_add_print_json_with_ids(env: Path) -> None:
     client = run("client", "add", "--org", municipality["id"])
     assert client["client_id"].startswith("sx_")
     assert len(client["client_secret"]) >= 40
-    assert client["scopes"] == "cases:read cases:write"
+    assert client["scopes"] == "cases:read cases:write consents:read consents:write"
 
 
 @pytest.mark.parametrize(

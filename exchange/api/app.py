@@ -10,7 +10,9 @@ from exchange.auth import routes as auth_routes
 from exchange.auth.guards import authenticate, authorize
 from exchange.broker import Broker
 from exchange.config import Settings
+from exchange.consents import routes as consent_routes
 from exchange.logs import configure_logging
+from exchange.policy import routes as policy_routes
 from exchange.signals import routes as signal_routes
 
 
@@ -47,5 +49,7 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
     app.include_router(auth_routes.router)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(authorize)])
     v1.include_router(signal_routes.router)
+    v1.include_router(consent_routes.router)
+    v1.include_router(policy_routes.router)
     app.include_router(v1)
     return app

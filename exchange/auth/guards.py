@@ -23,12 +23,16 @@ _RULE = "__access_rule__"
 
 @dataclass(frozen=True)
 class AccessRule:
-    scope: str
+    scope: str | None
     kinds: frozenset[OrganisationKind]
 
 
-def requires(scope: str, kinds: Iterable[OrganisationKind]) -> Callable[[Handler], Handler]:
-    """Declare the scope and organisation kinds a route needs."""
+def requires(scope: str | None, kinds: Iterable[OrganisationKind]) -> Callable[[Handler], Handler]:
+    """Declare the scope and organisation kinds a route needs.
+
+    ``scope=None`` is for what every authenticated organisation of those kinds may read
+    (the register of processing); the kinds must still be named.
+    """
     rule = AccessRule(scope, frozenset(kinds))
 
     def mark(handler: Handler) -> Handler:
@@ -57,7 +61,7 @@ def authorize(request: Request) -> Principal:
     rule: AccessRule | None = getattr(getattr(route, "endpoint", None), _RULE, None)
     if rule is None:
         raise Forbidden("this route has no access rule, so nobody may call it")
-    if rule.scope not in principal.scopes:
+    if rule.scope is not None and rule.scope not in principal.scopes:
         raise Forbidden(f"the token lacks the scope {rule.scope}")
     if principal.organisation_kind not in rule.kinds:
         raise Forbidden(f"a {principal.organisation_kind.value} may not call this route")

@@ -9,8 +9,18 @@ SIGNALS_READ = "signals:read"
 CASES_READ = "cases:read"
 CASES_WRITE = "cases:write"
 AUDIT_READ = "audit:read"
+CONSENTS_READ = "consents:read"
+CONSENTS_WRITE = "consents:write"
 
-ALL_SCOPES = (SIGNALS_WRITE, SIGNALS_READ, CASES_READ, CASES_WRITE, AUDIT_READ)
+ALL_SCOPES = (
+    SIGNALS_WRITE,
+    SIGNALS_READ,
+    CASES_READ,
+    CASES_WRITE,
+    AUDIT_READ,
+    CONSENTS_READ,
+    CONSENTS_WRITE,
+)
 
 
 def default_scopes(kind: OrganisationKind) -> tuple[str, ...]:
@@ -18,5 +28,5 @@ def default_scopes(kind: OrganisationKind) -> tuple[str, ...]:
     if kind in PROVIDER_KINDS:
         return (SIGNALS_WRITE, SIGNALS_READ)
     if kind is OrganisationKind.PRIVACY_OFFICER:
-        return (AUDIT_READ,)
-    return (CASES_READ, CASES_WRITE)
+        return (AUDIT_READ, CONSENTS_READ, CONSENTS_WRITE)
+    return (CASES_READ, CASES_WRITE, CONSENTS_READ, CONSENTS_WRITE)

@@ -14,6 +14,9 @@ import hmac
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from exchange.identity import normalise
+from exchange.identity.schemas import Person
+
 
 def person_by_bsn(key: bytes, bsn: str) -> str:
     return _hmac(key, b"person/bsn/", bsn)
@@ -40,3 +43,20 @@ def for_recipient(key: bytes, broker_pseudonym: str, recipient_id: str) -> str:
 
 def _hmac(key: bytes, domain: bytes, value: str) -> str:
     return hmac.new(key, domain + value.encode(), hashlib.sha256).hexdigest()
+
+
+def subject_pseudonym(key: bytes, person: Person) -> str:
+    """The broker pseudonym of a person: from the BSN when given, else name and birth date."""
+    if person.bsn:
+        return person_by_bsn(key, person.bsn)
+    assert person.surname is not None
+    assert person.birth_date is not None
+    return person_by_name(
+        key,
+        normalise.person_key(
+            initials=person.initials,
+            surname_prefix=person.surname_prefix,
+            surname=person.surname,
+            birth_date=person.birth_date,
+        ),
+    )

@@ -49,6 +49,9 @@ class Signal(Base):
     crisis: Mapped[bool] = mapped_column(default=False)
     warm_handover: Mapped[bool] = mapped_column(default=False)
     intake_rule_id: Mapped[str] = mapped_column(String(64))
+    # The register rule that let the municipality receive this signal, and the version
+    # (hash) of the register in force: every disclosure names what allowed it.
+    disclosure_rule_id: Mapped[str] = mapped_column(String(80), default="")
     policy_version: Mapped[str] = mapped_column(String(80))
     subject_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subjects.id"), index=True)
     household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("households.id"), index=True)

@@ -156,9 +156,11 @@ def _receive(
     items: list[tuple[int, SignalIn]],
 ) -> list[service.Outcome]:
     for attempt in range(1, _ATTEMPTS + 1):
+        active = broker.policies.active(session)
         context = service.IntakeContext(
             keyring=broker.keyring,
-            policy=broker.intake_policy,
+            policy=active.intake,
+            register=active.register,
             today=clock.today(),
             now=clock.now(),
         )

@@ -5,24 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from typing import Annotated, Self
+from typing import Annotated
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     StrictBool,
     StrictInt,
     field_validator,
-    model_validator,
 )
 
-from exchange.clock import today
-from exchange.identity.bsn import is_valid_bsn
+from exchange.identity.schemas import Person, Strict, not_in_future
 from exchange.signals.models import SignalKind
 
 MAX_AMOUNT_CENTS = 100_000_000  # one million euros: above this a typo is likelier than arrears
-OLDEST_BIRTH_YEAR = 1900
 
 _POSTCODE = re.compile(r"^[1-9][0-9]{3} ?[A-Za-z]{2}$")
 _HOUSE_NUMBER = re.compile(r"^[0-9]{1,5}$")
@@ -36,56 +32,7 @@ _EXTERNAL_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
-
-
-def _not_in_future(value: dt.date | None) -> dt.date | None:
-    if value is not None and value > today():
-        raise ValueError("lies in the future")
-    return value
-
-
-class Person(_Strict):
-    bsn: str | None = None
-    initials: str | None = Field(default=None, max_length=20)
-    surname_prefix: str | None = Field(default=None, max_length=20)
-    surname: str | None = Field(default=None, max_length=200)
-    birth_date: dt.date | None = None
-
-    @field_validator("bsn")
-    @classmethod
-    def _bsn(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not (len(value) == 9 and value.isascii() and value.isdigit()):
-            raise ValueError("must be 9 digits")
-        if not is_valid_bsn(value):
-            raise ValueError("fails the 11-check")
-        return value
-
-    @field_validator("birth_date")
-    @classmethod
-    def _birth_date(cls, value: dt.date | None) -> dt.date | None:
-        if value is not None and value.year < OLDEST_BIRTH_YEAR:
-            raise ValueError(f"must be after {OLDEST_BIRTH_YEAR}")
-        return _not_in_future(value)
-
-    @model_validator(mode="after")
-    def _identifiable(self) -> Self:
-        if self.bsn is None:
-            missing = [
-                name for name in ("initials", "surname", "birth_date") if not getattr(self, name)
-            ]
-            if missing:
-                raise ValueError(
-                    "without a BSN the person needs initials, surname and birth_date "
-                    f"(missing: {', '.join(missing)})"
-                )
-        return self
-
-
-class Address(_Strict):
+class Address(Strict):
     postcode: str
     house_number: str
     house_number_addition: str | None = None
@@ -120,7 +67,7 @@ class Address(_Strict):
         return int(self.postcode[:4])
 
 
-class Contact(_Strict):
+class Contact(Strict):
     phone: str | None = None
     email: str | None = None
 
@@ -143,7 +90,7 @@ class Contact(_Strict):
         return value
 
 
-class Preconditions(_Strict):
+class Preconditions(Strict):
     """Evidence of what the provider did before signalling (Besluit art. 2)."""
 
     contact_attempted_on: dt.date | None = None
@@ -155,10 +102,10 @@ class Preconditions(_Strict):
     @field_validator("contact_attempted_on", "debt_help_offered_on", "reminder_sent_on")
     @classmethod
     def _dates(cls, value: dt.date | None) -> dt.date | None:
-        return _not_in_future(value)
+        return not_in_future(value)
 
 
-class SignalIn(_Strict):
+class SignalIn(Strict):
     external_ref: str
     kind: SignalKind
     amount_cents: StrictInt
@@ -191,7 +138,7 @@ class SignalIn(_Strict):
     def _arrears_since(cls, value: dt.date) -> dt.date:
         if value.year < 2000:
             raise ValueError("must be after 2000")
-        result = _not_in_future(value)
+        result = not_in_future(value)
         assert result is not None
         return result
 

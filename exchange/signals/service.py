@@ -21,9 +21,11 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from exchange.cases.models import Case, CaseStatus
-from exchange.db import insert_ignoring_conflicts
+from exchange.consents.service import subject_objections
+from exchange.db import CHUNK, insert_ignoring_conflicts
 from exchange.errors import (
     Conflict,
+    DisclosureDenied,
     ExchangeError,
     FieldError,
     NoCoveringMunicipality,
@@ -32,18 +34,19 @@ from exchange.errors import (
     SubjectRefused,
 )
 from exchange.identity import normalise, pseudonyms
-from exchange.identity.models import Household, Subject
+from exchange.identity.models import Household
+from exchange.identity.pseudonyms import subject_pseudonym
+from exchange.identity.service import ensure_subjects
+from exchange.organisations.models import OrganisationKind
 from exchange.organisations.service import RoutingTable
 from exchange.signals.models import Signal
 from exchange.signals.schemas import SignalIn
 from exchange.vault import envelope
 from exchange.vault.keyring import Keyring
+from policies.engine import DecisionRequest, Register, SubjectState
 from policies.intake import IntakePolicy, SignalFacts
 
 log = structlog.get_logger("exchange.signals")
-
-# Bound parameters per IN (...) list: well under SQLite's and PostgreSQL's limits.
-CHUNK = 2_000
 
 
 @dataclass
@@ -62,8 +65,15 @@ class Outcome:
 class IntakeContext:
     keyring: Keyring
     policy: IntakePolicy
+    register: Register
     today: dt.date
     now: dt.datetime
+
+
+# Passing a signal on to the municipality is a disclosure like any other: the register
+# decides it, and the signal keeps the rule and version that allowed it.
+ROUTING_PURPOSE = "early-signal"
+ROUTING_ACTION = "receive"
 
 
 @dataclass
@@ -76,6 +86,7 @@ class _Accepted:
     municipality_id: uuid.UUID
     subject_pseudonym: str
     household_pseudonym: str
+    disclosure_rule_id: str = ""
     signal_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
@@ -116,16 +127,59 @@ def receive_signals(
                 item=item,
                 digest=digests[index],
                 municipality_id=municipality,
-                subject_pseudonym=_subject_pseudonym(context.keyring, item),
+                subject_pseudonym=subject_pseudonym(context.keyring.pseudonym.active, item.person),
                 household_pseudonym=_household_pseudonym(context.keyring, item),
             )
         )
 
+    accepted = _decide_disclosures(session, context, accepted, outcomes, provider_id)
     if accepted:
         for index, signal in _store(session, context, provider_id, accepted):
             outcomes[index] = Outcome(index, signal.external_ref, "created", 201, signal=signal)
     _point_repeats_at_their_first(outcomes, items, digests)
     return [outcomes[index] for index, _ in items]
+
+
+def _decide_disclosures(
+    session: Session,
+    context: IntakeContext,
+    accepted: list[_Accepted],
+    outcomes: dict[int, Outcome],
+    provider_id: uuid.UUID,
+) -> list[_Accepted]:
+    """Ask the register whether each municipality may receive its signal; keep the permitted."""
+    objections = subject_objections({a.subject_pseudonym for a in accepted}, session)
+    permitted = []
+    for a in accepted:
+        decision = context.register.decide(
+            DecisionRequest(
+                actor_org=str(a.municipality_id),
+                actor_kind=OrganisationKind.MUNICIPALITY.value,
+                action=ROUTING_ACTION,
+                purpose=ROUTING_PURPOSE,
+                today=context.today,
+                subject=SubjectState(objections=objections.get(a.subject_pseudonym, ())),
+            )
+        )
+        if decision.permitted:
+            a.disclosure_rule_id = decision.rule_id
+            permitted.append(a)
+            continue
+        problem = DisclosureDenied(
+            f"the register does not let this signal reach the municipality: {decision.reason}",
+            [FieldError("person", decision.reason)],
+        )
+        outcomes[a.index] = Outcome(
+            a.index, a.item.external_ref, "rejected", problem.status, problem=problem
+        )
+        log.info(
+            "signal.rejected",
+            reason=decision.outcome,
+            rule_id=decision.rule_id,
+            policy_version=decision.policy_version,
+            provider_id=str(provider_id),
+        )
+    return permitted
 
 
 def get_signal(session: Session, provider_id: uuid.UUID, signal_id: uuid.UUID) -> Signal:
@@ -237,7 +291,7 @@ def _store(
     session: Session, context: IntakeContext, provider_id: uuid.UUID, accepted: list[_Accepted]
 ) -> list[tuple[int, Signal]]:
     keyring, now = context.keyring, context.now
-    subject_ids = _subjects(session, keyring, {a.subject_pseudonym for a in accepted}, now)
+    subject_ids = ensure_subjects(session, keyring, {a.subject_pseudonym for a in accepted}, now)
     households = _households(session, keyring, accepted, now)
     data_keys = {
         h.pseudonym: envelope.unwrap_data_key(
@@ -272,7 +326,8 @@ def _store(
             "crisis": item.crisis,
             "warm_handover": item.warm_handover,
             "intake_rule_id": context.policy.rule_for(item.kind.value).id,
-            "policy_version": context.policy.version_hash,
+            "disclosure_rule_id": a.disclosure_rule_id,
+            "policy_version": context.register.version_hash,
             "subject_id": subject_ids[a.subject_pseudonym],
             "household_id": household.id,
             "case_id": case_ids[a.index],
@@ -291,34 +346,6 @@ def _store(
             provider_id=str(provider_id),
         )
     return signals
-
-
-def _subjects(
-    session: Session, keyring: Keyring, pseudonym_set: set[str], now: dt.datetime
-) -> dict[str, uuid.UUID]:
-    wanted = sorted(pseudonym_set)
-    insert_ignoring_conflicts(
-        session,
-        Subject,
-        [
-            {
-                "id": uuid.uuid4(),
-                "pseudonym": p,
-                "pseudonym_key_id": keyring.pseudonym.active_id,
-                "created_at": now,
-            }
-            for p in wanted
-        ],
-        ["pseudonym"],
-    )
-    found: dict[str, uuid.UUID] = {}
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        rows = session.execute(
-            select(Subject.pseudonym, Subject.id).where(Subject.pseudonym.in_(chunk))
-        )
-        found.update((pseudonym, subject_id) for pseudonym, subject_id in rows)
-    return found
 
 
 def _households(
@@ -459,22 +486,6 @@ def _digest(keyring: Keyring, item: SignalIn) -> str:
     """
     canonical = orjson.dumps(item.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
     return hmac.new(keyring.digest.active, canonical, hashlib.sha256).hexdigest()
-
-
-def _subject_pseudonym(keyring: Keyring, item: SignalIn) -> str:
-    person = item.person
-    if person.bsn:
-        return pseudonyms.person_by_bsn(keyring.pseudonym.active, person.bsn)
-    assert person.surname is not None and person.birth_date is not None
-    return pseudonyms.person_by_name(
-        keyring.pseudonym.active,
-        normalise.person_key(
-            initials=person.initials,
-            surname_prefix=person.surname_prefix,
-            surname=person.surname,
-            birth_date=person.birth_date,
-        ),
-    )
 
 
 def _household_pseudonym(keyring: Keyring, item: SignalIn) -> str:

@@ -2,9 +2,11 @@
 
 from exchange.auth.models import ApiClient
 from exchange.cases.models import Case
+from exchange.consents.models import Consent, ConsentEvent, Objection
 from exchange.db import Base
 from exchange.identity.models import Household, Subject
 from exchange.organisations.models import Organisation, PostcodeRange
+from exchange.policy.models import PolicyVersion
 from exchange.signals.models import Signal
 
 metadata = Base.metadata
@@ -12,8 +14,12 @@ metadata = Base.metadata
 __all__ = [
     "ApiClient",
     "Case",
+    "Consent",
+    "ConsentEvent",
     "Household",
+    "Objection",
     "Organisation",
+    "PolicyVersion",
     "PostcodeRange",
     "Signal",
     "Subject",

@@ -1,0 +1,202 @@
+"""``/v1/consents`` and ``/v1/objections``: the consent ledger."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exchange import clock
+from exchange.api.deps import CurrentBroker, DbSession
+from exchange.auth.guards import CurrentPrincipal, requires
+from exchange.auth.scopes import CONSENTS_READ, CONSENTS_WRITE
+from exchange.auth.tokens import Principal
+from exchange.broker import Broker
+from exchange.consents import service
+from exchange.consents.models import CollectionMethod, Consent, ConsentEvent
+from exchange.consents.schemas import (
+    ConsentEventOut,
+    ConsentIn,
+    ConsentList,
+    ConsentOut,
+    ConsentSearch,
+    ObjectionIn,
+    ObjectionOut,
+    WithdrawalIn,
+)
+from exchange.identity.models import Subject
+from exchange.identity.pseudonyms import for_recipient, subject_pseudonym
+from exchange.organisations.models import OrganisationKind
+
+router = APIRouter(tags=["consents"])
+
+# Who records consents and objections: the organisations that talk to the person.
+LEDGER_KINDS = frozenset(
+    {
+        OrganisationKind.MUNICIPALITY,
+        OrganisationKind.NEIGHBOURHOOD_TEAM,
+        OrganisationKind.DEBT_SERVICE,
+        OrganisationKind.PRIVACY_OFFICER,
+    }
+)
+
+
+@router.post(
+    "/consents",
+    status_code=201,
+    response_model=ConsentOut,
+    summary="Record a consent the person gave to your organisation",
+)
+@requires(CONSENTS_WRITE, LEDGER_KINDS)
+def give_consent(
+    body: ConsentIn, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
+) -> ConsentOut:
+    consent = service.give_consent(session, _context(broker, session), principal, body)
+    return _out(session, broker, principal, [consent])[0]
+
+
+@router.post(
+    "/consents/{consent_id}/withdrawal",
+    response_model=ConsentOut,
+    summary="Withdraw a consent; every later disclosure under it is denied",
+)
+@requires(CONSENTS_WRITE, LEDGER_KINDS)
+def withdraw_consent(
+    consent_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    broker: CurrentBroker,
+    session: DbSession,
+    body: WithdrawalIn | None = None,
+) -> ConsentOut:
+    consent = service.withdraw_consent(
+        session,
+        _context(broker, session),
+        principal,
+        consent_id,
+        body.effective_on if body else None,
+    )
+    return _out(session, broker, principal, [consent])[0]
+
+
+@router.get(
+    "/consents", response_model=ConsentList, summary="Consents you collected or receive data under"
+)
+@requires(CONSENTS_READ, LEDGER_KINDS)
+def list_consents(
+    principal: CurrentPrincipal,
+    broker: CurrentBroker,
+    session: DbSession,
+    purpose: str | None = Query(default=None, description="Only consents for this purpose"),
+) -> ConsentList:
+    consents = service.consents_for(session, _context(broker, session), principal, purpose=purpose)
+    return ConsentList(consents=_out(session, broker, principal, consents))
+
+
+@router.post(
+    "/consents/search",
+    response_model=ConsentList,
+    summary="One person's consents (the identity goes in the body, never the URL)",
+)
+@requires(CONSENTS_READ, LEDGER_KINDS)
+def search_consents(
+    body: ConsentSearch, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
+) -> ConsentList:
+    pseudonym = subject_pseudonym(broker.keyring.pseudonym.active, body.person)
+    consents = service.consents_for(
+        session, _context(broker, session), principal, subject_pseudonym_value=pseudonym
+    )
+    return ConsentList(consents=_out(session, broker, principal, consents))
+
+
+@router.get("/consents/{consent_id}", response_model=ConsentOut, summary="One consent")
+@requires(CONSENTS_READ, LEDGER_KINDS)
+def read_consent(
+    consent_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    broker: CurrentBroker,
+    session: DbSession,
+) -> ConsentOut:
+    consent = service.visible_consent(session, principal, consent_id)
+    return _out(session, broker, principal, [consent])[0]
+
+
+@router.post(
+    "/objections",
+    status_code=201,
+    response_model=ObjectionOut,
+    summary="Record an objection (AVG art. 21); it stops later disclosures at once",
+)
+@requires(CONSENTS_WRITE, LEDGER_KINDS)
+def record_objection(
+    body: ObjectionIn, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
+) -> ObjectionOut:
+    objection, pseudonym = service.record_objection(
+        session, _context(broker, session), principal, body
+    )
+    return ObjectionOut(
+        id=objection.id,
+        status="in_force",
+        subject=_as_seen_by(broker, principal, pseudonym),
+        purposes=objection.purposes,
+        made_on=objection.made_on,
+        recorded_by=objection.recorded_by_id,
+    )
+
+
+def _context(broker: Broker, session: Session) -> service.LedgerContext:
+    return service.LedgerContext(
+        keyring=broker.keyring,
+        register=broker.policies.active(session).register,
+        today=clock.today(),
+        now=clock.now(),
+    )
+
+
+def _out(
+    session: Session, broker: Broker, principal: Principal, consents: Sequence[Consent]
+) -> list[ConsentOut]:
+    events = service.events_of(session, [c.id for c in consents])
+    pseudonyms = dict(
+        session.execute(
+            select(Subject.id, Subject.pseudonym).where(
+                Subject.id.in_([c.subject_id for c in consents])
+            )
+        ).all()
+    )
+    today = clock.today()
+    return [
+        ConsentOut(
+            id=c.id,
+            status=service.current_status(c, today),
+            subject=_as_seen_by(broker, principal, pseudonyms[c.subject_id]),
+            purposes=c.purposes,
+            recipients=[uuid.UUID(r) for r in c.recipients],
+            collected_by=c.collected_by_id,
+            collection_method=CollectionMethod(c.collection_method),
+            notice_version=c.notice_version,
+            valid_from=c.valid_from,
+            valid_until=c.valid_until,
+            policy_version=c.policy_version,
+            events=[_event(e) for e in events.get(c.id, [])],
+        )
+        for c in consents
+    ]
+
+
+def _event(event: ConsentEvent) -> ConsentEventOut:
+    return ConsentEventOut(
+        event=event.event,
+        effective_on=event.effective_on,
+        recorded_by=event.recorded_by_id,
+        recorded_at=event.recorded_at,
+    )
+
+
+def _as_seen_by(broker: Broker, principal: Principal, pseudonym: str) -> str:
+    """Each organisation sees its own pseudonym of the person; a privacy officer the broker's."""
+    if principal.organisation_kind is OrganisationKind.PRIVACY_OFFICER:
+        return pseudonym
+    return for_recipient(broker.keyring.pseudonym.active, pseudonym, str(principal.organisation_id))

@@ -1,0 +1,302 @@
+"""The consent ledger: recording consents and objections, and the state the engine needs.
+
+A consent's history is appended to (given, withdrawn, ...), never rewritten. A withdrawal
+or an objection is read by the very next disclosure decision: the engine is asked inside
+the disclosing transaction with the state loaded in that same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exchange.auth.tokens import Principal
+from exchange.consents.models import (
+    Consent,
+    ConsentEvent,
+    ConsentStatus,
+    Objection,
+)
+from exchange.consents.schemas import ConsentIn, ObjectionIn
+from exchange.db import CHUNK
+from exchange.errors import Conflict, FieldError, InvalidInput, NotFound
+from exchange.identity.models import Subject
+from exchange.identity.pseudonyms import subject_pseudonym
+from exchange.identity.service import ensure_subjects
+from exchange.organisations.models import Organisation
+from exchange.vault import envelope
+from exchange.vault.keyring import Keyring
+from policies import engine
+from policies.engine import Register
+
+
+@dataclass(frozen=True)
+class LedgerContext:
+    keyring: Keyring
+    register: Register
+    today: dt.date
+    now: dt.datetime
+
+
+def give_consent(
+    session: Session, context: LedgerContext, principal: Principal, request: ConsentIn
+) -> Consent:
+    """Record a consent collected by the calling organisation; its first event is 'given'."""
+    _known_purposes(context.register, request.purposes)
+    _known_recipients(session, request.recipients)
+    valid_from = request.valid_from or context.today
+    if request.valid_until is not None and request.valid_until < context.today:
+        raise InvalidInput(
+            "the consent period has already ended",
+            [FieldError("valid_until", "lies in the past: the consent would be expired")],
+        )
+    if request.valid_until is not None and request.valid_until < valid_from:
+        raise InvalidInput(
+            "the consent ends before it starts",
+            [FieldError("valid_until", "must be on or after valid_from")],
+        )
+    subject_id = _subject_id(session, context, request)
+    consent = Consent(
+        id=uuid.uuid4(),
+        subject_id=subject_id,
+        collected_by_id=principal.organisation_id,
+        purposes=sorted(set(request.purposes)),
+        recipients=sorted({str(r) for r in request.recipients}),
+        collection_method=request.collection_method.value,
+        notice_version=request.notice_version,
+        valid_from=valid_from,
+        valid_until=request.valid_until,
+        status=ConsentStatus.GIVEN.value,
+        policy_version=context.register.version_hash,
+        created_at=context.now,
+    )
+    session.add(consent)
+    session.flush()
+    _append(session, consent, ConsentStatus.GIVEN, valid_from, principal, context.now)
+    return consent
+
+
+def withdraw_consent(
+    session: Session,
+    context: LedgerContext,
+    principal: Principal,
+    consent_id: uuid.UUID,
+    effective_on: dt.date | None,
+) -> Consent:
+    """Withdraw a consent from a date (today by default); every later decision denies."""
+    consent = visible_consent(session, principal, consent_id)
+    current = current_status(consent, context.today)
+    if current is not ConsentStatus.GIVEN:
+        raise Conflict(
+            f"the consent is {current.value}; only a given consent can be withdrawn",
+            [FieldError("status", f"is {current.value}")],
+        )
+    when = effective_on or context.today
+    if when > context.today:
+        raise InvalidInput(
+            "a withdrawal takes effect today or earlier",
+            [FieldError("effective_on", "lies in the future")],
+        )
+    consent.status = ConsentStatus.WITHDRAWN.value
+    _append(session, consent, ConsentStatus.WITHDRAWN, when, principal, context.now)
+    return consent
+
+
+def record_objection(
+    session: Session, context: LedgerContext, principal: Principal, request: ObjectionIn
+) -> tuple[Objection, str]:
+    """Record an objection (AVG art. 21); it overrides every permit for its purposes."""
+    _known_purposes(context.register, request.purposes)
+    subject_id = _subject_id(session, context, request)
+    objection = Objection(
+        id=uuid.uuid4(),
+        subject_id=subject_id,
+        purposes=sorted(set(request.purposes)),
+        made_on=context.today,
+        recorded_by_id=principal.organisation_id,
+        recorded_at=context.now,
+    )
+    if request.reason:
+        objection.sealed_reason = envelope.seal(
+            context.keyring.kek.active, request.reason.encode(), b"objection:" + objection.id.bytes
+        )
+        objection.kek_id = context.keyring.kek.active_id
+    session.add(objection)
+    session.flush()
+    return objection, _pseudonym_of(session, subject_id)
+
+
+def consents_for(
+    session: Session,
+    context: LedgerContext,
+    principal: Principal,
+    *,
+    subject_pseudonym_value: str | None = None,
+    purpose: str | None = None,
+) -> list[Consent]:
+    """Consents the caller collected or is a recipient of, optionally of one person."""
+    query = select(Consent).order_by(Consent.created_at)
+    if subject_pseudonym_value is not None:
+        query = query.join(Subject, Subject.id == Consent.subject_id).where(
+            Subject.pseudonym == subject_pseudonym_value
+        )
+    found = [c for c in session.scalars(query) if _may_see(principal, c)]
+    if purpose is not None:
+        found = [c for c in found if purpose in c.purposes]
+    return found
+
+
+def visible_consent(session: Session, principal: Principal, consent_id: uuid.UUID) -> Consent:
+    """A consent the caller collected or receives data under; any other is not found."""
+    consent = session.get(Consent, consent_id)
+    if consent is None or not _may_see(principal, consent):
+        raise NotFound(f"consent {consent_id} not found")
+    return consent
+
+
+def events_of(
+    session: Session, consent_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[ConsentEvent]]:
+    events: dict[uuid.UUID, list[ConsentEvent]] = defaultdict(list)
+    ids = list(consent_ids)
+    for start in range(0, len(ids), CHUNK):
+        for event in session.scalars(
+            select(ConsentEvent)
+            .where(ConsentEvent.consent_id.in_(ids[start : start + CHUNK]))
+            .order_by(ConsentEvent.recorded_at, ConsentEvent.id)
+        ):
+            events[event.consent_id].append(event)
+    return events
+
+
+def current_status(consent: Consent, today: dt.date) -> ConsentStatus:
+    """The status on a day: a given consent past its end date reads as expired."""
+    status = ConsentStatus(consent.status)
+    ended = consent.valid_until is not None and consent.valid_until < today
+    if status is ConsentStatus.GIVEN and ended:
+        return ConsentStatus.EXPIRED
+    return status
+
+
+def subject_state(session: Session, subject_id: uuid.UUID) -> engine.SubjectState:
+    """Everything the engine weighs about one person, read in the caller's transaction."""
+    consents: list[engine.Consent] = []
+    for consent in session.scalars(select(Consent).where(Consent.subject_id == subject_id)):
+        withdrawn_on = None
+        if consent.status == ConsentStatus.WITHDRAWN.value:
+            withdrawn_on = max(
+                e.effective_on
+                for e in session.scalars(
+                    select(ConsentEvent).where(
+                        ConsentEvent.consent_id == consent.id,
+                        ConsentEvent.event == ConsentStatus.WITHDRAWN.value,
+                    )
+                )
+            )
+        consents.extend(
+            engine.Consent(
+                purpose=purpose,
+                recipient_org=recipient,
+                given_on=consent.valid_from,
+                valid_until=consent.valid_until,
+                withdrawn_on=withdrawn_on,
+            )
+            for purpose in consent.purposes
+            for recipient in consent.recipients
+        )
+    objections = tuple(
+        engine.Objection(purpose=purpose, made_on=objection.made_on)
+        for objection in session.scalars(
+            select(Objection).where(Objection.subject_id == subject_id)
+        )
+        for purpose in objection.purposes
+    )
+    return engine.SubjectState(consents=tuple(consents), objections=objections)
+
+
+def subject_objections(
+    pseudonyms: Iterable[str], session: Session
+) -> dict[str, tuple[engine.Objection, ...]]:
+    """The objections of many people at once, by pseudonym (one query per chunk)."""
+    wanted = sorted(set(pseudonyms))
+    found: dict[str, list[engine.Objection]] = defaultdict(list)
+    for start in range(0, len(wanted), CHUNK):
+        rows = session.execute(
+            select(Subject.pseudonym, Objection.purposes, Objection.made_on)
+            .join(Objection, Objection.subject_id == Subject.id)
+            .where(Subject.pseudonym.in_(wanted[start : start + CHUNK]))
+        )
+        for pseudonym, purposes, made_on in rows:
+            found[pseudonym].extend(engine.Objection(p, made_on) for p in purposes)
+    return {pseudonym: tuple(items) for pseudonym, items in found.items()}
+
+
+def _may_see(principal: Principal, consent: Consent) -> bool:
+    return (
+        consent.collected_by_id == principal.organisation_id
+        or str(principal.organisation_id) in consent.recipients
+        or principal.organisation_kind.value == "privacy_officer"
+    )
+
+
+def _append(
+    session: Session,
+    consent: Consent,
+    event: ConsentStatus,
+    effective_on: dt.date,
+    principal: Principal,
+    now: dt.datetime,
+) -> None:
+    session.add(
+        ConsentEvent(
+            consent_id=consent.id,
+            event=event.value,
+            effective_on=effective_on,
+            recorded_by_id=principal.organisation_id,
+            recorded_at=now,
+        )
+    )
+    session.flush()
+
+
+def _subject_id(
+    session: Session, context: LedgerContext, request: ConsentIn | ObjectionIn
+) -> uuid.UUID:
+    pseudonym = subject_pseudonym(context.keyring.pseudonym.active, request.person)
+    return ensure_subjects(session, context.keyring, {pseudonym}, context.now)[pseudonym]
+
+
+def _pseudonym_of(session: Session, subject_id: uuid.UUID) -> str:
+    pseudonym = session.scalar(select(Subject.pseudonym).where(Subject.id == subject_id))
+    assert pseudonym is not None
+    return pseudonym
+
+
+def _known_purposes(register: Register, purposes: list[str]) -> None:
+    known = {p.id for p in register.purposes}
+    errors = [
+        FieldError(
+            f"purposes[{i}]", f"is not a purpose of the register ({', '.join(sorted(known))})"
+        )
+        for i, purpose in enumerate(purposes)
+        if purpose not in known
+    ]
+    if errors:
+        raise InvalidInput("unknown purpose in the request", errors)
+
+
+def _known_recipients(session: Session, recipients: list[uuid.UUID]) -> None:
+    existing = set(session.scalars(select(Organisation.id).where(Organisation.id.in_(recipients))))
+    errors = [
+        FieldError(f"recipients[{i}]", "is not a registered organisation")
+        for i, recipient in enumerate(recipients)
+        if recipient not in existing
+    ]
+    if errors:
+        raise InvalidInput("unknown recipient in the request", errors)

@@ -1,0 +1,72 @@
+"""``/v1/policies``: the register of processing in force, readable by every organisation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from exchange.api.deps import CurrentBroker, DbSession
+from exchange.auth.guards import requires
+from exchange.organisations.models import OrganisationKind
+from exchange.policy.models import PolicyVersion
+from policies.engine import Register
+
+router = APIRouter(prefix="/policies", tags=["policies"])
+
+
+@router.get("/active", summary="The register of processing in force, with its version hash")
+@requires(None, OrganisationKind)
+def active_policy(broker: CurrentBroker, session: DbSession) -> dict[str, Any]:
+    register = broker.policies.active(session).register
+    activated_at = session.scalar(
+        select(PolicyVersion.activated_at).where(PolicyVersion.active_slot == 1)
+    )
+    return {
+        "version": register.version_hash,
+        "label": register.version,
+        "activated_at": activated_at.isoformat() if activated_at else None,
+        **register_document(register),
+    }
+
+
+def register_document(register: Register) -> dict[str, Any]:
+    """The register as JSON: purposes with their legal bases, categories and rules."""
+    return {
+        "title": dict(register.title),
+        "controller": register.controller,
+        "eligibility_version": register.eligibility_version,
+        "purposes": [
+            {
+                "id": p.id,
+                "uri": p.uri,
+                "name": dict(p.name),
+                "description": dict(p.description),
+                "legal_basis": list(p.legal_basis),
+                "national_basis": p.national_basis,
+                "categories": list(p.categories),
+                "retention": {"period": p.retention_period, "starts": p.retention_starts},
+            }
+            for p in register.purposes
+        ],
+        "categories": [
+            {"id": c.id, "name": dict(c.name), "fields": list(c.fields)}
+            for c in register.categories
+        ],
+        "rules": [
+            {
+                "id": r.id,
+                "purpose": r.purpose,
+                "recipient_kinds": list(r.recipient_kinds),
+                "actions": list(r.actions),
+                "consent_required": r.consent_required,
+                "pseudonym": r.pseudonym,
+                "fields": sorted(r.fields),
+                "feedback_codes": sorted(r.feedback_codes),
+                "aggregates_only": r.aggregates_only,
+                "min_group_size": r.min_group_size,
+            }
+            for r in register.rules
+        ],
+    }

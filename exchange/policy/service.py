@@ -1,0 +1,150 @@
+"""Storing, activating and loading versions of the register of processing.
+
+A version is stored as the text of every file it was checked from, so the version in force
+at any moment can be shown and re-checked later. The broker compiles each version once per
+process and asks the database which version is active at the start of every disclosure
+transaction, so an activation takes effect at the next disclosure on every replica.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from exchange import clock
+from exchange.errors import ExchangeError, FieldError, InvalidInput
+from exchange.policy.models import PolicyVersion
+from policies.check import Problem, check_register, eligibility_path
+from policies.engine import Register, load_register
+from policies.intake import IntakePolicy, load_intake_policy
+from policies.source import default_register_dir, read_sources
+
+
+class PolicyRefused(ExchangeError):
+    status = 422
+    title = "The policy set has problems"
+    slug = "policy-refused"
+
+
+@dataclass(frozen=True)
+class ActivePolicy:
+    """The register in force and the intake rules it points to."""
+
+    register: Register
+    intake: IntakePolicy
+
+
+def snapshot(directory: Path) -> dict[str, str]:
+    """Every file a register directory is made of, by path relative to the directory."""
+    sources = read_sources(directory)
+    files = {source.path.name: source.path.read_text() for source in sources}
+    intake = eligibility_path(directory, sources)
+    if intake is not None:
+        relative = os.path.relpath(intake, directory)
+        files[Path(relative).as_posix()] = intake.read_text()
+    return files
+
+
+def activate(session: Session, directory: Path) -> PolicyVersion:
+    """Check a register directory, store it and make it the version in force.
+
+    A set with problems is refused whole (``PolicyRefused`` lists ``file:line: problem``)
+    and the active version stays in force.
+    """
+    problems = check_register(directory)
+    if problems:
+        raise PolicyRefused(
+            f"{len(problems)} problem(s); the active version stays in force",
+            [FieldError(_where(p), p.message) for p in problems],
+        )
+    register = load_register(directory)
+    version = session.scalar(
+        select(PolicyVersion).where(PolicyVersion.version_hash == register.version_hash)
+    )
+    if version is None:
+        version = PolicyVersion(
+            version_hash=register.version_hash, label=register.version, files=snapshot(directory)
+        )
+        session.add(version)
+        session.flush()
+    session.execute(
+        update(PolicyVersion).where(PolicyVersion.active_slot == 1).values(active_slot=None)
+    )
+    session.flush()
+    version.active_slot = 1
+    version.activated_at = clock.now()
+    session.flush()
+    return version
+
+
+def ensure_active(session: Session) -> PolicyVersion:
+    """Activate the shipped register when no version is in force yet (``exchange init``)."""
+    active = session.scalar(select(PolicyVersion).where(PolicyVersion.active_slot == 1))
+    return active or activate(session, default_register_dir())
+
+
+class PolicyStore:
+    """Compiled registers by version hash, materialised from the database once each."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
+        self._compiled: dict[str, ActivePolicy] = {}
+        self._lock = threading.Lock()
+
+    def active(self, session: Session) -> ActivePolicy:
+        """The policy in force for this transaction (the shipped one if none was stored)."""
+        version_hash = session.scalar(
+            select(PolicyVersion.version_hash).where(PolicyVersion.active_slot == 1)
+        )
+        if version_hash is None:
+            return self._shipped()
+        compiled = self._compiled.get(version_hash)
+        if compiled is None:
+            files = session.scalar(
+                select(PolicyVersion.files).where(PolicyVersion.version_hash == version_hash)
+            )
+            assert files is not None
+            compiled = self._materialise(version_hash, files)
+        return compiled
+
+    def _shipped(self) -> ActivePolicy:
+        register = load_register()
+        return self._remember(register.version_hash, register, default_register_dir())
+
+    def _materialise(self, version_hash: str, files: dict[str, str]) -> ActivePolicy:
+        with self._lock:
+            if version_hash in self._compiled:
+                return self._compiled[version_hash]
+            root = self.cache_dir / hashlib.sha256(version_hash.encode()).hexdigest()[:16]
+            directory = root / "register"
+            for relative, text in files.items():
+                target = Path(posixpath.normpath((directory / relative).as_posix()))
+                if root.resolve() not in target.resolve().parents:
+                    raise InvalidInput(f"stored policy file {relative!r} lies outside its set")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text)
+            register = load_register(directory)
+            if register.version_hash != version_hash:
+                # The stored text no longer hashes to its own name: refuse to decide by it.
+                raise RuntimeError(f"stored policy version {version_hash} fails its hash")
+            return self._remember(version_hash, register, directory)
+
+    def _remember(self, version_hash: str, register: Register, directory: Path) -> ActivePolicy:
+        intake_path = eligibility_path(directory, read_sources(directory))
+        policy = ActivePolicy(
+            register=register,
+            intake=load_intake_policy(intake_path) if intake_path else load_intake_policy(),
+        )
+        self._compiled[version_hash] = policy
+        return policy
+
+
+def _where(problem: Problem) -> str:
+    return f"{problem.file}:{problem.line}"
