@@ -87,6 +87,8 @@ def test_no_plaintext_identifier_in_database_or_logs(
     broker: Broker,
     database: Database,
     captured_logs: io.StringIO,
+    token_for: Any,
+    world: Any,
 ) -> None:
     bsn = generated_bsn()
     accepted = signal_body(**{**IDENTITY, "person": {**IDENTITY["person"], "bsn": bsn}})
@@ -108,6 +110,35 @@ def test_no_plaintext_identifier_in_database_or_logs(
     assert client.post("/v1/signals", json=refused, headers=provider).status_code == 422
     bad = {**accepted, "external_ref": "BAD-1", "crisis": "maybe"}
     assert client.post("/v1/signals", json=bad, headers=provider).status_code == 422
+    # The consent ledger takes the identity too; it must keep only the pseudonym.
+    ledger = token_for("municipality")
+    person = {
+        k: IDENTITY["person"][k] for k in ("initials", "surname_prefix", "surname", "birth_date")
+    }
+    consent = {
+        "person": {**person, "bsn": bsn},
+        "purposes": ["debt-service-referral"],
+        "recipients": [world["debt_service"].id],
+        "collection_method": "phone",
+        "notice_version": "2026-01",
+    }
+    assert client.post("/v1/consents", json=consent, headers=ledger).status_code == 201
+    assert (
+        client.post("/v1/consents", json=consent | {"purposes": ["x"]}, headers=ledger).status_code
+        == 422
+    )
+    objection = {
+        "person": person,
+        "purposes": ["outreach"],
+        "reason": f"Mevrouw {IDENTITY['person']['surname']} belt zelf wel",
+    }
+    assert client.post("/v1/objections", json=objection, headers=ledger).status_code == 201
+    assert (
+        client.post(
+            "/v1/consents/search", json={"person": {"bsn": bsn}}, headers=ledger
+        ).status_code
+        == 200
+    )
 
     log_text = captured_logs.getvalue()
     assert "signal.received" in log_text  # the logs were captured at all
