@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from audit.note import NoteSigner
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from exchange.auditlog.service import AuditTrail
 from exchange.auth.tokens import TokenServer, TokenValidator
 from exchange.config import Settings
 from exchange.db import make_engine, make_session_factory
@@ -24,6 +26,7 @@ class Broker:
     sessions: sessionmaker[Session]
     keyring: Keyring
     policies: PolicyStore
+    audit: AuditTrail
     token_server: TokenServer
     token_validator: TokenValidator
 
@@ -38,8 +41,19 @@ class Broker:
             sessions=sessions,
             keyring=keyring,
             policies=PolicyStore(settings.data_dir / "policy-cache"),
+            audit=audit_trail(settings, keyring),
             token_server=TokenServer(
                 sessions, keyring, settings.issuer, settings.token_lifetime_seconds
             ),
             token_validator=TokenValidator(keyring, settings.issuer),
         )
+
+
+def audit_trail(settings: Settings, keyring: Keyring) -> AuditTrail:
+    """The audit log as this broker writes it, signing checkpoints with the active key."""
+    origin = settings.resolved_audit_origin
+    return AuditTrail(
+        origin=origin,
+        signer=NoteSigner(origin, keyring.checkpoint_key()),
+        key_id=keyring.checkpoint.active_id,
+    )

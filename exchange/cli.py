@@ -17,15 +17,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange import clock
+from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.models import ApiClient
 from exchange.auth.service import add_client
+from exchange.broker import audit_trail
 from exchange.config import Settings
 from exchange.db import make_engine, make_session_factory, migrate, unit_of_work
 from exchange.demo import DemoOrganisation, as_json, seed_demo
 from exchange.errors import ExchangeError
 from exchange.organisations.service import add_organisation
 from exchange.policy.service import PolicyRefused, PolicyStore, activate, ensure_active
-from exchange.vault.keyring import FileKeySource, ensure_keys
+from exchange.vault.keyring import FileKeySource, Keyring, ensure_keys
 from policies.check import check_register
 from policies.engine import load_register
 from policies.render import render_html, render_markdown
@@ -55,7 +57,7 @@ def init() -> None:
     created = ensure_keys(FileKeySource(settings.resolved_keys_dir))
     migrate(settings.resolved_database_url)
     with _session() as session:
-        policy_version = ensure_active(session).version_hash
+        policy_version = ensure_active(session, _audit_trail()).version_hash
     _emit(
         {
             "data_dir": str(settings.data_dir.resolve()),
@@ -106,6 +108,11 @@ def org_add(
                 parent_id=_uuid(parent, "--parent") if parent else None,
             )
         )
+        _record(
+            session,
+            "organisation.add",
+            {"organisation": str(organisation.id), "kind": organisation.kind},
+        )
         _emit({"id": str(organisation.id), "kind": organisation.kind, "name": organisation.name})
 
 
@@ -119,6 +126,11 @@ def client_add(
     """Create an API client; prints {"client_id": ..., "client_secret": ...} once."""
     with _session() as session:
         client = _run(lambda: add_client(session, _uuid(org, "--org"), scopes))
+        _record(
+            session,
+            "client.add",
+            {"organisation": org, "client": client.client_id, "scopes": client.scopes},
+        )
         _emit(
             {
                 "client_id": client.client_id,
@@ -152,7 +164,7 @@ def policy_activate(
     """Check, store and activate a register; prints the new version hash."""
     with _session() as session:
         try:
-            version = activate(session, directory)
+            version = activate(session, directory, _audit_trail())
         except PolicyRefused as refused:
             for error in refused.errors:
                 typer.echo(f"{error.field}: {error.message}", err=True)
@@ -185,7 +197,10 @@ def demo(
     """Seed the demo world (Rotterdam, 0599) and print its client credentials."""
     settings = Settings()
     with _session() as session:
-        organisations = _reuse_demo(session, settings) or seed_demo(session)
+        organisations = _reuse_demo(session, settings)
+        if organisations is None:
+            organisations = seed_demo(session)
+            _record(session, "demo.seed", {"organisations": str(len(organisations))})
     document = as_json(organisations)
     _write_private(settings.data_dir / DEMO_FILE, document)
     example = example_signal(clock.today())
@@ -265,6 +280,28 @@ def _reuse_demo(session: Session, settings: Settings) -> list[DemoOrganisation] 
     if all(o.client_id in known for o in organisations):
         return organisations
     return None
+
+
+def _audit_trail() -> AuditTrail:
+    settings = Settings()
+    return audit_trail(settings, Keyring.load(FileKeySource(settings.resolved_keys_dir)))
+
+
+def _record(session: Session, action: str, resources: dict[str, str]) -> None:
+    """Administrative actions from the command line go into the audit log as well."""
+    _audit_trail().append(
+        session,
+        [
+            AuditRecord(
+                action=action,
+                decision="recorded",
+                actor_org=None,
+                actor_client="exchange-cli",
+                resources=resources,
+            )
+        ],
+        clock.now(),
+    )
 
 
 @contextmanager

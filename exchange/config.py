@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,10 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="OAuth issuer: the public base URL of this broker, as clients reach it.",
     )
+    audit_origin: str | None = Field(
+        default=None,
+        description="The audit log's origin line in checkpoints; default <issuer host>/audit.",
+    )
     token_lifetime_seconds: int = Field(default=300, ge=30, le=3600)
     log_format: Literal["json", "console"] = "console"
     log_level: str = "INFO"
@@ -41,6 +46,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'exchange.sqlite3').resolve()}"
+
+    @cached_property
+    def resolved_audit_origin(self) -> str:
+        return self.audit_origin or f"{urlsplit(self.issuer).netloc or 'localhost'}/audit"
 
     @cached_property
     def resolved_keys_dir(self) -> Path:

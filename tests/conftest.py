@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from exchange.api.app import create_app
+from exchange.auditlog import triggers as audit_triggers
 from exchange.broker import Broker
 from exchange.config import Settings
 from exchange.db import make_engine, migrate, unit_of_work
@@ -99,13 +100,18 @@ def broker(settings: Settings) -> Iterator[Broker]:
 
 
 def _empty_all_tables(broker: Broker) -> None:
+    """Back to a freshly migrated database. The audit log refuses deletes by trigger, so the
+    triggers come off for the clean-up and go back on (the same DDL the migration runs)."""
     with broker.engine.begin() as connection:
+        audit_triggers.drop(connection)
         if connection.dialect.name == "postgresql":
             names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
             connection.execute(text(f"TRUNCATE {names} CASCADE"))
         else:
             for table in reversed(metadata.sorted_tables):
                 connection.execute(table.delete())
+        connection.execute(text("INSERT INTO audit_head (id, tree_size) VALUES (1, 0)"))
+        audit_triggers.create(connection)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from exchange.api import problems
 from exchange.api.middleware import BearerAuthentication, BodyLimit, RequestId
+from exchange.auditlog import routes as audit_routes
 from exchange.auth import routes as auth_routes
 from exchange.auth.guards import authenticate, authorize
 from exchange.broker import Broker
@@ -14,6 +15,7 @@ from exchange.consents import routes as consent_routes
 from exchange.logs import configure_logging
 from exchange.policy import routes as policy_routes
 from exchange.signals import routes as signal_routes
+from exchange.tracing import TraceContext
 
 
 def create_app(settings: Settings | None = None, broker: Broker | None = None) -> FastAPI:
@@ -44,6 +46,7 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
         prefix="/v1/",
         authenticate=lambda header: authenticate(broker.token_validator, header),
     )
+    app.add_middleware(TraceContext)
     app.add_middleware(RequestId)
 
     app.include_router(auth_routes.router)
@@ -51,5 +54,6 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
     v1.include_router(signal_routes.router)
     v1.include_router(consent_routes.router)
     v1.include_router(policy_routes.router)
+    v1.include_router(audit_routes.router)
     app.include_router(v1)
     return app

@@ -150,6 +150,7 @@ def _context(broker: Broker, session: Session) -> service.LedgerContext:
     return service.LedgerContext(
         keyring=broker.keyring,
         register=broker.policies.active(session).register,
+        audit=broker.audit,
         today=clock.today(),
         now=clock.now(),
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
 from exchange.consents.models import (
     Consent,
@@ -40,6 +41,7 @@ from policies.engine import Register
 class LedgerContext:
     keyring: Keyring
     register: Register
+    audit: AuditTrail
     today: dt.date
     now: dt.datetime
 
@@ -79,6 +81,14 @@ def give_consent(
     session.add(consent)
     session.flush()
     _append(session, consent, ConsentStatus.GIVEN, valid_from, principal, context.now)
+    _audit(
+        session,
+        context,
+        principal,
+        "consent.give",
+        consent.subject_id,
+        {"consent": str(consent.id), "purposes": ",".join(consent.purposes)},
+    )
     return consent
 
 
@@ -105,6 +115,14 @@ def withdraw_consent(
         )
     consent.status = ConsentStatus.WITHDRAWN.value
     _append(session, consent, ConsentStatus.WITHDRAWN, when, principal, context.now)
+    _audit(
+        session,
+        context,
+        principal,
+        "consent.withdraw",
+        consent.subject_id,
+        {"consent": str(consent.id), "purposes": ",".join(consent.purposes)},
+    )
     return consent
 
 
@@ -129,6 +147,14 @@ def record_objection(
         objection.kek_id = context.keyring.kek.active_id
     session.add(objection)
     session.flush()
+    _audit(
+        session,
+        context,
+        principal,
+        "objection.record",
+        subject_id,
+        {"objection": str(objection.id), "purposes": ",".join(objection.purposes)},
+    )
     return objection, _pseudonym_of(session, subject_id)
 
 
@@ -235,6 +261,31 @@ def subject_objections(
         for pseudonym, purposes, made_on in rows:
             found[pseudonym].extend(engine.Objection(p, made_on) for p in purposes)
     return {pseudonym: tuple(items) for pseudonym, items in found.items()}
+
+
+def _audit(
+    session: Session,
+    context: LedgerContext,
+    principal: Principal,
+    action: str,
+    subject_id: uuid.UUID,
+    resources: dict[str, str],
+) -> None:
+    context.audit.append(
+        session,
+        [
+            AuditRecord(
+                action=action,
+                decision="recorded",
+                actor_org=principal.organisation_id,
+                actor_client=principal.client_id,
+                policy_version=context.register.version_hash,
+                subject=_pseudonym_of(session, subject_id),
+                resources=resources,
+            )
+        ],
+        context.now,
+    )
 
 
 def _may_see(principal: Principal, consent: Consent) -> bool:

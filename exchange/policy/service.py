@@ -12,6 +12,7 @@ import hashlib
 import os
 import posixpath
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from exchange import clock
+from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.errors import ExchangeError, FieldError, InvalidInput
 from exchange.policy.models import PolicyVersion
 from policies.check import Problem, check_register, eligibility_path
@@ -52,7 +54,7 @@ def snapshot(directory: Path) -> dict[str, str]:
     return files
 
 
-def activate(session: Session, directory: Path) -> PolicyVersion:
+def activate(session: Session, directory: Path, audit: AuditTrail | None = None) -> PolicyVersion:
     """Check a register directory, store it and make it the version in force.
 
     A set with problems is refused whole (``PolicyRefused`` lists ``file:line: problem``)
@@ -81,13 +83,28 @@ def activate(session: Session, directory: Path) -> PolicyVersion:
     version.active_slot = 1
     version.activated_at = clock.now()
     session.flush()
+    if audit is not None:
+        audit.append(
+            session,
+            [
+                AuditRecord(
+                    action="policy.activate",
+                    decision="recorded",
+                    actor_org=None,
+                    actor_client="exchange-cli",
+                    policy_version=version.version_hash,
+                    resources={"policy_version": version.version_hash, "label": version.label},
+                )
+            ],
+            version.activated_at,
+        )
     return version
 
 
-def ensure_active(session: Session) -> PolicyVersion:
+def ensure_active(session: Session, audit: AuditTrail | None = None) -> PolicyVersion:
     """Activate the shipped register when no version is in force yet (``exchange init``)."""
     active = session.scalar(select(PolicyVersion).where(PolicyVersion.active_slot == 1))
-    return active or activate(session, default_register_dir())
+    return active or activate(session, default_register_dir(), audit)
 
 
 class PolicyStore:
@@ -144,6 +161,18 @@ class PolicyStore:
         )
         self._compiled[version_hash] = policy
         return policy
+
+
+def categories_of(register: Register, fields: Iterable[str]) -> tuple[str, ...]:
+    """The data categories (ids) of the register that hold these fields."""
+    index = _CATEGORY_INDEX.get(register.version_hash)
+    if index is None:
+        index = {f: category.id for category in register.categories for f in category.fields}
+        _CATEGORY_INDEX[register.version_hash] = index
+    return tuple(sorted({index[f] for f in fields if f in index}))
+
+
+_CATEGORY_INDEX: dict[str, dict[str, str]] = {}
 
 
 def _where(problem: Problem) -> str:

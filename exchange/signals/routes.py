@@ -15,6 +15,7 @@ from exchange.api.deps import CurrentBroker, DbSession
 from exchange.api.problems import invalid_input, problem_response
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import SIGNALS_READ, SIGNALS_WRITE
+from exchange.auth.tokens import Principal
 from exchange.broker import Broker
 from exchange.db import is_retryable
 from exchange.errors import FieldError, InvalidInput
@@ -53,7 +54,7 @@ def send_signal(
     request: Request,
     response: Response,
 ) -> Any:
-    outcome = _receive(broker, session, principal.organisation_id, [(0, signal)])[0]
+    outcome = _receive(broker, session, principal, [(0, signal)])[0]
     if outcome.problem is not None:
         return problem_response(outcome.problem, request)
     assert outcome.signal is not None
@@ -92,7 +93,7 @@ def send_batch(
     principal: CurrentPrincipal,
     broker: CurrentBroker,
     session: DbSession,
-    body: Any = Body(...),  # noqa: B008 - items are validated one by one below
+    body: Any = Body(...),
 ) -> BatchResult:
     raw_items = body.get("signals") if isinstance(body, dict) else body
     if not isinstance(raw_items, list):
@@ -122,7 +123,7 @@ def send_batch(
                 status=problem.status,
                 problem=problem.as_problem(),
             )
-    for outcome in _receive(broker, session, principal.organisation_id, valid):
+    for outcome in _receive(broker, session, principal, valid):
         results[outcome.index] = BatchItemResult(
             index=outcome.index,
             external_ref=outcome.external_ref,
@@ -152,15 +153,18 @@ def read_signal(signal_id: uuid.UUID, principal: CurrentPrincipal, session: DbSe
 def _receive(
     broker: Broker,
     session: DbSession,
-    provider_id: uuid.UUID,
+    principal: Principal,
     items: list[tuple[int, SignalIn]],
 ) -> list[service.Outcome]:
+    provider_id = principal.organisation_id
     for attempt in range(1, _ATTEMPTS + 1):
         active = broker.policies.active(session)
         context = service.IntakeContext(
             keyring=broker.keyring,
             policy=active.intake,
             register=active.register,
+            audit=broker.audit,
+            actor_client=principal.client_id,
             today=clock.today(),
             now=clock.now(),
         )

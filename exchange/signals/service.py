@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.cases.models import Case, CaseStatus
 from exchange.consents.service import subject_objections
 from exchange.db import CHUNK, insert_ignoring_conflicts
@@ -39,11 +40,12 @@ from exchange.identity.pseudonyms import subject_pseudonym
 from exchange.identity.service import ensure_subjects
 from exchange.organisations.models import OrganisationKind
 from exchange.organisations.service import RoutingTable
+from exchange.policy.service import categories_of
 from exchange.signals.models import Signal
 from exchange.signals.schemas import SignalIn
 from exchange.vault import envelope
 from exchange.vault.keyring import Keyring
-from policies.engine import DecisionRequest, Register, SubjectState
+from policies.engine import Decision, DecisionRequest, Register, SubjectState
 from policies.intake import IntakePolicy, SignalFacts
 
 log = structlog.get_logger("exchange.signals")
@@ -66,14 +68,19 @@ class IntakeContext:
     keyring: Keyring
     policy: IntakePolicy
     register: Register
+    audit: AuditTrail
     today: dt.date
     now: dt.datetime
+    actor_client: str | None = None
 
 
 # Passing a signal on to the municipality is a disclosure like any other: the register
 # decides it, and the signal keeps the rule and version that allowed it.
 ROUTING_PURPOSE = "early-signal"
 ROUTING_ACTION = "receive"
+DERIVED_FIELDS = frozenset(
+    {"amount_band", "age_band", "days_in_arrears", "subject_pseudonym", "household_pseudonym"}
+)
 
 
 @dataclass
@@ -86,7 +93,7 @@ class _Accepted:
     municipality_id: uuid.UUID
     subject_pseudonym: str
     household_pseudonym: str
-    disclosure_rule_id: str = ""
+    decision: Decision | None = None
     signal_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
@@ -132,10 +139,16 @@ def receive_signals(
             )
         )
 
-    accepted = _decide_disclosures(session, context, accepted, outcomes, provider_id)
+    decided = _decide_disclosures(session, context, accepted, outcomes, provider_id)
+    accepted = [a for a in decided if a.decision is not None and a.decision.permitted]
     if accepted:
         for index, signal in _store(session, context, provider_id, accepted):
             outcomes[index] = Outcome(index, signal.external_ref, "created", 201, signal=signal)
+    # The decisions, permitted and denied, go into the audit log in this same transaction:
+    # if the append fails, no signal reaches the municipality.
+    context.audit.append(
+        session, [_audit_record(context, provider_id, a) for a in decided], context.now
+    )
     _point_repeats_at_their_first(outcomes, items, digests)
     return [outcomes[index] for index, _ in items]
 
@@ -147,7 +160,10 @@ def _decide_disclosures(
     outcomes: dict[int, Outcome],
     provider_id: uuid.UUID,
 ) -> list[_Accepted]:
-    """Ask the register whether each municipality may receive its signal; keep the permitted."""
+    """Ask the register whether each municipality may receive its signal.
+
+    Every item comes back with its decision; a denied one also gets its rejection outcome.
+    """
     objections = subject_objections({a.subject_pseudonym for a in accepted}, session)
     permitted = []
     for a in accepted:
@@ -161,9 +177,9 @@ def _decide_disclosures(
                 subject=SubjectState(objections=objections.get(a.subject_pseudonym, ())),
             )
         )
+        a.decision = decision
+        permitted.append(a)
         if decision.permitted:
-            a.disclosure_rule_id = decision.rule_id
-            permitted.append(a)
             continue
         problem = DisclosureDenied(
             f"the register does not let this signal reach the municipality: {decision.reason}",
@@ -180,6 +196,39 @@ def _decide_disclosures(
             provider_id=str(provider_id),
         )
     return permitted
+
+
+def _audit_record(context: IntakeContext, provider_id: uuid.UUID, a: _Accepted) -> AuditRecord:
+    decision = a.decision
+    assert decision is not None
+    fields = tuple(decision.fields & _present_fields(a.item)) if decision.permitted else ()
+    purpose = context.register.purpose(ROUTING_PURPOSE)
+    return AuditRecord(
+        action="signal.route",
+        decision="permit" if decision.permitted else "deny",
+        actor_org=provider_id,
+        actor_client=context.actor_client,
+        purpose=ROUTING_PURPOSE,
+        legal_basis=purpose.legal_basis,
+        policy_version=decision.policy_version,
+        rule_id=decision.rule_id,
+        fields=fields,
+        categories=categories_of(context.register, fields),
+        recipient_org=a.municipality_id,
+        subject=a.subject_pseudonym,
+        resources={"signal": str(a.signal_id)} if decision.permitted else {},
+    )
+
+
+def _present_fields(item: SignalIn) -> frozenset[str]:
+    """The dotted names of the fields this signal actually carries, plus the derived ones."""
+    present = set(DERIVED_FIELDS)
+    for key, value in item.model_dump(exclude_none=True).items():
+        if isinstance(value, dict):
+            present.update(f"{key}.{inner}" for inner in value)
+        else:
+            present.add(key)
+    return frozenset(present)
 
 
 def get_signal(session: Session, provider_id: uuid.UUID, signal_id: uuid.UUID) -> Signal:
@@ -326,7 +375,7 @@ def _store(
             "crisis": item.crisis,
             "warm_handover": item.warm_handover,
             "intake_rule_id": context.policy.rule_for(item.kind.value).id,
-            "disclosure_rule_id": a.disclosure_rule_id,
+            "disclosure_rule_id": a.decision.rule_id if a.decision else "",
             "policy_version": context.register.version_hash,
             "subject_id": subject_ids[a.subject_pseudonym],
             "household_id": household.id,

@@ -1,5 +1,6 @@
 """Every mapped model, imported in one place so the metadata is complete for migrations."""
 
+from exchange.auditlog.models import AuditCheckpoint, AuditEntry, AuditHead, AuditNode
 from exchange.auth.models import ApiClient
 from exchange.cases.models import Case
 from exchange.consents.models import Consent, ConsentEvent, Objection
@@ -13,6 +14,10 @@ metadata = Base.metadata
 
 __all__ = [
     "ApiClient",
+    "AuditCheckpoint",
+    "AuditEntry",
+    "AuditHead",
+    "AuditNode",
     "Case",
     "Consent",
     "ConsentEvent",

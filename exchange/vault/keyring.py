@@ -4,7 +4,8 @@ Families:
 - ``pseudonym``: HMAC-SHA256 keys that turn identities into broker pseudonyms;
 - ``kek``: key-encryption keys that wrap the per-household data keys;
 - ``digest``: HMAC key for content fingerprints (idempotency) that must not be guessable;
-- ``token-signing``: ES256 (P-256) keys that sign access tokens (public half in the JWKS).
+- ``token-signing``: ES256 (P-256) keys that sign access tokens (public half in the JWKS);
+- ``checkpoint``: Ed25519 keys that sign the audit log's checkpoints (C2SP signed notes).
 
 Keys come from a ``KeySource``. The embedded default is a directory of JSON files with
 mode 0600 under the data dir; a KMS or Vault adapter implements the same two methods.
@@ -21,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc.jwk import ECKey, KeySet
 
-FAMILIES = ("pseudonym", "kek", "digest", "token-signing")
+FAMILIES = ("pseudonym", "kek", "digest", "token-signing", "checkpoint")
 
 
 class KeySource(Protocol):
@@ -82,6 +84,7 @@ class Keyring:
     digest: SymmetricKeys
     token_signing: KeySet
     token_signing_active_id: str
+    checkpoint: SymmetricKeys  # raw Ed25519 private keys (32 bytes each), by key id
 
     @classmethod
     def load(cls, source: KeySource) -> Keyring:
@@ -100,6 +103,7 @@ class Keyring:
             digest=_symmetric(documents["digest"]),
             token_signing=keyset,
             token_signing_active_id=signing["active"],
+            checkpoint=_symmetric(documents["checkpoint"]),
         )
 
     def signing_key(self) -> ECKey:
@@ -107,6 +111,10 @@ class Keyring:
         if not isinstance(key, ECKey):
             raise MissingKeys("the active token-signing key is not a P-256 key")
         return key
+
+    def checkpoint_key(self) -> Ed25519PrivateKey:
+        """The active key that signs audit checkpoints."""
+        return Ed25519PrivateKey.from_private_bytes(self.checkpoint.active)
 
     def public_jwks(self) -> dict[str, Any]:
         return {"keys": [key.as_dict(private=False) for key in self.token_signing.keys]}

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from exchange.db import Base, UtcDateTime, new_id, utcnow
+
+
+class AuditEntry(Base):
+    """One leaf of the log. ``entry`` holds the exact leaf bytes (RFC 8785 JSON); the other
+    columns copy fields out of it so that a privacy officer's search uses indexes."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (
+        Index("ix_audit_entries_subject", "subject"),
+        Index("ix_audit_entries_actor", "actor_org_id"),
+        Index("ix_audit_entries_recorded_at", "recorded_at"),
+    )
+
+    leaf_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    entry: Mapped[bytes] = mapped_column(LargeBinary)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    action: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str | None] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(16))
+    actor_org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    recipient_org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    subject: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditNode(Base):
+    """The hash of a complete subtree: level 0 are leaf hashes, level k covers 2**k leaves.
+
+    Stored as subtrees close, so that roots and proofs read O(log n) rows."""
+
+    __tablename__ = "audit_nodes"
+
+    level: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditHead(Base):
+    """The single row that orders the log: the tree size and the right-hand frontier.
+
+    Appending locks this row (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's writer lock),
+    so processes on one database append in one order."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    tree_size: Mapped[int] = mapped_column(BigInteger)
+    frontier: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class AuditCheckpoint(Base):
+    """A signed tree head: the C2SP signed note as served, and what it commits to."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    tree_size: Mapped[int] = mapped_column(BigInteger, index=True)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

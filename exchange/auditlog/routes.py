@@ -1,0 +1,219 @@
+"""``/v1/audit``: the privacy officer's window on the log, and what an auditor verifies with.
+
+Every read of the log is itself appended to the log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator, Sequence
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from sqlalchemy.orm import Session
+
+from exchange import clock
+from exchange.api.deps import CurrentBroker, DbSession
+from exchange.auditlog import report
+from exchange.auditlog.schemas import AccessReport, AccessReportIn, EntryPage, EntrySearch
+from exchange.auditlog.service import AuditRecord
+from exchange.auth.guards import CurrentPrincipal, requires
+from exchange.auth.scopes import AUDIT_READ
+from exchange.auth.tokens import Principal
+from exchange.broker import Broker
+from exchange.identity.pseudonyms import subject_pseudonym
+from exchange.organisations.models import OrganisationKind
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+OVERSIGHT = {OrganisationKind.PRIVACY_OFFICER}
+OVERSIGHT_PURPOSE = "privacy-oversight"
+
+
+@router.get("/entries", response_model=EntryPage, summary="Search the log (pseudonyms only)")
+@requires(AUDIT_READ, OVERSIGHT)
+def list_entries(
+    principal: CurrentPrincipal,
+    broker: CurrentBroker,
+    session: DbSession,
+    subject: str | None = Query(default=None, description="A broker pseudonym"),
+    organisation: uuid.UUID | None = Query(default=None, description="Actor or recipient"),
+    purpose: str | None = None,
+    action: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    after: int | None = Query(default=None, ge=-1, description="Leaf index cursor"),
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> EntryPage:
+    entries = report.search(
+        session,
+        subject=subject,
+        organisation=organisation,
+        purpose=purpose,
+        action=action,
+        since=since,
+        until=until,
+        after=after,
+        limit=limit,
+    )
+    return _page(session, broker, principal, entries, limit)
+
+
+@router.post(
+    "/entries/search",
+    response_model=EntryPage,
+    summary="Search the log for one person (the identity goes in the body)",
+)
+@requires(AUDIT_READ, OVERSIGHT)
+def search_entries(
+    body: EntrySearch, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
+) -> EntryPage:
+    pseudonym = subject_pseudonym(broker.keyring.pseudonym.active, body.person)
+    entries = report.search(
+        session,
+        subject=pseudonym,
+        organisation=body.organisation,
+        purpose=body.purpose,
+        action=body.action,
+        since=body.since,
+        until=body.until,
+        after=body.after,
+        limit=body.limit,
+    )
+    return _page(session, broker, principal, entries, body.limit)
+
+
+@router.post(
+    "/access-report",
+    response_model=AccessReport,
+    summary="The GDPR art. 15 report: every disclosure about one person",
+)
+@requires(AUDIT_READ, OVERSIGHT)
+def access_report(
+    body: AccessReportIn, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
+) -> AccessReport:
+    pseudonym = subject_pseudonym(broker.keyring.pseudonym.active, body.person)
+    now = clock.now()
+    result = report.access_report(
+        session,
+        broker.policies.active(session).register,
+        pseudonym,
+        broker.audit.tree_size(session),
+        now,
+    )
+    _record_read(session, broker, principal, "audit.access_report", [pseudonym])
+    return result
+
+
+@router.get(
+    "/checkpoint",
+    response_class=PlainTextResponse,
+    summary="The latest signed checkpoint (C2SP signed note)",
+)
+@requires(AUDIT_READ, OVERSIGHT)
+def checkpoint(principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession) -> str:
+    note = broker.audit.checkpoint(session, clock.now()).note
+    _record_read(session, broker, principal, "audit.checkpoint", [None])
+    return note
+
+
+@router.get(
+    "/verifier-key",
+    response_class=PlainTextResponse,
+    summary="The checkpoint key as a C2SP note verifier key",
+)
+@requires(AUDIT_READ, OVERSIGHT)
+def verifier_key(broker: CurrentBroker) -> str:
+    return broker.audit.verifier_key() + "\n"
+
+
+@router.get("/proofs/inclusion", summary="RFC 9162 inclusion proof of one leaf")
+@requires(AUDIT_READ, OVERSIGHT)
+def inclusion_proof(
+    principal: CurrentPrincipal,
+    broker: CurrentBroker,
+    session: DbSession,
+    leaf_index: int = Query(ge=0),
+    tree_size: int = Query(ge=1),
+) -> dict[str, object]:
+    proof = broker.audit.inclusion(session, leaf_index, tree_size)
+    _record_read(session, broker, principal, "audit.proof", [None])
+    return proof
+
+
+@router.get("/proofs/consistency", summary="RFC 9162 consistency proof between two sizes")
+@requires(AUDIT_READ, OVERSIGHT)
+def consistency_proof(
+    principal: CurrentPrincipal,
+    broker: CurrentBroker,
+    session: DbSession,
+    first: int = Query(ge=1),
+    second: int = Query(ge=1),
+) -> dict[str, object]:
+    proof = broker.audit.consistency(session, first, second)
+    _record_read(session, broker, principal, "audit.proof", [None])
+    return proof
+
+
+@router.get(
+    "/export",
+    summary="The whole log as JSON Lines, ending with a signed checkpoint",
+    response_class=StreamingResponse,
+)
+@requires(AUDIT_READ, OVERSIGHT)
+def export(
+    principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
+) -> StreamingResponse:
+    final = broker.audit.checkpoint(session, clock.now())
+    _record_read(session, broker, principal, "audit.export", [None])
+
+    def lines() -> Iterator[bytes]:
+        # Its own read-only session: the request's transaction has committed by now.
+        with broker.sessions() as reading:
+            yield from broker.audit.export_lines(reading, final)
+
+    return StreamingResponse(lines(), media_type="application/jsonl")
+
+
+def _page(
+    session: Session,
+    broker: Broker,
+    principal: Principal,
+    entries: list[dict[str, object]],
+    limit: int,
+) -> EntryPage:
+    subjects: list[str | None] = [
+        *sorted({str(e["subject"]) for e in entries if e.get("subject")})
+    ] or [None]
+    _record_read(session, broker, principal, "audit.search", subjects)
+    last = entries[-1]["leaf_index"] if len(entries) == limit else None
+    return EntryPage(
+        entries=entries,
+        next_after=last if isinstance(last, int) else None,
+        tree_size=broker.audit.tree_size(session),
+    )
+
+
+def _record_read(
+    session: Session,
+    broker: Broker,
+    principal: Principal,
+    action: str,
+    subjects: Sequence[str | None],
+) -> None:
+    """One entry per person whose entries were read (Logboek Dataverwerkingen)."""
+    broker.audit.append(
+        session,
+        [
+            AuditRecord(
+                action=action,
+                decision="permit",
+                actor_org=principal.organisation_id,
+                actor_client=principal.client_id,
+                purpose=OVERSIGHT_PURPOSE,
+                subject=subject,
+            )
+            for subject in subjects
+        ],
+        clock.now(),
+    )

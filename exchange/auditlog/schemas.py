@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from exchange.identity.schemas import Person, Strict
+
+
+class EntryPage(BaseModel):
+    entries: list[dict[str, Any]]
+    next_after: int | None = Field(description="Pass as ?after= for the next page")
+    tree_size: int
+
+
+class EntrySearch(Strict):
+    person: Person
+    purpose: str | None = None
+    action: str | None = None
+    organisation: uuid.UUID | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    after: int | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class AccessReportIn(Strict):
+    person: Person
+
+
+class Disclosure(BaseModel):
+    leaf_index: int
+    date: dt.date
+    recipient: str
+    recipient_kind: str | None
+    purpose: str | None
+    purpose_name: dict[str, str]
+    legal_basis: list[str]
+    legal_basis_text: list[str]
+    categories: list[str]
+    rule_id: str | None
+    sentence_nl: str
+    sentence_en: str
+
+
+class AccessReport(BaseModel):
+    subject: str
+    generated_at: dt.datetime
+    tree_size: int
+    disclosures: list[Disclosure]
+    refusals: int = Field(description="Decisions that denied a disclosure about the person")
+    summary_nl: str
+    summary_en: str

@@ -1,0 +1,279 @@
+"""Appending to the audit log, signing checkpoints, serving proofs and exports.
+
+Every disclosure decision, consent event, policy activation and administrative action is
+appended here inside the transaction of the action itself: if the append fails, the action
+rolls back with it (fail closed). The entries are built and canonicalised before the head
+row is locked, so the lock covers only numbering, hashing and the inserts.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from audit.entry import SCHEMA_VERSION, canonical_bytes
+from audit.note import Checkpoint, NoteSigner
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.orm import Session
+
+from audit.merkle import (
+    EMPTY_ROOT,
+    Frontier,
+    consistency_nodes,
+    consistency_proof,
+    inclusion_nodes,
+    inclusion_proof,
+    leaf_hash,
+    root_from_nodes,
+    root_nodes,
+)
+from exchange.auditlog.models import AuditCheckpoint, AuditEntry, AuditHead, AuditNode
+from exchange.db import CHUNK
+from exchange.errors import FieldError, InvalidInput
+from exchange.tracing import current_trace
+
+HEAD_ID = 1
+_INDEX_PLACEHOLDER = b'"leaf_index":0'
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """What happened, to whom, under which rule: never a name, BSN, address or amount."""
+
+    action: str
+    decision: str  # permit | deny | recorded
+    actor_org: uuid.UUID | None
+    actor_client: str | None = None
+    purpose: str | None = None
+    legal_basis: tuple[str, ...] = ()
+    policy_version: str | None = None
+    rule_id: str | None = None
+    fields: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    recipient_org: uuid.UUID | None = None
+    subject: str | None = None
+    resources: Mapping[str, str] = field(default_factory=dict)
+
+
+class AuditTrail:
+    """The broker's view of its log: appends, checkpoints and proofs on one database."""
+
+    def __init__(self, origin: str, signer: NoteSigner, key_id: str) -> None:
+        self.origin = origin
+        self.signer = signer
+        self.key_id = key_id
+
+    # Appending ---------------------------------------------------------------------------
+
+    def append(
+        self, session: Session, records: Sequence[AuditRecord], now: dt.datetime
+    ) -> list[int]:
+        """Append entries in this transaction; returns their leaf indexes."""
+        if not records:
+            return []
+        trace_id, span_id = current_trace()
+        timestamp = now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        templates = [
+            canonical_bytes(_entry(record, timestamp, trace_id, span_id)) for record in records
+        ]
+        head = session.scalars(
+            select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
+        ).one()
+        frontier = _frontier(head)
+        first = frontier.size
+        entry_rows: list[dict[str, Any]] = []
+        node_rows: list[dict[str, Any]] = []
+        for offset, (template, record) in enumerate(zip(templates, records, strict=True)):
+            index = first + offset
+            data = template.replace(_INDEX_PLACEHOLDER, b'"leaf_index":%d' % index, 1)
+            node_rows.extend(
+                {"level": level, "index": position, "hash": digest}
+                for level, position, digest in frontier.append(leaf_hash(data))
+            )
+            entry_rows.append(
+                {
+                    "leaf_index": index,
+                    "entry": data,
+                    "recorded_at": now,
+                    "action": record.action,
+                    "purpose": record.purpose,
+                    "decision": record.decision,
+                    "actor_org_id": record.actor_org,
+                    "recipient_org_id": record.recipient_org,
+                    "subject": record.subject,
+                }
+            )
+        session.execute(insert(AuditEntry), entry_rows)
+        session.execute(insert(AuditNode), node_rows)
+        head.tree_size = frontier.size
+        head.frontier = frontier.to_json()
+        head.updated_at = now
+        session.flush()
+        return [row["leaf_index"] for row in entry_rows]
+
+    # Checkpoints -------------------------------------------------------------------------
+
+    def tree_size(self, session: Session) -> int:
+        size = session.scalar(select(AuditHead.tree_size).where(AuditHead.id == HEAD_ID))
+        return int(size or 0)
+
+    def checkpoint(self, session: Session, now: dt.datetime) -> AuditCheckpoint:
+        """The newest checkpoint, signing a new one when the log has grown since."""
+        head = session.get(AuditHead, HEAD_ID)
+        assert head is not None
+        latest = session.scalars(
+            select(AuditCheckpoint)
+            .where(AuditCheckpoint.key_id == self.key_id)
+            .order_by(AuditCheckpoint.tree_size.desc(), AuditCheckpoint.created_at.desc())
+            .limit(1)
+        ).first()
+        if latest is not None and latest.tree_size == head.tree_size:
+            return latest
+        root = _frontier(head).root()
+        note = self.signer.sign(Checkpoint(self.origin, head.tree_size, root).body())
+        checkpoint = AuditCheckpoint(
+            tree_size=head.tree_size, root=root, note=note, key_id=self.key_id, created_at=now
+        )
+        session.add(checkpoint)
+        session.flush()
+        return checkpoint
+
+    def verifier_key(self) -> str:
+        return self.signer.verifier_key()
+
+    # Proofs ------------------------------------------------------------------------------
+
+    def inclusion(self, session: Session, leaf_index: int, tree_size: int) -> dict[str, Any]:
+        self._check_sizes(session, ("tree_size", tree_size))
+        if not 0 <= leaf_index < tree_size:
+            raise InvalidInput(
+                "the leaf is not in a tree of that size",
+                [FieldError("leaf_index", f"must be from 0 to {tree_size - 1}")],
+            )
+        nodes = self._nodes(session, [*inclusion_nodes(leaf_index, tree_size), (0, leaf_index)])
+        root = self._root(session, tree_size)
+        return {
+            "leaf_index": leaf_index,
+            "tree_size": tree_size,
+            "leaf_hash": _b64(nodes[(0, leaf_index)]),
+            "root_hash": _b64(root),
+            "proof": [_b64(h) for h in inclusion_proof(leaf_index, tree_size, nodes)],
+        }
+
+    def consistency(self, session: Session, first: int, second: int) -> dict[str, Any]:
+        self._check_sizes(session, ("first", first), ("second", second))
+        if not 0 < first <= second:
+            raise InvalidInput(
+                "a consistency proof runs from a smaller non-empty tree to a larger one",
+                [FieldError("first", f"must be from 1 to {second}")],
+            )
+        nodes = self._nodes(session, consistency_nodes(first, second))
+        return {
+            "first": first,
+            "second": second,
+            "first_root_hash": _b64(self._root(session, first)),
+            "second_root_hash": _b64(self._root(session, second)),
+            "proof": [_b64(h) for h in consistency_proof(first, second, nodes)],
+        }
+
+    def entries(
+        self, session: Session, start: int, stop: int, chunk: int = 5_000
+    ) -> Iterator[bytes]:
+        """The exact leaf bytes of entries ``start`` to ``stop - 1``, in leaf order."""
+        position = start
+        while position < stop:
+            upper = min(stop, position + chunk)
+            for (data,) in session.execute(
+                select(AuditEntry.entry)
+                .where(AuditEntry.leaf_index >= position, AuditEntry.leaf_index < upper)
+                .order_by(AuditEntry.leaf_index)
+            ):
+                yield bytes(data)
+            position = upper
+
+    def export_lines(self, session: Session, final: AuditCheckpoint) -> Iterator[bytes]:
+        """JSON Lines up to a checkpoint: every entry in leaf order, the checkpoints signed
+        along the way (each just after the entries it covers), and last ``final``."""
+        along = {
+            c.tree_size: c.note
+            for c in session.scalars(
+                select(AuditCheckpoint)
+                .where(
+                    AuditCheckpoint.key_id == self.key_id,
+                    AuditCheckpoint.tree_size < final.tree_size,
+                    AuditCheckpoint.tree_size > 0,
+                )
+                .order_by(AuditCheckpoint.created_at)
+            )
+        }
+        for position, data in enumerate(self.entries(session, 0, final.tree_size)):
+            if position in along:
+                yield orjson.dumps({"checkpoint": along[position]}) + b"\n"
+            yield data + b"\n"
+        yield orjson.dumps({"checkpoint": final.note}) + b"\n"
+
+    def _root(self, session: Session, size: int) -> bytes:
+        if size == 0:
+            return EMPTY_ROOT
+        return root_from_nodes(size, self._nodes(session, root_nodes(size)))
+
+    def _nodes(
+        self, session: Session, addresses: Sequence[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes]:
+        wanted = sorted(set(addresses))
+        found: dict[tuple[int, int], bytes] = {}
+        for start in range(0, len(wanted), CHUNK):
+            rows = session.execute(
+                select(AuditNode.level, AuditNode.index, AuditNode.hash).where(
+                    tuple_(AuditNode.level, AuditNode.index).in_(wanted[start : start + CHUNK])
+                )
+            )
+            found.update(((level, index), bytes(digest)) for level, index, digest in rows)
+        return found
+
+    def _check_sizes(self, session: Session, *sizes: tuple[str, int]) -> None:
+        size = self.tree_size(session)
+        for name, value in sizes:
+            if not 0 < value <= size:
+                raise InvalidInput(
+                    f"the log has {size} entries",
+                    [FieldError(name, f"must be from 1 to {size}")],
+                )
+
+
+def _entry(record: AuditRecord, timestamp: str, trace_id: str, span_id: str) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "leaf_index": 0,  # replaced under the lock; see AuditTrail.append
+        "timestamp": timestamp,
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "actor": {
+            "organisation": str(record.actor_org) if record.actor_org else None,
+            "client": record.actor_client,
+        },
+        "action": record.action,
+        "purpose": record.purpose,
+        "legal_basis": list(record.legal_basis),
+        "policy_version": record.policy_version,
+        "rule_id": record.rule_id,
+        "decision": record.decision,
+        "fields": sorted(record.fields),
+        "categories": sorted(record.categories),
+        "recipient": str(record.recipient_org) if record.recipient_org else None,
+        "subject": record.subject,
+        "resources": dict(record.resources),
+    }
+
+
+def _frontier(head: AuditHead) -> Frontier:
+    return Frontier.from_json(head.frontier) if head.frontier else Frontier.empty()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
