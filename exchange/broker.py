@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audit.note import NoteSigner
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from audit.note import NoteSigner
 from exchange.auditlog.service import AuditTrail
 from exchange.auth.tokens import TokenServer, TokenValidator
 from exchange.config import Settings

@@ -44,6 +44,8 @@ policy_app = typer.Typer(
     help="The register of processing: check, activate, show.", no_args_is_help=True
 )
 app.add_typer(policy_app, name="policy")
+audit_app = typer.Typer(help="The audit log: checkpoints and exports.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 DEMO_FILE = "demo-clients.json"
 EXAMPLE_FILE = "example-signal.json"
@@ -186,6 +188,53 @@ def policy_show(
     with _session() as session:
         register = PolicyStore(settings.data_dir / "policy-cache").active(session).register
     typer.echo(render_html(register) if output_format == "html" else render_markdown(register))
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Print the latest signed checkpoint (signing a new one if the log has grown)."""
+    trail = _audit_trail()
+    with _session() as session:
+        note = trail.checkpoint(session, clock.now()).note
+    sys.stdout.write(note)
+
+
+@audit_app.command("verifier-key")
+def audit_verifier_key() -> None:
+    """Print the verifier key an auditor needs: <name>+<key id>+<public key>."""
+    typer.echo(_audit_trail().verifier_key())
+
+
+@audit_app.command("export")
+def audit_export(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write; default stdout.")
+    ] = None,
+) -> None:
+    """Write the whole log as JSON Lines, ending with a signed checkpoint.
+
+    Verify it offline with: python -m audit verify EXPORT --public-key KEY
+    """
+    trail = _audit_trail()
+    with _session() as session:
+        final = trail.checkpoint(session, clock.now())
+        _record(session, "audit.export", {"tree_size": str(final.tree_size)})
+    settings = Settings()
+    engine = make_engine(settings.resolved_database_url, pool=False)
+    handle = output.open("wb") if output else sys.stdout.buffer
+    show = output is not None and sys.stderr.isatty()
+    try:
+        with make_session_factory(engine)() as reading:
+            for count, line in enumerate(trail.export_lines(reading, final), start=1):
+                handle.write(line)
+                if show and count % 10_000 == 0:
+                    sys.stderr.write(f"\r{count:,} / {final.tree_size:,} entries")
+        if show:
+            sys.stderr.write(f"\r{final.tree_size:,} / {final.tree_size:,} entries\n")
+    finally:
+        if output:
+            handle.close()
+        engine.dispose()
 
 
 @app.command()

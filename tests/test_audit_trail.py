@@ -328,3 +328,45 @@ def test_several_processes_append_to_postgresql_in_one_order(
     with db_session() as session:
         checkpoint = broker.audit.checkpoint(session, __import__("exchange.clock").clock.now())
     assert checkpoint.root == root_of_leaves([bytes(data) for _, data in rows])
+
+
+def test_a_provider_reading_its_signal_is_logged_as_feedback(
+    client: TestClient, provider: dict[str, str], db_session: Any
+) -> None:
+    created = client.post("/v1/signals", json=signal_body(), headers=provider).json()
+    assert client.get(f"/v1/signals/{created['id']}", headers=provider).status_code == 200
+    [read] = entries(db_session, action="signal.read")
+    assert read["purpose"] == "provider-feedback"
+    assert read["rule_id"] == "provider.feedback.read"
+    assert read["fields"] == ["external_ref", "feedback.status"]
+    [route] = entries(db_session, action="signal.route")
+    assert read["subject"] == route["subject"]
+
+
+def test_audit_commands_print_checkpoint_key_and_a_verifiable_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from exchange.cli import app as cli
+
+    monkeypatch.setenv("EXCHANGE_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("EXCHANGE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("EXCHANGE_KEYS_DIR", raising=False)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init"]).exit_code == 0
+    assert runner.invoke(cli, ["demo", "--json"]).exit_code == 0
+    key = runner.invoke(cli, ["audit", "verifier-key"]).stdout.strip()
+    note = runner.invoke(cli, ["audit", "checkpoint"]).stdout
+    checkpoint = open_checkpoint(note, key)
+    assert checkpoint.size >= 2  # the policy activation and the demo seeding
+    export = tmp_path / "audit.jsonl"
+    result = runner.invoke(cli, ["audit", "export", "--output", str(export)])
+    assert result.exit_code == 0, result.output
+    lines = export.read_bytes().splitlines()
+    final = open_checkpoint(orjson.loads(lines[-1])["checkpoint"], key)
+    leaves = [line for line in lines if not line.startswith(b'{"checkpoint"')]
+    assert final.size == len(leaves) >= checkpoint.size
+    assert root_of_leaves(leaves) == final.root
+    actions = [orjson.loads(line)["action"] for line in leaves]
+    assert actions[:2] == ["policy.activate", "demo.seed"]

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from audit.entry import SCHEMA_VERSION, canonical_bytes
-from audit.note import Checkpoint, NoteSigner
 from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
+from audit.entry import SCHEMA_VERSION, canonical_bytes
 from audit.merkle import (
     EMPTY_ROOT,
     Frontier,
@@ -32,6 +31,7 @@ from audit.merkle import (
     root_from_nodes,
     root_nodes,
 )
+from audit.note import Checkpoint, NoteSigner
 from exchange.auditlog.models import AuditCheckpoint, AuditEntry, AuditHead, AuditNode
 from exchange.db import CHUNK
 from exchange.errors import FieldError, InvalidInput

@@ -8,18 +8,22 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from exchange import clock
 from exchange.api.deps import CurrentBroker, DbSession
 from exchange.api.problems import invalid_input, problem_response
+from exchange.auditlog.service import AuditRecord
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import SIGNALS_READ, SIGNALS_WRITE
 from exchange.auth.tokens import Principal
 from exchange.broker import Broker
 from exchange.db import is_retryable
-from exchange.errors import FieldError, InvalidInput
+from exchange.errors import FieldError, Forbidden, InvalidInput
+from exchange.identity.models import Subject
 from exchange.organisations.models import PROVIDER_KINDS
+from exchange.policy.service import categories_of
 from exchange.signals import service
 from exchange.signals.models import Signal
 from exchange.signals.schemas import (
@@ -29,8 +33,10 @@ from exchange.signals.schemas import (
     SignalIn,
     SignalOut,
 )
+from policies.engine import DecisionRequest
 
 router = APIRouter(prefix="/signals", tags=["signals"])
+FEEDBACK_PURPOSE = "provider-feedback"
 log = structlog.get_logger("exchange.signals")
 _SIGNAL = TypeAdapter(SignalIn)
 # A concurrent writer may store the same external_ref or household first; the retry then
@@ -146,8 +152,47 @@ def send_batch(
 
 @router.get("/{signal_id}", response_model=SignalOut, summary="Read one of your own signals")
 @requires(SIGNALS_READ, PROVIDER_KINDS)
-def read_signal(signal_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession) -> SignalOut:
-    return _out(service.get_signal(session, principal.organisation_id, signal_id))
+def read_signal(
+    signal_id: uuid.UUID, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
+) -> SignalOut:
+    signal = service.get_signal(session, principal.organisation_id, signal_id)
+    # Telling a provider the status of its signal is feedback: a disclosure like any other,
+    # decided by the register and logged.
+    register = broker.policies.active(session).register
+    decision = register.decide(
+        DecisionRequest(
+            actor_org=str(principal.organisation_id),
+            actor_kind=principal.organisation_kind.value,
+            action="read",
+            purpose=FEEDBACK_PURPOSE,
+            today=clock.today(),
+        )
+    )
+    subject = session.scalar(select(Subject.pseudonym).where(Subject.id == signal.subject_id))
+    broker.audit.append(
+        session,
+        [
+            AuditRecord(
+                action="signal.read",
+                decision="permit" if decision.permitted else "deny",
+                actor_org=principal.organisation_id,
+                actor_client=principal.client_id,
+                purpose=FEEDBACK_PURPOSE,
+                legal_basis=register.purpose(FEEDBACK_PURPOSE).legal_basis,
+                policy_version=decision.policy_version,
+                rule_id=decision.rule_id,
+                fields=tuple(sorted(decision.fields)),
+                categories=categories_of(register, decision.fields),
+                recipient_org=principal.organisation_id,
+                subject=subject,
+                resources={"signal": str(signal.id)},
+            )
+        ],
+        clock.now(),
+    )
+    if not decision.permitted:
+        raise Forbidden(f"the register does not permit this feedback: {decision.reason}")
+    return _out(signal)
 
 
 def _receive(
