@@ -20,6 +20,7 @@ SCHEMA_VERSION = 1
 """The version of the entry schema the broker writes, in each entry's ``schema_version``."""
 
 _INT_MAX = 2**53 - 1
+_MAX_VALUES = 1_000_000  # an audit entry is small; this also stops a cyclic value
 
 _dumps = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
@@ -48,6 +49,8 @@ def canonical_bytes(entry: Mapping[str, Any]) -> bytes:
         return _dumps(value).encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("a string in the entry is not valid Unicode (lone surrogate)") from None
+    except RecursionError:
+        raise ValueError("the entry is nested too deeply") from None
 
 
 def _check(value: Any) -> tuple[bool, bool]:
@@ -59,8 +62,12 @@ def _check(value: Any) -> tuple[bool, bool]:
     needs_utf16_order = False
     needs_plain = False
     stack: list[Any] = [value]
+    count = 0
     while stack:
         v = stack.pop()
+        count += 1
+        if count > _MAX_VALUES:
+            raise ValueError(f"more than {_MAX_VALUES} values: too large, or cyclic")
         t = type(v)
         if t is str or t is bool or v is None:
             continue

@@ -1,0 +1,495 @@
+"""The offline verifier: check an exported audit log with only the broker's public key.
+
+What it proves, when it says OK:
+
+- every entry line, re-encoded canonically (RFC 8785), hashes into the Merkle tree whose
+  root each checkpoint line states for its size, and each checkpoint carries a valid
+  Ed25519 signature by the given key: no entry was altered, removed, added or moved;
+- entries carry ``leaf_index`` 0, 1, 2, ... in order, and the file ends with a checkpoint
+  that covers all of them;
+- if you kept an earlier checkpoint, the exported log extends it: the root recomputed at
+  its size equals its root, which, with every leaf in hand, is the consistency proof.
+
+What it cannot prove: that nothing was appended after the last checkpoint in the export
+(ask the broker for a newer checkpoint and verify again), or which single entry changed
+inside a window between two checkpoints (the signatures cover windows, not entries).
+
+The verifier stops at the first problem, since everything after a break in the sequence
+would only repeat it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from audit.entry import canonical_bytes
+from audit.merkle import EMPTY_ROOT
+from audit.note import Checkpoint, NoteError, open_checkpoint, parse_verifier_key
+
+__all__ = ["Problem", "VerificationReport", "verify_export"]
+
+PROGRESS_EVERY = 8192
+"""``progress`` is called after every this many entries (and once at the end)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing that does not verify, with where it was found.
+
+    ``kind`` is one of: ``malformed`` (a line that is not a well-formed entry or checkpoint),
+    ``missing`` (leaf indices absent: entries deleted), ``reordered`` (a leaf index repeated
+    or out of order: entries moved, duplicated or inserted), ``altered`` (a checkpoint's root
+    does not match the entries it covers), ``signature`` (a checkpoint without a valid
+    signature by the key), ``unsigned`` (entries after the last checkpoint, or no checkpoint
+    at all), ``origin`` (a checkpoint of another log), ``inconsistent`` (the earlier
+    checkpoint is not a prefix of this log), ``rolled-back`` (the log is shorter than the
+    earlier checkpoint).
+    """
+
+    kind: str
+    message: str
+    line: int | None = None
+    leaf_index: int | None = None
+
+    def __str__(self) -> str:
+        """The message, for printing."""
+        return self.message
+
+
+@dataclass
+class VerificationReport:
+    """The outcome of :func:`verify_export`.
+
+    ``size`` is the number of entries read in order before any problem, ``root`` the root
+    hash recomputed over them. ``verified_size`` is the size covered by the last checkpoint
+    that verified. ``first_bad_leaf_index`` is the first leaf this verifier cannot vouch for
+    (None when everything verifies or the problem is not tied to a leaf); ``window`` is the
+    leaf range ``[start, end)`` an altered entry must lie in, when that is all that is known.
+    """
+
+    ok: bool
+    size: int
+    root: bytes
+    problems: list[Problem] = field(default_factory=list)
+    first_bad_leaf_index: int | None = None
+    message: str = ""
+    verified_size: int = 0
+    checkpoints: int = 0
+    origin: str | None = None
+    window: tuple[int, int] | None = None
+
+
+class _Stop(Exception):
+    """Internal: the first problem of the export was found."""
+
+    def __init__(self, problem: Problem, window: tuple[int, int] | None = None) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+        self.window = window
+
+
+def verify_export(
+    lines: Iterable[bytes],
+    verifier_key: str,
+    earlier_checkpoint: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> VerificationReport:
+    """Verify an exported audit log (JSON Lines, see :mod:`audit.export`) against a key.
+
+    ``lines`` are the export's lines as bytes (a binary file object will do),
+    ``verifier_key`` the broker's verifier key text, ``earlier_checkpoint`` a signed
+    checkpoint note you kept from before (it must be a prefix of this log), ``progress``
+    a callback receiving the number of entries read so far. Raises NoteError when
+    ``verifier_key`` itself is malformed; everything else is reported, never raised.
+    """
+    key_name = parse_verifier_key(verifier_key)[0]
+    problems: list[Problem] = []
+    earlier: Checkpoint | None = None
+    if earlier_checkpoint is not None:
+        try:
+            earlier = open_checkpoint(earlier_checkpoint, verifier_key)
+        except NoteError as exc:
+            problems.append(Problem("signature", f"the earlier checkpoint does not verify: {exc}"))
+    state = _Scan(verifier_key, earlier, progress)
+    window: tuple[int, int] | None = None
+    try:
+        state.run(iter(lines))
+    except _Stop as stop:
+        problems.append(stop.problem)
+        window = stop.window
+    root = state.root()
+    if not problems and earlier is not None:
+        problem = _compare_earlier(earlier, state)
+        if problem is not None:
+            problems.append(problem)
+    first_bad = next((p.leaf_index for p in problems if p.leaf_index is not None), None)
+    if problems:
+        message = problems[0].message
+    else:
+        message = (
+            f"verified: {state.size} entries of log {state.origin!r}, root "
+            f"{base64.b64encode(root).decode('ascii')}, {state.checkpoints} checkpoints "
+            f"signed by {key_name}"
+        )
+        if earlier is not None:
+            message += f"; consistent with the earlier checkpoint at size {earlier.size}"
+    return VerificationReport(
+        ok=not problems,
+        size=state.size,
+        root=root,
+        problems=problems,
+        first_bad_leaf_index=first_bad,
+        message=message,
+        verified_size=state.verified_size,
+        checkpoints=state.checkpoints,
+        origin=state.origin,
+        window=window,
+    )
+
+
+def _compare_earlier(earlier: Checkpoint, state: _Scan) -> Problem | None:
+    """Check that the verified export extends the earlier checkpoint the auditor kept."""
+    if earlier.origin != state.origin:
+        return Problem(
+            "origin",
+            f"the earlier checkpoint is of log {earlier.origin!r}, this export of log "
+            f"{state.origin!r}",
+        )
+    if earlier.size > state.size:
+        return Problem(
+            "rolled-back",
+            f"the earlier checkpoint covers {earlier.size} entries but this export holds only "
+            f"{state.size}: the log was truncated or rolled back since",
+            leaf_index=state.size,
+        )
+    if state.earlier_root != earlier.root:
+        # With every leaf in hand, recomputing the root at the old size is the consistency
+        # proof (RFC 9162 §2.1.4): a mismatch means the first `earlier.size` leaves differ.
+        return Problem(
+            "inconsistent",
+            f"the earlier checkpoint (size {earlier.size}) is not consistent with this log: "
+            f"the root recomputed at that size differs. The log was rewritten after that "
+            f"checkpoint was signed, or the checkpoint is of another log with the same name "
+            f"and key; which leaf differs cannot be told from a root alone",
+        )
+    return None
+
+
+class _Scan:
+    """One pass over the export, keeping the tree's frontier and the last good checkpoint."""
+
+    def __init__(
+        self,
+        verifier_key: str,
+        earlier: Checkpoint | None,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.verifier_key = verifier_key
+        self.earlier = earlier
+        self.progress = progress
+        self.size = 0
+        self.hashes: list[bytes] = []  # the frontier: see audit.merkle.Frontier
+        self.line_of_leaf = array("q")
+        self.verified_size = 0
+        self.verified_line = 0
+        self.checkpoints = 0
+        self.origin: str | None = None
+        self.earlier_root: bytes | None = None
+
+    def root(self) -> bytes:
+        """The root hash over the entries read so far."""
+        hashes = self.hashes
+        if not hashes:
+            return EMPTY_ROOT
+        r = hashes[-1]
+        for h in reversed(hashes[:-1]):
+            r = hashlib.sha256(b"\x01" + h + r).digest()
+        return r
+
+    def run(self, lines: Iterator[bytes]) -> None:
+        """Read every line; raise _Stop at the first problem."""
+        decode = _FAST_DECODER.decode
+        strict_decode = _DECODER.decode
+        dumps = _ENCODER.encode
+        sha = hashlib.sha256
+        hashes = self.hashes
+        line_of_leaf = self.line_of_leaf
+        progress = self.progress
+        size = self.size
+        line_no = 0
+        last_was_checkpoint = False
+        seen_any = False
+        self._check_earlier(size)
+        for raw in lines:
+            line_no += 1
+            if len(raw) < 3 and not raw.strip():
+                continue  # blank line
+            seen_any = True
+            data = b""
+            try:
+                obj = decode(raw.decode("utf-8"))
+                if type(obj) is dict and "checkpoint" not in obj:
+                    # The fast decoder keeps the last of duplicate keys; when the line is not
+                    # byte-for-byte canonical, parse it again refusing them.
+                    text = dumps(obj)
+                    line = raw[:-1] if raw.endswith(b"\n") else raw
+                    if text.isascii() and line == text.encode("ascii"):
+                        data = line
+                    else:
+                        obj = strict_decode(raw.decode("utf-8"))
+            except (ValueError, RecursionError) as exc:
+                self.size = size
+                raise _Stop(
+                    self._malformed(line_no, size, f"not a valid JSON object: {exc}")
+                ) from None
+            if type(obj) is not dict:
+                self.size = size
+                raise _Stop(self._malformed(line_no, size, "not a JSON object"))
+            if "checkpoint" in obj:
+                self.size = size
+                self._checkpoint(obj, line_no)
+                last_was_checkpoint = True
+                continue
+            index = obj.get("leaf_index")
+            if type(index) is not int or type(obj.get("schema_version")) is not int:
+                self.size = size
+                raise _Stop(
+                    self._malformed(
+                        line_no, size, "an entry needs an integer leaf_index and schema_version"
+                    )
+                )
+            if index != size:
+                self.size = size
+                raise _Stop(self._out_of_sequence(line_no, index, lines))
+            if not data:
+                try:
+                    data = canonical_bytes(obj)
+                except ValueError as exc:
+                    self.size = size
+                    raise _Stop(self._malformed(line_no, size, str(exc))) from None
+            h = sha(b"\x00" + data).digest()
+            carry = size
+            while carry & 1:
+                h = sha(b"\x01" + hashes.pop() + h).digest()
+                carry >>= 1
+            hashes.append(h)
+            size += 1
+            line_of_leaf.append(line_no)
+            last_was_checkpoint = False
+            if self.earlier is not None and size == self.earlier.size:
+                self.size = size
+                self._check_earlier(size)
+            if progress is not None and not size % PROGRESS_EVERY:
+                progress(size)
+        self.size = size
+        if progress is not None:
+            progress(size)
+        if not seen_any:
+            raise _Stop(Problem("unsigned", "the export is empty: no entries, no checkpoint"))
+        if not last_was_checkpoint:
+            start = self.verified_size
+            where = f" (lines {line_of_leaf[start]}–{line_of_leaf[size - 1]})" if size else ""
+            raise _Stop(
+                Problem(
+                    "unsigned",
+                    f"the export does not end with a checkpoint: leaves {start}..{size - 1}"
+                    f"{where} are not covered by any signature (the file was cut short or "
+                    f"its last checkpoint removed)",
+                    leaf_index=start,
+                ),
+                (start, size),
+            )
+
+    def _checkpoint(self, obj: dict[str, Any], line_no: int) -> None:
+        """Verify one checkpoint line against the entries read so far."""
+        size = self.size
+        start = self.verified_size
+        note = obj.get("checkpoint")
+        if len(obj) != 1 or not isinstance(note, str):
+            raise _Stop(
+                self._malformed(line_no, size, 'a checkpoint line is {"checkpoint": "<note>"}')
+            )
+        try:
+            checkpoint = open_checkpoint(note, self.verifier_key)
+        except NoteError as exc:
+            unverified = f"leaves {start}..{size - 1} are not verified" if size > start else ""
+            raise _Stop(
+                Problem(
+                    "signature",
+                    f"line {line_no}: the checkpoint does not verify ({exc})"
+                    + (f"; {unverified}" if unverified else ""),
+                    line_no,
+                    start if size > start else None,
+                ),
+                (start, size) if size > start else None,
+            ) from None
+        if self.origin is None:
+            self.origin = checkpoint.origin
+        elif checkpoint.origin != self.origin:
+            raise _Stop(
+                Problem(
+                    "origin",
+                    f"line {line_no}: checkpoint of log {checkpoint.origin!r}, but this export "
+                    f"is of log {self.origin!r}",
+                    line_no,
+                    start if size > start else None,
+                )
+            )
+        if checkpoint.size > size:
+            raise _Stop(
+                Problem(
+                    "missing",
+                    f"line {line_no}: the checkpoint covers {checkpoint.size} entries but only "
+                    f"{size} precede it: leaves {size}..{checkpoint.size - 1} are missing "
+                    f"(deleted)",
+                    line_no,
+                    size,
+                )
+            )
+        if checkpoint.size < size:
+            first = checkpoint.size
+            raise _Stop(
+                Problem(
+                    "reordered",
+                    f"line {line_no}: the checkpoint covers {checkpoint.size} entries but "
+                    f"{size} precede it: the entries from line {self.line_of_leaf[first]} "
+                    f"(leaf_index {first}) on were inserted",
+                    line_no,
+                    max(first, start),
+                )
+            )
+        if self.root() != checkpoint.root:
+            lines = (
+                f" (lines {self.line_of_leaf[start]}–{self.line_of_leaf[size - 1]})"
+                if size > start
+                else ""
+            )
+            base = (
+                f"the last checkpoint that verifies (line {self.verified_line}) covers "
+                f"leaves 0..{start - 1}"
+                if start
+                else "no earlier checkpoint verifies"
+            )
+            raise _Stop(
+                Problem(
+                    "altered",
+                    f"line {line_no}: the checkpoint at size {size} does not match the "
+                    f"entries: an entry among leaves {start}..{size - 1}{lines} was altered "
+                    f"(or the checkpoint was replaced). {base}. The signatures cover windows, "
+                    f"not single entries, so first_bad_leaf_index is the first leaf of the "
+                    f"window, not necessarily the altered one",
+                    line_no,
+                    start,
+                ),
+                (start, size),
+            )
+        self.verified_size = size
+        self.verified_line = line_no
+        self.checkpoints += 1
+
+    def _check_earlier(self, size: int) -> None:
+        """Keep the root at the earlier checkpoint's size, to compare once the export verifies."""
+        if self.earlier is not None and size == self.earlier.size:
+            self.earlier_root = self.root()
+
+    def _malformed(self, line_no: int, size: int, why: str) -> Problem:
+        return Problem("malformed", f"line {line_no}: {why}", line_no, size)
+
+    def _out_of_sequence(self, line_no: int, index: int, rest: Iterator[bytes]) -> Problem:
+        """Tell a gap (deleted entries) from a repeat or a move (reordered, inserted)."""
+        expected = self.size
+        if index < expected:
+            first_line = self.line_of_leaf[index] if index >= 0 else None
+            # The earlier copy is only vouched for when a verified checkpoint covers it.
+            bad = index if index >= self.verified_size else expected
+            return Problem(
+                "reordered",
+                f"line {line_no}: leaf_index {index} comes again (first at line {first_line}) "
+                f"where {expected} was expected: entries were reordered or an entry inserted",
+                line_no,
+                bad,
+            )
+        later = _find_leaf(rest, expected, line_no)
+        if later is not None:
+            return Problem(
+                "reordered",
+                f"line {line_no}: leaf_index {index} where {expected} was expected; "
+                f"leaf_index {expected} comes later, at line {later}: entries were reordered "
+                f"or an entry inserted",
+                line_no,
+                expected,
+            )
+        missing = f"{expected}" if index == expected + 1 else f"{expected}..{index - 1}"
+        return Problem(
+            "missing",
+            f"line {line_no}: leaf_index {index} where {expected} was expected: leaf "
+            f"{missing} is missing (deleted)",
+            line_no,
+            expected,
+        )
+
+
+def _find_leaf(lines: Iterator[bytes], wanted: int, line_no: int) -> int | None:
+    """The line number of the first later entry with leaf_index ``wanted``, if any."""
+    for raw in lines:
+        line_no += 1
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            continue
+        if type(obj) is dict and obj.get("leaf_index") == wanted:
+            return line_no
+    return None
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Build a JSON object, refusing duplicate keys (they would hide one value)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("duplicate object key")
+    return obj
+
+
+def _refuse_float(text: str) -> Any:
+    raise ValueError(f"floats are not allowed in audit entries ({text})")
+
+
+def _refuse_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+_INT_MAX = 2**53 - 1
+
+
+def _exact_int(text: str) -> int:
+    value = int(text)
+    if not -_INT_MAX <= value <= _INT_MAX:
+        raise ValueError(f"integer {text} is outside the exact range of JSON numbers")
+    return value
+
+
+# Objects are built by the C decoder (fast); duplicate keys are caught by comparing the line
+# with its canonical form and, when that differs, by decoding again with _DECODER.
+_FAST_DECODER = json.JSONDecoder(
+    parse_float=_refuse_float,
+    parse_int=_exact_int,
+    parse_constant=_refuse_constant,
+)
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object,
+    parse_float=_refuse_float,
+    parse_int=_exact_int,
+    parse_constant=_refuse_constant,
+)
+# Compact, sorted keys, no ASCII escaping: for a value the decoder above accepted, this is
+# exactly RFC 8785 whenever the result is pure ASCII (key order cannot differ in UTF-16).
+# (A parsed value has no cycles, so the encoder need not look for them.)
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"), check_circular=False
+)
