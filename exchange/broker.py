@@ -56,4 +56,5 @@ def audit_trail(settings: Settings, keyring: Keyring) -> AuditTrail:
         origin=origin,
         signer=NoteSigner(origin, keyring.checkpoint_key()),
         key_id=keyring.checkpoint.active_id,
+        checkpoint_every=settings.audit_checkpoint_every,
     )

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         default=None,
         description="The audit log's origin line in checkpoints; default <issuer host>/audit.",
     )
+    audit_checkpoint_every: int = Field(
+        default=1024, ge=1, description="Sign a checkpoint each time the log grows this much."
+    )
     token_lifetime_seconds: int = Field(default=300, ge=30, le=3600)
     log_format: Literal["json", "console"] = "console"
     log_level: str = "INFO"

@@ -370,3 +370,78 @@ def test_audit_commands_print_checkpoint_key_and_a_verifiable_export(
     assert root_of_leaves(leaves) == final.root
     actions = [orjson.loads(line)["action"] for line in leaves]
     assert actions[:2] == ["policy.activate", "demo.seed"]
+
+
+def _tamper(broker: Broker, statement: str, **params: Any) -> None:
+    """An operator with database access edits the log behind the broker's back."""
+    from exchange.auditlog import triggers as audit_triggers
+
+    with broker.engine.begin() as connection:
+        audit_triggers.drop(connection)
+        connection.execute(text(statement), params)
+        audit_triggers.create(connection)
+
+
+@pytest.mark.parametrize("edit", ["alter", "delete"])
+def test_an_edit_to_the_stored_log_is_caught_by_the_offline_verifier(
+    client: TestClient, token_for: Headers, broker: Broker, tmp_path: Path, edit: str
+) -> None:
+    from audit.verify import verify_export
+
+    broker.audit.checkpoint_every = 1  # a checkpoint per append: the verifier can be exact
+    provider, officer = token_for("housing_corporation"), token_for("privacy_officer")
+    for _ in range(6):
+        client.post("/v1/signals", json=signal_body(), headers=provider)
+    key = client.get("/v1/audit/verifier-key", headers=officer).text.strip()
+    kept = client.get("/v1/audit/checkpoint", headers=officer).text  # the auditor keeps this
+    clean = client.get("/v1/audit/export", headers=officer).content
+    assert verify_export(clean.splitlines(), key, kept).ok
+    (tmp_path / "key.txt").write_text(key)
+    (tmp_path / "clean.jsonl").write_bytes(clean)
+    (tmp_path / "kept.note").write_text(kept)
+    cli = [
+        sys.executable,
+        "-m",
+        "audit",
+        "verify",
+        "--public-key",
+        str(tmp_path / "key.txt"),
+        "--checkpoint",
+        str(tmp_path / "kept.note"),
+    ]
+    assert (
+        subprocess.run(
+            [*cli[:4], str(tmp_path / "clean.jsonl"), *cli[4:]], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+
+    victim = 3
+    if edit == "alter":
+        with broker.engine.connect() as connection:
+            original = bytes(
+                connection.execute(
+                    text("SELECT entry FROM audit_entries WHERE leaf_index = :i"), {"i": victim}
+                ).scalar_one()
+            )
+        altered = original.replace(b'"decision":"permit"', b'"decision":"deny"')
+        assert altered != original
+        _tamper(
+            broker, "UPDATE audit_entries SET entry = :e WHERE leaf_index = :i", e=altered, i=victim
+        )
+    else:
+        _tamper(broker, "DELETE FROM audit_entries WHERE leaf_index = :i", i=victim)
+
+    exported = client.get("/v1/audit/export", headers=officer).content
+    report = verify_export(exported.splitlines(), key, kept)
+    assert not report.ok
+    assert report.first_bad_leaf_index == victim
+    (tmp_path / "tampered.jsonl").write_bytes(exported)
+    run = subprocess.run(
+        [*cli[:4], str(tmp_path / "tampered.jsonl"), *cli[4:]],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 1
+    assert str(victim) in run.stdout + run.stderr

@@ -63,10 +63,16 @@ class AuditRecord:
 class AuditTrail:
     """The broker's view of its log: appends, checkpoints and proofs on one database."""
 
-    def __init__(self, origin: str, signer: NoteSigner, key_id: str) -> None:
+    def __init__(
+        self, origin: str, signer: NoteSigner, key_id: str, checkpoint_every: int = 1024
+    ) -> None:
         self.origin = origin
         self.signer = signer
         self.key_id = key_id
+        # A checkpoint is signed in the appending transaction whenever the log crosses a
+        # multiple of this size. An export carries them all, so an auditor's verifier can
+        # say which stretch of at most this many entries was altered, not just that one was.
+        self.checkpoint_every = checkpoint_every
 
     # Appending ---------------------------------------------------------------------------
 
@@ -113,6 +119,8 @@ class AuditTrail:
         head.tree_size = frontier.size
         head.frontier = frontier.to_json()
         head.updated_at = now
+        if first // self.checkpoint_every != frontier.size // self.checkpoint_every:
+            self._sign(session, frontier.size, frontier.root(), now)
         session.flush()
         return [row["leaf_index"] for row in entry_rows]
 
@@ -134,10 +142,12 @@ class AuditTrail:
         ).first()
         if latest is not None and latest.tree_size == head.tree_size:
             return latest
-        root = _frontier(head).root()
-        note = self.signer.sign(Checkpoint(self.origin, head.tree_size, root).body())
+        return self._sign(session, head.tree_size, _frontier(head).root(), now)
+
+    def _sign(self, session: Session, size: int, root: bytes, now: dt.datetime) -> AuditCheckpoint:
+        note = self.signer.sign(Checkpoint(self.origin, size, root).body())
         checkpoint = AuditCheckpoint(
-            tree_size=head.tree_size, root=root, note=note, key_id=self.key_id, created_at=now
+            tree_size=size, root=root, note=note, key_id=self.key_id, created_at=now
         )
         session.add(checkpoint)
         session.flush()
