@@ -50,7 +50,7 @@ def authenticate(validator: TokenValidator, header: str | None) -> Principal:
     return validator.validate(token.strip())
 
 
-def authorize(request: Request) -> Principal:
+async def authorize(request: Request) -> Principal:
     """Router-level guard: a valid bearer token, then the route's own rule, else refuse."""
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:  # no authentication middleware in front of this router
@@ -69,7 +69,7 @@ def authorize(request: Request) -> Principal:
     return principal
 
 
-def _current_principal(request: Request) -> Principal:
+async def _current_principal(request: Request) -> Principal:
     principal: Principal = request.state.principal
     return principal
 

@@ -25,7 +25,7 @@ from exchange.identity.models import Subject
 from exchange.organisations.models import PROVIDER_KINDS
 from exchange.policy.service import categories_of
 from exchange.signals import service
-from exchange.signals.models import Signal
+from exchange.signals.models import Signal, SignalKind
 from exchange.signals.schemas import (
     BatchItemResult,
     BatchResult,
@@ -226,11 +226,11 @@ def _receive(
     raise AssertionError("unreachable")
 
 
-def _out(signal: Signal) -> SignalOut:
+def _out(signal: Signal | service.StoredSignal) -> SignalOut:
     return SignalOut(
         id=signal.id,
         external_ref=signal.external_ref,
-        kind=signal.kind,
+        kind=SignalKind(signal.kind),
         status=signal.status,
         case_id=signal.case_id,
         received_at=signal.received_at,

@@ -51,6 +51,31 @@ from policies.intake import IntakePolicy, SignalFacts
 log = structlog.get_logger("exchange.signals")
 
 
+@dataclass(frozen=True, slots=True)
+class StoredSignal:
+    """What an intake answer says about a stored signal (no ORM object per batch item)."""
+
+    id: uuid.UUID
+    external_ref: str
+    kind: str
+    status: str
+    case_id: uuid.UUID
+    received_at: dt.datetime
+    content_digest: str
+
+    @classmethod
+    def of(cls, signal: Signal) -> StoredSignal:
+        return cls(
+            signal.id,
+            signal.external_ref,
+            signal.kind,
+            signal.status,
+            signal.case_id,
+            signal.received_at,
+            signal.content_digest,
+        )
+
+
 @dataclass
 class Outcome:
     """The result for one item of an intake request."""
@@ -59,7 +84,7 @@ class Outcome:
     external_ref: str | None
     outcome: str  # created | duplicate | rejected
     status: int
-    signal: Signal | None = None
+    signal: StoredSignal | None = None
     problem: ExchangeError | None = None
 
 
@@ -285,7 +310,7 @@ def _resolve_duplicates(
         if existing is not None:
             if hmac.compare_digest(existing.content_digest, digests[index]):
                 outcomes[index] = Outcome(
-                    index, item.external_ref, "duplicate", 200, signal=existing
+                    index, item.external_ref, "duplicate", 200, signal=StoredSignal.of(existing)
                 )
             else:
                 outcomes[index] = _conflict(index, item.external_ref)
@@ -338,7 +363,7 @@ def _conflict(index: int, external_ref: str) -> Outcome:
 
 def _store(
     session: Session, context: IntakeContext, provider_id: uuid.UUID, accepted: list[_Accepted]
-) -> list[tuple[int, Signal]]:
+) -> list[tuple[int, StoredSignal]]:
     keyring, now = context.keyring, context.now
     subject_ids = ensure_subjects(session, keyring, {a.subject_pseudonym for a in accepted}, now)
     households = _households(session, keyring, accepted, now)
@@ -384,7 +409,20 @@ def _store(
             "sealed_identity": sealed,
         }
         rows.append(row)
-        signals.append((a.index, Signal(**row)))
+        signals.append(
+            (
+                a.index,
+                StoredSignal(
+                    a.signal_id,
+                    item.external_ref,
+                    item.kind.value,
+                    "received",
+                    case_ids[a.index],
+                    now,
+                    a.digest,
+                ),
+            )
+        )
     session.execute(insert(Signal), rows)
     for a in accepted:
         log.info(
