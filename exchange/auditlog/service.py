@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from audit.entry import SCHEMA_VERSION, canonical_bytes
@@ -33,7 +33,7 @@ from audit.merkle import (
 )
 from audit.note import Checkpoint, NoteSigner
 from exchange.auditlog.models import AuditCheckpoint, AuditEntry, AuditHead, AuditNode
-from exchange.db import CHUNK
+from exchange.db import insert_rows
 from exchange.errors import FieldError, InvalidInput
 from exchange.tracing import current_trace
 
@@ -114,8 +114,8 @@ class AuditTrail:
                     "subject": record.subject,
                 }
             )
-        session.execute(insert(AuditEntry), entry_rows)
-        session.execute(insert(AuditNode), node_rows)
+        insert_rows(session, AuditEntry, entry_rows)
+        insert_rows(session, AuditNode, node_rows)
         head.tree_size = frontier.size
         head.frontier = frontier.to_json()
         head.updated_at = now
@@ -235,16 +235,23 @@ class AuditTrail:
     def _nodes(
         self, session: Session, addresses: Sequence[tuple[int, int]]
     ) -> dict[tuple[int, int], bytes]:
-        wanted = sorted(set(addresses))
-        found: dict[tuple[int, int], bytes] = {}
-        for start in range(0, len(wanted), CHUNK):
-            rows = session.execute(
-                select(AuditNode.level, AuditNode.index, AuditNode.hash).where(
-                    tuple_(AuditNode.level, AuditNode.index).in_(wanted[start : start + CHUNK])
-                )
+        by_level: dict[int, list[int]] = {}
+        for level, index in set(addresses):
+            by_level.setdefault(level, []).append(index)
+        if not by_level:
+            return {}
+        # One statement, one primary-key lookup per level: SQLite does not use the key for
+        # a row-value IN over (level, index), which made a proof a table scan.
+        condition = or_(
+            *(
+                and_(AuditNode.level == level, AuditNode.index.in_(indexes))
+                for level, indexes in by_level.items()
             )
-            found.update(((level, index), bytes(digest)) for level, index, digest in rows)
-        return found
+        )
+        rows = session.execute(
+            select(AuditNode.level, AuditNode.index, AuditNode.hash).where(condition)
+        )
+        return {(level, index): bytes(digest) for level, index, digest in rows}
 
     def _check_sizes(self, session: Session, *sizes: tuple[str, int]) -> None:
         size = self.tree_size(session)

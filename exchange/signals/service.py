@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 
 import orjson
 import structlog
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.cases.models import Case, CaseStatus
 from exchange.consents.service import subject_objections
-from exchange.db import CHUNK, insert_ignoring_conflicts
+from exchange.db import CHUNK, insert_ignoring_conflicts, insert_rows
 from exchange.errors import (
     Conflict,
     DisclosureDenied,
@@ -423,7 +423,7 @@ def _store(
                 ),
             )
         )
-    session.execute(insert(Signal), rows)
+    insert_rows(session, Signal, rows)
     for a in accepted:
         log.info(
             "signal.received",
@@ -560,7 +560,7 @@ def _link_cases(
         else:
             updates.append({"id": case_id, "is_multiple": is_multiple, "last_signal_at": now})
     if new_rows:
-        session.execute(insert(Case), new_rows)
+        insert_rows(session, Case, new_rows)
     if updates:
         session.execute(update(Case), updates)
     return case_for_signal

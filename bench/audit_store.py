@@ -1,0 +1,114 @@
+"""The audit log as the broker stores it: appends, proofs and the access report on SQLite.
+
+Run: ``.venv/bin/python -m bench.audit_store [--entries 1000000]``. A fresh SQLite database
+under a temporary directory, migrated as ``exchange init`` does, gets the entries in
+transactions of ``--batch`` (one subject per ``--per-subject`` entries, as a log of intake
+decisions would hold them). Then, at the full size: inclusion and consistency proofs through
+``AuditTrail`` (median of ``--samples``, reading the stored nodes), and the GDPR access
+report for one person (median). It reports; nothing asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from exchange.auditlog.report import access_report
+from exchange.auditlog.service import AuditRecord
+from exchange.broker import audit_trail
+from exchange.config import Settings
+from exchange.db import make_engine, make_session_factory, migrate, unit_of_work
+from exchange.vault.keyring import FileKeySource, Keyring, ensure_keys
+from policies.engine import load_register
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--per-subject", type=int, default=100)
+    parser.add_argument("--samples", type=int, default=200)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-audit-") as directory:
+        root = Path(directory)
+        ensure_keys(FileKeySource(root / "keys"))
+        url = f"sqlite:///{root / 'exchange.sqlite3'}"
+        migrate(url)
+        settings = Settings(data_dir=root, database_url=url, keys_dir=root / "keys",
+                            audit_checkpoint_every=10_000)
+        trail = audit_trail(settings, Keyring.load(FileKeySource(root / "keys")))
+        engine = make_engine(url)
+        sessions = make_session_factory(engine)
+        subjects = [
+            hashlib.sha256(f"subject-{i}".encode()).hexdigest()
+            for i in range(max(1, args.entries // args.per_subject))
+        ]
+        rng = random.Random(1)
+
+        rates = []
+        started = time.perf_counter()
+        for offset in range(0, args.entries, args.batch):
+            size = min(args.batch, args.entries - offset)
+            records = [
+                AuditRecord(
+                    action="signal.route", decision="permit", actor_org=None,
+                    purpose="early-signal", legal_basis=("eu-gdpr:A6-1-c", "eu-gdpr:A6-1-e"),
+                    policy_version="sha256:" + "0" * 64,
+                    rule_id="municipality.early-signal.receive",
+                    fields=("person.bsn", "person.surname", "address.postcode"),
+                    categories=("identifier", "name", "address"),
+                    subject=rng.choice(subjects),
+                    resources={"signal": str(uuid.uuid4())},
+                )
+                for _ in range(size)
+            ]
+            batch_start = time.perf_counter()
+            for session in unit_of_work(sessions):
+                trail.append(session, records, dt.datetime.now(dt.UTC))
+            rates.append(size / (time.perf_counter() - batch_start))
+        total = time.perf_counter() - started
+        print(f"append: {args.entries:,} entries in batches of {args.batch:,}: "
+              f"median {statistics.median(rates):,.0f} entries/s per batch "
+              f"(overall {args.entries / total:,.0f}/s including building the records)")
+
+        n = args.entries
+        inclusion, consistency = [], []
+        with sessions() as session:
+            for _ in range(args.samples):
+                index = rng.randrange(n)
+                t = time.perf_counter()
+                trail.inclusion(session, index, n)
+                inclusion.append(time.perf_counter() - t)
+                first = rng.randrange(1, n)
+                t = time.perf_counter()
+                trail.consistency(session, first, n)
+                consistency.append(time.perf_counter() - t)
+        print(f"inclusion proof at {n:,}: median {statistics.median(inclusion) * 1e3:.2f} ms, "
+              f"max {max(inclusion) * 1e3:.2f} ms")
+        print(f"consistency proof at {n:,}: median "
+              f"{statistics.median(consistency) * 1e3:.2f} ms, "
+              f"max {max(consistency) * 1e3:.2f} ms")
+
+        register = load_register()
+        reports = []
+        with sessions() as session:
+            for _ in range(min(args.samples, 50)):
+                subject = rng.choice(subjects)
+                t = time.perf_counter()
+                access_report(session, register, subject, n, dt.datetime.now(dt.UTC))
+                reports.append(time.perf_counter() - t)
+        print(f"access report over {n:,} entries (~{args.per_subject} per person): median "
+              f"{statistics.median(reports) * 1e3:.1f} ms, max {max(reports) * 1e3:.1f} ms")
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
