@@ -113,6 +113,7 @@ class PolicyStore:
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = cache_dir
         self._compiled: dict[str, ActivePolicy] = {}
+        self._shipped_policy: ActivePolicy | None = None
         self._lock = threading.Lock()
 
     def active(self, session: Session) -> ActivePolicy:
@@ -132,8 +133,13 @@ class PolicyStore:
         return compiled
 
     def _shipped(self) -> ActivePolicy:
-        register = load_register()
-        return self._remember(register.version_hash, register, default_register_dir())
+        # Read from disk once per process: the shipped files do not change under us.
+        if self._shipped_policy is None:
+            register = load_register()
+            self._shipped_policy = self._remember(
+                register.version_hash, register, default_register_dir()
+            )
+        return self._shipped_policy
 
     def _materialise(self, version_hash: str, files: dict[str, str]) -> ActivePolicy:
         with self._lock:
