@@ -15,6 +15,7 @@ from exchange.consents import routes as consent_routes
 from exchange.logs import configure_logging
 from exchange.policy import routes as policy_routes
 from exchange.signals import routes as signal_routes
+from exchange.signals.intake import IntakeCoalescer
 from exchange.tracing import TraceContext
 
 
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
         ),
     )
     app.state.broker = broker
+    app.state.intake = IntakeCoalescer(broker)
     problems.install(app)
 
     batch_path = "/v1/signals/batch"

@@ -9,7 +9,6 @@ import structlog
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
 
 from exchange import clock
 from exchange.api.deps import CurrentBroker, DbSession
@@ -17,14 +16,12 @@ from exchange.api.problems import invalid_input, problem_response
 from exchange.auditlog.service import AuditRecord
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import SIGNALS_READ, SIGNALS_WRITE
-from exchange.auth.tokens import Principal
-from exchange.broker import Broker
-from exchange.db import is_retryable
 from exchange.errors import FieldError, Forbidden, InvalidInput
 from exchange.identity.models import Subject
 from exchange.organisations.models import PROVIDER_KINDS
 from exchange.policy.service import categories_of
 from exchange.signals import service
+from exchange.signals.intake import IntakeCoalescer, receive
 from exchange.signals.models import Signal, SignalKind
 from exchange.signals.schemas import (
     BatchItemResult,
@@ -39,9 +36,6 @@ router = APIRouter(prefix="/signals", tags=["signals"])
 FEEDBACK_PURPOSE = "provider-feedback"
 log = structlog.get_logger("exchange.signals")
 _SIGNAL = TypeAdapter(SignalIn)
-# A concurrent writer may store the same external_ref or household first; the retry then
-# finds it and answers as for any resend.
-_ATTEMPTS = 3
 
 
 @router.post(
@@ -52,15 +46,17 @@ _ATTEMPTS = 3
     summary="Send one early signal",
 )
 @requires(SIGNALS_WRITE, PROVIDER_KINDS)
-def send_signal(
+async def send_signal(
     signal: SignalIn,
     principal: CurrentPrincipal,
     broker: CurrentBroker,
-    session: DbSession,
     request: Request,
     response: Response,
 ) -> Any:
-    outcome = _receive(broker, session, principal, [(0, signal)])[0]
+    # Concurrent single signals share a transaction (see exchange.signals.intake); the
+    # answer comes after that transaction has committed.
+    coalescer: IntakeCoalescer = request.app.state.intake
+    outcome = await coalescer.submit(principal, signal)
     if outcome.problem is not None:
         return problem_response(outcome.problem, request)
     assert outcome.signal is not None
@@ -129,7 +125,7 @@ def send_batch(
                 status=problem.status,
                 problem=problem.as_problem(),
             )
-    for outcome in _receive(broker, session, principal, valid):
+    for outcome in receive(broker, session, principal, valid):
         results[outcome.index] = BatchItemResult(
             index=outcome.index,
             external_ref=outcome.external_ref,
@@ -193,37 +189,6 @@ def read_signal(
     if not decision.permitted:
         raise Forbidden(f"the register does not permit this feedback: {decision.reason}")
     return _out(signal)
-
-
-def _receive(
-    broker: Broker,
-    session: DbSession,
-    principal: Principal,
-    items: list[tuple[int, SignalIn]],
-) -> list[service.Outcome]:
-    provider_id = principal.organisation_id
-    for attempt in range(1, _ATTEMPTS + 1):
-        active = broker.policies.active(session)
-        context = service.IntakeContext(
-            keyring=broker.keyring,
-            policy=active.intake,
-            register=active.register,
-            audit=broker.audit,
-            actor_client=principal.client_id,
-            today=clock.today(),
-            now=clock.now(),
-        )
-        try:
-            outcomes = service.receive_signals(session, context, provider_id, items)
-            session.flush()
-        except DBAPIError as error:
-            session.rollback()
-            if attempt == _ATTEMPTS or not is_retryable(error):
-                raise
-            log.info("signal.intake_retried", attempt=attempt, error_type=type(error).__name__)
-            continue
-        return outcomes
-    raise AssertionError("unreachable")
 
 
 def _out(signal: Signal | service.StoredSignal) -> SignalOut:
