@@ -8,6 +8,7 @@ rotated key keeps validating the tokens it signed until they expire.
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from exchange.vault.keyring import Keyring
 AUDIENCE = "signal-exchange"
 CLIENT_ID_MAX_LENGTH = 64  # the api_clients.client_id column
 ALGORITHM = "ES256"
+VERIFIED_TOKENS_KEPT = 10_000
 log = structlog.get_logger("exchange.auth")
 
 
@@ -181,20 +183,35 @@ class TokenValidator:
             org={"essential": True},
             org_kind={"essential": True},
         )
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def validate(self, token: str) -> Principal:
+        # A client uses one token for its whole lifetime; checking the signature once per
+        # token rather than once per request saves a signature verification per signal.
+        # The cache holds only tokens that verified, and each only until it expires.
+        cached = self._verified.get(token)
+        if cached is not None and time.time() < cached[1]:
+            return cached[0]
+        principal, expires = self._verify(token)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            self._verified.clear()
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             decoded = jwt.decode(token, self.public_keys, algorithms=[ALGORITHM])
             if decoded.header.get("typ") != "at+jwt":
                 raise Unauthenticated("the token is not an access token")
             self.claims.validate(decoded.claims)
             claims = decoded.claims
-            return Principal(
+            principal = Principal(
                 client_id=claims["client_id"],
                 organisation_id=uuid.UUID(claims["org"]),
                 organisation_kind=OrganisationKind(claims["org_kind"]),
                 scopes=frozenset(str(claims.get("scope", "")).split()),
             )
+            return principal, float(claims["exp"])
         except ExpiredTokenError:
             raise Unauthenticated("the access token has expired") from None
         except (JoseError, ValueError, KeyError):
