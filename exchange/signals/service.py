@@ -14,6 +14,7 @@ import hmac
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 import structlog
@@ -118,6 +119,7 @@ class _Accepted:
     municipality_id: uuid.UUID
     subject_pseudonym: str
     household_pseudonym: str
+    document: dict[str, Any] = field(default_factory=dict)
     decision: Decision | None = None
     signal_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
@@ -130,7 +132,10 @@ def receive_signals(
 ) -> list[Outcome]:
     """Take validated signals from one provider; return one outcome per item."""
     outcomes: dict[int, Outcome] = {}
-    digests = {index: _digest(context.keyring, item) for index, item in items}
+    # One JSON-ready copy of each signal serves the fingerprint, the sealed identity and the
+    # audit's list of fields: dumping a model is a good part of a batch item's cost.
+    documents = {index: item.model_dump(mode="json") for index, item in items}
+    digests = {index: _digest(context.keyring, documents[index]) for index, _ in items}
 
     fresh = _resolve_duplicates(session, provider_id, items, digests, outcomes)
     routing = RoutingTable.load(session) if fresh else None
@@ -158,6 +163,7 @@ def receive_signals(
                 index=index,
                 item=item,
                 digest=digests[index],
+                document=documents[index],
                 municipality_id=municipality,
                 subject_pseudonym=subject_pseudonym(context.keyring.pseudonym.active, item.person),
                 household_pseudonym=_household_pseudonym(context.keyring, item),
@@ -226,7 +232,7 @@ def _decide_disclosures(
 def _audit_record(context: IntakeContext, provider_id: uuid.UUID, a: _Accepted) -> AuditRecord:
     decision = a.decision
     assert decision is not None
-    fields = tuple(decision.fields & _present_fields(a.item)) if decision.permitted else ()
+    fields = tuple(decision.fields & _present_fields(a.document)) if decision.permitted else ()
     purpose = context.register.purpose(ROUTING_PURPOSE)
     return AuditRecord(
         action="signal.route",
@@ -245,13 +251,13 @@ def _audit_record(context: IntakeContext, provider_id: uuid.UUID, a: _Accepted) 
     )
 
 
-def _present_fields(item: SignalIn) -> frozenset[str]:
+def _present_fields(document: dict[str, Any]) -> frozenset[str]:
     """The dotted names of the fields this signal actually carries, plus the derived ones."""
     present = set(DERIVED_FIELDS)
-    for key, value in item.model_dump(exclude_none=True).items():
+    for key, value in document.items():
         if isinstance(value, dict):
-            present.update(f"{key}.{inner}" for inner in value)
-        else:
+            present.update(f"{key}.{inner}" for inner, v in value.items() if v is not None)
+        elif value is not None:
             present.add(key)
     return frozenset(present)
 
@@ -381,7 +387,7 @@ def _store(
         household = households[a.household_pseudonym]
         item = a.item
         sealed = envelope.seal(
-            data_keys[a.household_pseudonym], _identity_document(item), a.signal_id.bytes
+            data_keys[a.household_pseudonym], _identity_document(a.document), a.signal_id.bytes
         )
         birth_date = item.person.birth_date
         row = {
@@ -566,12 +572,12 @@ def _link_cases(
     return case_for_signal
 
 
-def _digest(keyring: Keyring, item: SignalIn) -> str:
+def _digest(keyring: Keyring, document: dict[str, Any]) -> str:
     """A keyed fingerprint of the whole signal, to tell a resend from a changed signal.
 
     Keyed, because a plain hash of a signal could be matched against guessed BSNs.
     """
-    canonical = orjson.dumps(item.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    canonical = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
     return hmac.new(keyring.digest.active, canonical, hashlib.sha256).hexdigest()
 
 
@@ -587,17 +593,9 @@ def _household_pseudonym(keyring: Keyring, item: SignalIn) -> str:
     )
 
 
-def _identity_document(item: SignalIn) -> bytes:
-    return orjson.dumps(
-        item.model_dump(
-            mode="json",
-            include={
-                "person",
-                "address",
-                "contact",
-                "amount_cents",
-                "arrears_since",
-                "preconditions",
-            },
-        )
-    )
+SEALED_PARTS = ("person", "address", "contact", "amount_cents", "arrears_since", "preconditions")
+
+
+def _identity_document(document: dict[str, Any]) -> bytes:
+    """What is kept only as ciphertext: who, where, how to reach them, how much, since when."""
+    return orjson.dumps({part: document[part] for part in SEALED_PARTS})
