@@ -443,7 +443,7 @@ def _store(
 
 def _households(
     session: Session, keyring: Keyring, accepted: list[_Accepted], now: dt.datetime
-) -> dict[str, Household]:
+) -> dict[str, _HouseholdKey]:
     """Find or create each household, locked until commit so that linking is serialised."""
     first_seen: dict[str, _Accepted] = {}
     for a in accepted:
@@ -467,16 +467,37 @@ def _households(
         )
     insert_ignoring_conflicts(session, Household, rows, ["pseudonym"])
     wanted = sorted(first_seen)
-    found: dict[str, Household] = {}
+    found: dict[str, _HouseholdKey] = {}
     for start in range(0, len(wanted), CHUNK):
         query = (
-            select(Household)
+            select(Household.id, Household.pseudonym, Household.kek_id, Household.wrapped_data_key)
             .where(Household.pseudonym.in_(wanted[start : start + CHUNK]))
             .order_by(Household.pseudonym)
             .with_for_update()  # PostgreSQL: one replica links a household at a time
         )
-        found.update((h.pseudonym, h) for h in session.scalars(query))
+        found.update(
+            (pseudonym, _HouseholdKey(household_id, pseudonym, kek_id, bytes(wrapped)))
+            for household_id, pseudonym, kek_id, wrapped in session.execute(query)
+        )
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class _HouseholdKey:
+    """What intake needs of a household: its id and its wrapped data key (no ORM entity)."""
+
+    id: uuid.UUID
+    pseudonym: str
+    kek_id: str
+    wrapped_data_key: bytes
+
+
+@dataclass(slots=True)
+class _OpenCase:
+    id: uuid.UUID
+    household_id: uuid.UUID
+    municipality_id: uuid.UUID
+    is_repeat: bool
 
 
 def _link_cases(
@@ -484,7 +505,7 @@ def _link_cases(
     context: IntakeContext,
     provider_id: uuid.UUID,
     accepted: list[_Accepted],
-    households: dict[str, Household],
+    households: dict[str, _HouseholdKey],
 ) -> dict[int, uuid.UUID]:
     """Join each signal to its household's open case, or open a new one.
 
@@ -493,18 +514,29 @@ def _link_cases(
     """
     policy, now = context.policy, context.now
     household_ids = [h.id for h in households.values()]
-    latest_open: dict[uuid.UUID, Case] = {}
+    latest_open: dict[uuid.UUID, _OpenCase] = {}
     latest_any: dict[uuid.UUID, dt.datetime] = {}
     for start in range(0, len(household_ids), CHUNK):
         chunk = household_ids[start : start + CHUNK]
-        for case in session.scalars(
-            select(Case).where(Case.household_id.in_(chunk)).order_by(Case.last_signal_at)
+        for case_id, household_id, municipality_id, status, is_repeat, last in session.execute(
+            select(
+                Case.id,
+                Case.household_id,
+                Case.municipality_id,
+                Case.status,
+                Case.is_repeat,
+                Case.last_signal_at,
+            )
+            .where(Case.household_id.in_(chunk))
+            .order_by(Case.last_signal_at)
         ):
-            latest_any[case.household_id] = case.last_signal_at
-            if case.status == CaseStatus.OPEN and now - case.last_signal_at <= policy.link_window:
-                latest_open[case.household_id] = case
+            latest_any[household_id] = last
+            if status == CaseStatus.OPEN and now - last <= policy.link_window:
+                latest_open[household_id] = _OpenCase(
+                    case_id, household_id, municipality_id, is_repeat
+                )
             else:
-                latest_open.pop(case.household_id, None)
+                latest_open.pop(household_id, None)
 
     joined = {case.id: case for case in latest_open.values()}
     senders: dict[uuid.UUID, set[tuple[uuid.UUID, str]]] = {case_id: set() for case_id in joined}
@@ -517,7 +549,7 @@ def _link_cases(
         ):
             senders[case_id].add((sender, kind))
 
-    new_cases: dict[uuid.UUID, Case] = {}
+    new_cases: dict[uuid.UUID, _OpenCase] = {}
     case_for_signal: dict[int, uuid.UUID] = {}
     for a in accepted:
         household = households[a.household_pseudonym]
@@ -526,15 +558,11 @@ def _link_cases(
             case = open_case
         else:
             previous = latest_any.get(household.id)
-            case = Case(
+            case = _OpenCase(
                 id=uuid.uuid4(),
                 household_id=household.id,
                 municipality_id=a.municipality_id,
-                status=CaseStatus.OPEN.value,
                 is_repeat=previous is not None and now - previous <= policy.repeat_window,
-                is_multiple=False,
-                opened_at=now,
-                last_signal_at=now,
             )
             latest_open[household.id] = case
             new_cases[case.id] = case
@@ -555,7 +583,7 @@ def _link_cases(
                     "id": case.id,
                     "household_id": case.household_id,
                     "municipality_id": case.municipality_id,
-                    "status": case.status,
+                    "status": CaseStatus.OPEN.value,
                     "is_repeat": case.is_repeat,
                     "is_multiple": is_multiple,
                     "opened_at": now,
