@@ -26,6 +26,9 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.policy_decisions
+	$(BIN)/python -m bench.audit_log
+	$(BIN)/python -m bench.audit_store
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

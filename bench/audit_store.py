@@ -42,8 +42,9 @@ def main() -> None:
         ensure_keys(FileKeySource(root / "keys"))
         url = f"sqlite:///{root / 'exchange.sqlite3'}"
         migrate(url)
-        settings = Settings(data_dir=root, database_url=url, keys_dir=root / "keys",
-                            audit_checkpoint_every=10_000)
+        settings = Settings(
+            data_dir=root, database_url=url, keys_dir=root / "keys", audit_checkpoint_every=10_000
+        )
         trail = audit_trail(settings, Keyring.load(FileKeySource(root / "keys")))
         engine = make_engine(url)
         sessions = make_session_factory(engine)
@@ -59,8 +60,11 @@ def main() -> None:
             size = min(args.batch, args.entries - offset)
             records = [
                 AuditRecord(
-                    action="signal.route", decision="permit", actor_org=None,
-                    purpose="early-signal", legal_basis=("eu-gdpr:A6-1-c", "eu-gdpr:A6-1-e"),
+                    action="signal.route",
+                    decision="permit",
+                    actor_org=None,
+                    purpose="early-signal",
+                    legal_basis=("eu-gdpr:A6-1-c", "eu-gdpr:A6-1-e"),
                     policy_version="sha256:" + "0" * 64,
                     rule_id="municipality.early-signal.receive",
                     fields=("person.bsn", "person.surname", "address.postcode"),
@@ -75,9 +79,11 @@ def main() -> None:
                 trail.append(session, records, dt.datetime.now(dt.UTC))
             rates.append(size / (time.perf_counter() - batch_start))
         total = time.perf_counter() - started
-        print(f"append: {args.entries:,} entries in batches of {args.batch:,}: "
-              f"median {statistics.median(rates):,.0f} entries/s per batch "
-              f"(overall {args.entries / total:,.0f}/s including building the records)")
+        print(
+            f"append: {args.entries:,} entries in batches of {args.batch:,}: "
+            f"median {statistics.median(rates):,.0f} entries/s per batch "
+            f"(overall {args.entries / total:,.0f}/s including building the records)"
+        )
 
         n = args.entries
         inclusion, consistency = [], []
@@ -91,11 +97,15 @@ def main() -> None:
                 t = time.perf_counter()
                 trail.consistency(session, first, n)
                 consistency.append(time.perf_counter() - t)
-        print(f"inclusion proof at {n:,}: median {statistics.median(inclusion) * 1e3:.2f} ms, "
-              f"max {max(inclusion) * 1e3:.2f} ms")
-        print(f"consistency proof at {n:,}: median "
-              f"{statistics.median(consistency) * 1e3:.2f} ms, "
-              f"max {max(consistency) * 1e3:.2f} ms")
+        print(
+            f"inclusion proof at {n:,}: median {statistics.median(inclusion) * 1e3:.2f} ms, "
+            f"max {max(inclusion) * 1e3:.2f} ms"
+        )
+        print(
+            f"consistency proof at {n:,}: median "
+            f"{statistics.median(consistency) * 1e3:.2f} ms, "
+            f"max {max(consistency) * 1e3:.2f} ms"
+        )
 
         register = load_register()
         reports = []
@@ -105,8 +115,10 @@ def main() -> None:
                 t = time.perf_counter()
                 access_report(session, register, subject, n, dt.datetime.now(dt.UTC))
                 reports.append(time.perf_counter() - t)
-        print(f"access report over {n:,} entries (~{args.per_subject} per person): median "
-              f"{statistics.median(reports) * 1e3:.1f} ms, max {max(reports) * 1e3:.1f} ms")
+        print(
+            f"access report over {n:,} entries (~{args.per_subject} per person): median "
+            f"{statistics.median(reports) * 1e3:.1f} ms, max {max(reports) * 1e3:.1f} ms"
+        )
         engine.dispose()
 
 
