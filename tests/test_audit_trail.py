@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from audit.entry import canonical_bytes
 from audit.merkle import leaf_hash, root_of_leaves, verify_consistency, verify_inclusion
 from audit.note import open_checkpoint
-from exchange.auditlog.models import AuditEntry, AuditHead, AuditNode
+from exchange.auditlog.models import AuditEntry, AuditHead
 from exchange.broker import Broker
 from exchange.signals.models import Signal
 from tests.conftest import Database
@@ -79,9 +79,7 @@ def test_a_batch_writes_one_entry_per_person_and_leaf_bytes_are_canonical(
         ).all()
         leaves = {
             index: bytes(h)
-            for index, h in session.execute(
-                select(AuditNode.index, AuditNode.hash).where(AuditNode.level == 0)
-            )
+            for index, h in session.execute(select(AuditEntry.leaf_index, AuditEntry.leaf_hash))
         }
         head = session.get(AuditHead, 1)
         assert head is not None and head.tree_size == len(rows)
@@ -118,7 +116,8 @@ def test_an_objection_denial_is_logged_as_deny_without_a_signal(
 def test_the_log_refuses_update_and_delete(
     broker: Broker, client: TestClient, provider: dict[str, str]
 ) -> None:
-    assert client.post("/v1/signals", json=signal_body(), headers=provider).status_code == 201
+    batch = {"signals": [signal_body() for _ in range(4)]}  # four leaves: subtree nodes too
+    assert client.post("/v1/signals/batch", json=batch, headers=provider).status_code == 200
     for statement in (
         "UPDATE audit_entries SET action = 'nothing'",
         "DELETE FROM audit_entries",

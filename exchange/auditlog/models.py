@@ -22,6 +22,9 @@ class AuditEntry(Base):
 
     leaf_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     entry: Mapped[bytes] = mapped_column(LargeBinary)
+    # The leaf hash (level 0 of the tree) lives with its entry rather than as a node row:
+    # one row fewer per entry appended.
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary)
     recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     action: Mapped[str] = mapped_column(String(64))
     purpose: Mapped[str | None] = mapped_column(String(64))
@@ -32,9 +35,9 @@ class AuditEntry(Base):
 
 
 class AuditNode(Base):
-    """The hash of a complete subtree: level 0 are leaf hashes, level k covers 2**k leaves.
-
-    Stored as subtrees close, so that roots and proofs read O(log n) rows."""
+    """The hash of a complete subtree of 2**level leaves (level 1 and up; leaf hashes are
+    kept in ``audit_entries``). Stored as subtrees close, so roots and proofs read O(log n)
+    rows."""
 
     __tablename__ = "audit_nodes"
 

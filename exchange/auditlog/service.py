@@ -97,14 +97,17 @@ class AuditTrail:
         for offset, (template, record) in enumerate(zip(templates, records, strict=True)):
             index = first + offset
             data = template.replace(_INDEX_PLACEHOLDER, b'"leaf_index":%d' % index, 1)
+            leaf = leaf_hash(data)
             node_rows.extend(
                 {"level": level, "index": position, "hash": digest}
-                for level, position, digest in frontier.append(leaf_hash(data))
+                for level, position, digest in frontier.append(leaf)
+                if level > 0
             )
             entry_rows.append(
                 {
                     "leaf_index": index,
                     "entry": data,
+                    "leaf_hash": leaf,
                     "recorded_at": now,
                     "action": record.action,
                     "purpose": record.purpose,
@@ -238,8 +241,17 @@ class AuditTrail:
         by_level: dict[int, list[int]] = {}
         for level, index in set(addresses):
             by_level.setdefault(level, []).append(index)
+        found: dict[tuple[int, int], bytes] = {}
+        leaves = by_level.pop(0, [])
+        if leaves:
+            rows = session.execute(
+                select(AuditEntry.leaf_index, AuditEntry.leaf_hash).where(
+                    AuditEntry.leaf_index.in_(leaves)
+                )
+            )
+            found.update(((0, index), bytes(digest)) for index, digest in rows)
         if not by_level:
-            return {}
+            return found
         # One statement, one primary-key lookup per level: SQLite does not use the key for
         # a row-value IN over (level, index), which made a proof a table scan.
         condition = or_(
@@ -248,10 +260,11 @@ class AuditTrail:
                 for level, indexes in by_level.items()
             )
         )
-        rows = session.execute(
+        nodes = session.execute(
             select(AuditNode.level, AuditNode.index, AuditNode.hash).where(condition)
         )
-        return {(level, index): bytes(digest) for level, index, digest in rows}
+        found.update(((level, index), bytes(digest)) for level, index, digest in nodes)
+        return found
 
     def _check_sizes(self, session: Session, *sizes: tuple[str, int]) -> None:
         size = self.tree_size(session)

@@ -54,6 +54,7 @@ def upgrade() -> None:
         "audit_entries",
         sa.Column("leaf_index", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("entry", sa.LargeBinary(), nullable=False),
+        sa.Column("leaf_hash", sa.LargeBinary(), nullable=False),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
         sa.Column("purpose", sa.String(length=64), nullable=True),
