@@ -5,17 +5,22 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import orjson
 import structlog
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from exchange import clock
 from exchange.api.deps import CurrentBroker, DbSession
-from exchange.api.problems import invalid_input, problem_response
+from exchange.api.problems import BadJson, invalid_input, problem_response
 from exchange.auditlog.service import AuditRecord
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import SIGNALS_READ, SIGNALS_WRITE
+from exchange.auth.tokens import Principal
+from exchange.broker import Broker
+from exchange.db import unit_of_work
 from exchange.errors import FieldError, Forbidden, InvalidInput
 from exchange.identity.models import Subject
 from exchange.organisations.models import PROVIDER_KINDS
@@ -24,9 +29,7 @@ from exchange.signals import service
 from exchange.signals.intake import IntakeCoalescer, receive
 from exchange.signals.models import Signal, SignalKind
 from exchange.signals.schemas import (
-    BatchItemResult,
     BatchResult,
-    BatchSummary,
     SignalIn,
     SignalOut,
 )
@@ -91,12 +94,24 @@ async def send_signal(
     },
 )
 @requires(SIGNALS_WRITE, PROVIDER_KINDS)
-def send_batch(
-    principal: CurrentPrincipal,
-    broker: CurrentBroker,
-    session: DbSession,
-    body: Any = Body(...),
-) -> BatchResult:
+async def send_batch(
+    request: Request, principal: CurrentPrincipal, broker: CurrentBroker
+) -> Response:
+    # Parsed with orjson and answered without response-model validation: for 10,000 items
+    # both were a good part of a batch's time. The work itself runs in the thread pool, in
+    # its own transaction, committed before the answer is sent.
+    raw = await request.body()
+    if not raw.strip():
+        raise InvalidInput("the request has no body", [FieldError("body", "is required")])
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadJson("the body is not valid JSON") from None
+    result = await run_in_threadpool(_take_batch, broker, principal, body)
+    return Response(orjson.dumps(result), media_type="application/json")
+
+
+def _take_batch(broker: Broker, principal: Principal, body: Any) -> dict[str, Any]:
     raw_items = body.get("signals") if isinstance(body, dict) else body
     if not isinstance(raw_items, list):
         raise InvalidInput(
@@ -110,7 +125,7 @@ def send_batch(
             [FieldError("signals", f"at most {limit} signals per batch; split the batch")],
         )
 
-    results: dict[int, BatchItemResult] = {}
+    results: dict[int, dict[str, Any]] = {}
     valid: list[tuple[int, SignalIn]] = []
     for index, raw in enumerate(raw_items):
         try:
@@ -118,32 +133,62 @@ def send_batch(
         except ValidationError as error:
             problem = invalid_input(error, root=f"signals[{index}]")
             ref = raw.get("external_ref") if isinstance(raw, dict) else None
-            results[index] = BatchItemResult(
-                index=index,
-                external_ref=ref if isinstance(ref, str) else None,
-                outcome="rejected",
-                status=problem.status,
-                problem=problem.as_problem(),
+            results[index] = _item(
+                index,
+                ref if isinstance(ref, str) else None,
+                "rejected",
+                problem.status,
+                None,
+                problem.as_problem(),
             )
-    for outcome in receive(broker, session, principal, valid):
-        results[outcome.index] = BatchItemResult(
-            index=outcome.index,
-            external_ref=outcome.external_ref,
-            outcome=outcome.outcome,
-            status=outcome.status,
-            signal=_out(outcome.signal) if outcome.signal is not None else None,
-            problem=outcome.problem.as_problem() if outcome.problem is not None else None,
+    for session in unit_of_work(broker.sessions):
+        outcomes = receive(broker, session, principal, valid)
+    for outcome in outcomes:
+        results[outcome.index] = _item(
+            outcome.index,
+            outcome.external_ref,
+            outcome.outcome,
+            outcome.status,
+            _signal_document(outcome.signal) if outcome.signal is not None else None,
+            outcome.problem.as_problem() if outcome.problem is not None else None,
         )
     ordered = [results[index] for index in range(len(raw_items))]
-    summary = BatchSummary(
-        created=sum(r.outcome == "created" for r in ordered),
-        duplicate=sum(r.outcome == "duplicate" for r in ordered),
-        rejected=sum(r.outcome == "rejected" for r in ordered),
-    )
-    log.info(
-        "signal.batch_received", provider_id=str(principal.organisation_id), **summary.model_dump()
-    )
-    return BatchResult(summary=summary, results=ordered)
+    summary = {
+        kind: sum(r["outcome"] == kind for r in ordered)
+        for kind in ("created", "duplicate", "rejected")
+    }
+    log.info("signal.batch_received", provider_id=str(principal.organisation_id), **summary)
+    return {"summary": summary, "results": ordered}
+
+
+def _item(
+    index: int,
+    external_ref: str | None,
+    outcome: str,
+    status: int,
+    signal: dict[str, Any] | None,
+    problem: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """One batch result, shaped as ``BatchItemResult`` (the OpenAPI schema says so)."""
+    return {
+        "index": index,
+        "external_ref": external_ref,
+        "outcome": outcome,
+        "status": status,
+        "signal": signal,
+        "problem": problem,
+    }
+
+
+def _signal_document(signal: service.StoredSignal | Signal) -> dict[str, Any]:
+    return {
+        "id": str(signal.id),
+        "external_ref": signal.external_ref,
+        "kind": signal.kind,
+        "status": signal.status,
+        "case_id": str(signal.case_id),
+        "received_at": signal.received_at.isoformat().replace("+00:00", "Z"),
+    }
 
 
 @router.get("/{signal_id}", response_model=SignalOut, summary="Read one of your own signals")
