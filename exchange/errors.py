@@ -114,3 +114,19 @@ class Forbidden(ExchangeError):
     status = 403
     title = "Forbidden"
     slug = "forbidden"
+
+
+class HttpProblem(ExchangeError):
+    """An HTTP-level error from the framework (no such route, method not allowed, …)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = detail
+        self.slug = f"http-{status}"
+
+
+class InternalError(ExchangeError):
+    status = 500
+    title = "Internal error"
+    slug = "internal-error"

@@ -6,6 +6,7 @@ import base64
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from audit.entry import canonical_bytes
 from audit.merkle import leaf_hash, root_of_leaves, verify_consistency, verify_inclusion
 from audit.note import open_checkpoint
+from exchange import clock
 from exchange.auditlog.models import AuditEntry, AuditHead
 from exchange.broker import Broker
 from exchange.signals.models import Signal
@@ -60,7 +62,7 @@ def test_each_routed_signal_is_one_permit_entry_naming_rule_purpose_and_basis(
     assert "person.bsn" in entry["fields"] and "identifier" in entry["categories"]
     assert len(entry["subject"]) == 64
     with db_session() as session:
-        signal = session.get(Signal, __import__("uuid").UUID(created.json()["id"]))
+        signal = session.get(Signal, uuid.UUID(created.json()["id"]))
         assert signal.disclosure_rule_id == entry["rule_id"]
         assert signal.policy_version == entry["policy_version"]
 
@@ -325,7 +327,7 @@ def test_several_processes_append_to_postgresql_in_one_order(
     }
     assert len(written) == len(rows)
     with db_session() as session:
-        checkpoint = broker.audit.checkpoint(session, __import__("exchange.clock").clock.now())
+        checkpoint = broker.audit.checkpoint(session, clock.now())
     assert checkpoint.root == root_of_leaves([bytes(data) for _, data in rows])
 
 

@@ -11,7 +11,13 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from exchange.errors import ExchangeError, FieldError, InvalidInput
+from exchange.errors import (
+    ExchangeError,
+    FieldError,
+    HttpProblem,
+    InternalError,
+    InvalidInput,
+)
 
 MEDIA_TYPE = "application/problem+json"
 log = structlog.get_logger("exchange.api")
@@ -76,11 +82,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        problem = ExchangeError(str(error.detail))
-        problem.status = error.status_code
-        problem.title = str(error.detail)
-        problem.slug = "http-" + str(error.status_code)
-        response = problem_response(problem, request)
+        response = problem_response(HttpProblem(error.status_code, str(error.detail)), request)
         for name, value in (error.headers or {}).items():
             response.headers[name] = value
         return response
@@ -89,10 +91,7 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         # Only the type: the message of an unexpected error may quote a request body.
         log.error("request.failed", error_type=type(error).__name__)
-        problem = ExchangeError("the broker failed to handle this request; it was not stored")
-        problem.status = 500
-        problem.title = "Internal error"
-        problem.slug = "internal-error"
+        problem = InternalError("the broker failed to handle this request; it was not stored")
         response = problem_response(problem, request)
         # This response is sent from outside the RequestId middleware, which cannot add the
         # header to it; the id is still bound to the logging context of this request.
