@@ -53,6 +53,21 @@ def canonical_bytes(entry: Mapping[str, Any]) -> bytes:
         raise ValueError("the entry is nested too deeply") from None
 
 
+def canonical_bytes_of_native(entry: dict[str, Any]) -> bytes:
+    """RFC 8785 bytes of an entry built only from JSON-native Python values.
+
+    For a writer that builds entries itself from typed fields: ``dict`` with string keys
+    below U+10000, ``list``, ``str``, ``bool``, ``None`` and ``int`` within ±(2**53 - 1),
+    and no floats. For such a value the result equals :func:`canonical_bytes`, without the
+    walk that proves those conditions (a third of an append's time). Anything built from
+    outside input must go through :func:`canonical_bytes`.
+    """
+    try:
+        return _dumps(entry).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a string in the entry is not valid Unicode (lone surrogate)") from None
+
+
 def _check(value: Any) -> tuple[bool, bool]:
     """Validate a JSON value.
 

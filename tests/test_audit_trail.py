@@ -446,3 +446,41 @@ def test_an_edit_to_the_stored_log_is_caught_by_the_offline_verifier(
     )
     assert run.returncode == 1
     assert str(victim) in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(
+    "text_value",
+    [
+        "plain",
+        "Dïjk \u00e9\u00e8",
+        "tab\tnewline\ncontrol\x01",
+        "emoji 🏠",
+        'quote " back \\',
+        "\u2028\u2029",
+        "",
+    ],
+)
+def test_the_broker_s_entries_encode_exactly_as_rfc_8785(text_value: str) -> None:
+    from audit.entry import canonical_bytes_of_native
+    from exchange.auditlog.service import AuditRecord, _entry
+
+    record = AuditRecord(
+        action=text_value or "x",
+        decision="permit",
+        actor_org=uuid.uuid4(),
+        actor_client=text_value,
+        purpose=text_value,
+        legal_basis=(text_value, "b"),
+        policy_version=text_value,
+        rule_id=text_value,
+        fields=(text_value, "a"),
+        categories=(text_value,),
+        recipient_org=None,
+        subject=text_value,
+        resources={"signal": text_value, "case": "c"},
+    )
+    entry = _entry(record, "2026-11-25T12:00:00Z", "a" * 32, "b" * 16)
+    assert canonical_bytes_of_native(entry) == canonical_bytes(entry)
+    import rfc8785
+
+    assert canonical_bytes_of_native(entry) == rfc8785.dumps(entry)

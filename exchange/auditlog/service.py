@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from audit.entry import SCHEMA_VERSION, canonical_bytes
+from audit.entry import SCHEMA_VERSION, canonical_bytes_of_native
 from audit.merkle import (
     EMPTY_ROOT,
     Frontier,
@@ -84,8 +84,11 @@ class AuditTrail:
             return []
         trace_id, span_id = current_trace()
         timestamp = now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        # _entry builds only str, None, small ints, lists of str and dicts with ASCII keys,
+        # so the native path gives the same RFC 8785 bytes (tests/test_audit_trail.py).
         templates = [
-            canonical_bytes(_entry(record, timestamp, trace_id, span_id)) for record in records
+            canonical_bytes_of_native(_entry(record, timestamp, trace_id, span_id))
+            for record in records
         ]
         head = session.scalars(
             select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
