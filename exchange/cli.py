@@ -26,8 +26,11 @@ from exchange.config import Settings
 from exchange.db import make_engine, make_session_factory, migrate, unit_of_work
 from exchange.demo import DemoOrganisation, as_json, seed_demo
 from exchange.errors import ExchangeError
+from exchange.organisations.models import Organisation, OrganisationKind
 from exchange.organisations.service import add_organisation
 from exchange.policy.service import PolicyRefused, PolicyStore, activate, ensure_active
+from exchange.reports.ddas import build_ddas
+from exchange.reports.period import period
 from exchange.vault.keyring import FileKeySource, Keyring, ensure_keys
 from policies.check import check_register
 from policies.engine import load_register
@@ -47,6 +50,8 @@ policy_app = typer.Typer(
 app.add_typer(policy_app, name="policy")
 audit_app = typer.Typer(help="The audit log: checkpoints and exports.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+report_app = typer.Typer(help="Reports: the DDAS delivery to CBS.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 
 DEMO_FILE = "demo-clients.json"
 EXAMPLE_FILE = "example-signal.json"
@@ -242,6 +247,55 @@ def audit_export(
         if output:
             handle.close()
         engine.dispose()
+
+
+@report_app.command("ddas")
+def report_ddas(
+    municipality: Annotated[str, typer.Option(help="Gemeentecode, e.g. 0599.")],
+    start: Annotated[dt.datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day.")],
+    end: Annotated[
+        dt.datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day, included.")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="File to write (mode 600); default stdout."),
+    ] = None,
+) -> None:
+    """Write the DDAS uitwisselmodel v0.9 delivery to CBS for a municipality and period."""
+    settings = Settings()
+    keyring = Keyring.load(FileKeySource(settings.resolved_keys_dir))
+    with _session() as session:
+        organisation = session.scalar(
+            select(Organisation).where(
+                Organisation.gemeentecode == municipality,
+                Organisation.kind == OrganisationKind.MUNICIPALITY.value,
+            )
+        )
+        if organisation is None:
+            typer.echo(f"--municipality: no municipality {municipality} is registered", err=True)
+            raise typer.Exit(code=2)
+        checked = _run(lambda: period(start.date(), end.date()))
+        register = PolicyStore(settings.data_dir / "policy-cache").active(session).register
+        document = _run(
+            lambda: build_ddas(
+                session,
+                keyring,
+                register,
+                organisation,
+                checked.start,
+                checked.end,
+                clock.now(),
+                settings.ddas_supplier_code,
+                audit=audit_trail(settings, keyring),
+                actor_client="exchange-cli",
+            )
+        )
+    # Written only after the transaction with its audit entries has committed. The file
+    # holds BSNs and addresses, so only its owner may read it.
+    if output is not None:
+        _write_private(output, document)
+    else:
+        _emit(document)
 
 
 @app.command()

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, description="Limit for one signal.")
     max_batch_body_bytes: int = Field(default=40 * 1024 * 1024, description="Limit for a batch.")
     max_batch_items: int = Field(default=10_000, ge=1, le=10_000)
+    ddas_supplier_code: str = Field(
+        default="SIGNAL-EXCHANGE",
+        description="codeGegevensleverancier in DDAS deliveries: who supplies the data to CBS.",
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -14,6 +14,7 @@ from exchange.config import Settings
 from exchange.consents import routes as consent_routes
 from exchange.logs import configure_logging
 from exchange.policy import routes as policy_routes
+from exchange.reports import routes as report_routes
 from exchange.signals import routes as signal_routes
 from exchange.signals.intake import IntakeCoalescer
 from exchange.tracing import TraceContext
@@ -57,5 +58,6 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
     v1.include_router(consent_routes.router)
     v1.include_router(policy_routes.router)
     v1.include_router(audit_routes.router)
+    v1.include_router(report_routes.router)
     app.include_router(v1)
     return app

@@ -1,0 +1,400 @@
+"""The DDAS delivery: a municipality's early signals and cases in the "uitwisselmodel" v0.9.
+
+Municipalities deliver these to CBS for the national early-signalling monitor. The
+delivery is a disclosure of personal data (CBS links it by BSN), so it is decided by the
+register for the purpose ``national-statistics`` and holds only the fields that decision
+permits: narrow the rule and the export follows. Every person in it gets an audit entry
+in the transaction that built it.
+
+The schema and two examples are in ``../shared/standards/ddas-v0.9/`` (VNG Realisatie).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exchange.auditlog.service import AuditRecord, AuditTrail
+from exchange.cases.models import Case, CaseStatus, ContactAttempt, ContactChannel, PartOfDay
+from exchange.clock import local_date
+from exchange.consents.service import subject_objections
+from exchange.db import CHUNK
+from exchange.errors import Forbidden
+from exchange.identity.models import Subject
+from exchange.identity.sealed import flatten, household_keys, open_identity
+from exchange.organisations.models import Organisation, OrganisationKind
+from exchange.policy.service import categories_of
+from exchange.reports.period import Period
+from exchange.signals.models import Signal, SignalKind
+from exchange.vault.keyring import Keyring
+from policies.casework import ResultCode
+from policies.engine import Decision, DecisionRequest, Objection, Register, SubjectState
+
+PURPOSE = "national-statistics"
+ACTION = "read"
+AUDIT_ACTION = "report.ddas"
+
+# The DDAS vocabulary ----------------------------------------------------------------------
+# Our codes on the left, the uitwisselmodel's enumeration values on the right.
+
+SIGNAL_PARTNER: Mapping[SignalKind, str] = {  # EnumSignaalpartner
+    SignalKind.RENT: "Huur",
+    SignalKind.ENERGY: "Energie",
+    SignalKind.WATER: "Water",
+    SignalKind.HEALTH_INSURANCE: "Zorg",
+    SignalKind.MORTGAGE: "Hypotheek",
+    SignalKind.TAX: "Belastingdienst",
+    SignalKind.BENEFITS_RECOVERY: "Dienst Toeslagen",
+    SignalKind.STUDENT_DEBT: "DUO",
+    SignalKind.OTHER: "Overige",
+}
+CONTACT_KIND: Mapping[ContactChannel, str] = {  # EnumContactsoort
+    ContactChannel.LETTER: "Brief",
+    ContactChannel.PHONE: "Telefoon",
+    ContactChannel.SMS_WHATSAPP: "SMS/Whatsapp",
+    ContactChannel.EMAIL: "Mail",
+    ContactChannel.HOME_VISIT: "Huisbezoek",
+    ContactChannel.CARD: "Kaartje",
+    ContactChannel.OTHER: "Overige",
+    ContactChannel.ADMINISTRATIVE: "Administratief",
+}
+PART_OF_DAY: Mapping[PartOfDay, str] = {  # EnumDagdeel
+    PartOfDay.MORNING: "Ochtend",
+    PartOfDay.AFTERNOON: "Middag",
+    PartOfDay.EVENING: "Avond",
+}
+END_RESULT: Mapping[ResultCode, str] = {  # EnumEindresultaat
+    ResultCode.ALREADY_KNOWN_TO_DEBT_HELP: "Inwoner al bekend bij schuldhulpverlening",
+    ResultCode.OTHER_TRAJECTORY_RUNNING: "Inwoner heeft al een ander lopend traject",
+    ResultCode.NO_CONTACT_POSSIBLE: "Definitief geen contact kunnen krijgen",
+    ResultCode.NO_REPLY_AFTER_CONTACT: "Geen reactie na eerder contact",
+    ResultCode.NO_HELP_NEEDED: "Inwoner hoeft geen hulp vanuit vroegsignalering",
+    ResultCode.PAID_OR_ARRANGED: "Inwoner heeft zelf al betaald/betalingsregeling getroffen",
+    ResultCode.BUDGET_ADVICE_OR_QUICK_FIX: "(Budget)advies en/of quick fix",
+    ResultCode.FOLLOW_UP_FINANCIAL: "Vervolghulp en/of verwijzing financieel",
+    ResultCode.REFERRAL_WITHOUT_CONTACT: "Verwijzing zonder contact",
+    ResultCode.FOLLOW_UP_NON_FINANCIAL: "Vervolghulp en/of verwijzing niet financieel",
+    ResultCode.NOT_PICKED_UP_REPEAT_SIGNAL: "Niet opgepakt: herhaalde melding",
+    ResultCode.NOT_PICKED_UP_WRONGFUL_SIGNAL: "Niet opgepakt: onterecht signaal",
+    ResultCode.NOT_PICKED_UP_DECEASED: "Inwoner is overleden",
+    ResultCode.NOT_PICKED_UP_NOT_RESIDENT: "Persoon is geen inwoner (meer) in de gemeente",
+    ResultCode.NOT_PICKED_UP_OTHER: "Niet opgepakt: andere reden",
+}
+# EnumSignaalstatus: a signal nobody has acted on yet, or the reason it was not taken up
+# (the same wording as the end result). A signal that was taken up has no status.
+NOT_YET_PICKED_UP = "Nog niet opgepakt"
+NOT_PICKED_UP_STATUS: Mapping[ResultCode, str] = {
+    code: text for code, text in END_RESULT.items() if not code.picked_up
+}
+# The client block, in the schema's order: register field -> DDAS field.
+CLIENT_FIELDS: Mapping[str, str] = {
+    "person.bsn": "Burgerservicenummer",
+    "person.initials": "Voorletters",
+    "person.surname_prefix": "Voorvoegsel",
+    "person.surname": "Achternaam",
+    "person.birth_date": "Geboortedatum",
+    "address.street": "Straatnaam",
+    "address.postcode": "Postcode",
+    "address.house_number": "Huisnummer",
+    "address.house_number_addition": "Huisnummertoevoeging",
+    "address.city": "Plaatsnaam",
+}
+# The rest of the signal and the case: which register field each DDAS field needs.
+SIGNAL_FIELDS: Mapping[str, str] = {
+    "crisissignaal": "crisis",
+    "warmeOverdracht": "warm_handover",
+    "bedrag": "amount_cents",
+    "ontstaansdatum": "arrears_since",
+    "signaalpartner": "kind",
+}
+CASE_STATUS = "case.status"  # status "Nog niet opgepakt", case dates
+RESULT_CODE = "case.result_code"  # resultaat, the not-picked-up status of a signal
+CONTACT_ATTEMPTS = "case.contact_attempts"  # contactpogingen
+
+
+def build_ddas(
+    session: Session,
+    keyring: Keyring,
+    register: Register,
+    municipality: Organisation,
+    start: dt.date,
+    end: dt.date,
+    now: dt.datetime,
+    supplier_code: str,
+    *,
+    audit: AuditTrail,
+    actor_client: str | None = None,
+) -> dict[str, Any]:
+    """The uitwisselmodel for one municipality: the signals it received in the period
+    (Dutch calendar days, both included) and the cases they belong to.
+
+    Decided and audited in the caller's transaction. When the register denies the export,
+    the deny entry is committed and ``Forbidden`` raised: a refused disclosure stays on
+    record even though the request fails.
+    """
+    period = Period(start, end)
+    today = local_date(now)
+    request = DecisionRequest(
+        actor_org=str(municipality.id),
+        actor_kind=OrganisationKind.MUNICIPALITY.value,
+        action=ACTION,
+        purpose=PURPOSE,
+        today=today,
+    )
+    decision = register.decide(request)
+    context = _AuditContext(register, municipality, period, actor_client)
+    if not decision.permitted:
+        audit.append(session, [context.record(decision, None)], now)
+        session.commit()
+        raise Forbidden(f"the register does not permit the DDAS delivery: {decision.reason}")
+
+    rows = session.execute(
+        select(Signal, Subject.pseudonym)
+        .join(Subject, Subject.id == Signal.subject_id)
+        .where(
+            Signal.municipality_id == municipality.id,
+            Signal.received_at >= period.first_instant,
+            Signal.received_at < period.after_last_instant,
+        )
+        .order_by(Signal.received_at, Signal.id)
+    ).all()
+    # The person's own objection counts as in every other disclosure: someone the register
+    # denies is left out of the delivery, and the deny is on record.
+    objections = subject_objections({pseudonym for _, pseudonym in rows}, session)
+    decisions: dict[str, Decision] = {}
+    for pseudonym in sorted({pseudonym for _, pseudonym in rows}):
+        decisions[pseudonym] = _decide_for(register, request, objections.get(pseudonym, ()))
+    signals = [signal for signal, pseudonym in rows if decisions[pseudonym].permitted]
+
+    keys = household_keys(session, keyring, {s.household_id for s in signals})
+    cases = _cases(session, {s.case_id for s in signals})
+    attempts = _attempts(session, set(cases)) if CONTACT_ATTEMPTS in decision.fields else {}
+    signals_of_case: dict[uuid.UUID, list[Signal]] = defaultdict(list)
+    for signal in signals:
+        signals_of_case[signal.case_id].append(signal)
+
+    delivery = {
+        "teller": 1,
+        "gemeentecode": municipality.gemeentecode,
+        "aanleverende_organisatie": {"naam": municipality.name},
+        "vroegsignalen": [
+            _vroegsignaal(
+                signal,
+                open_identity(keys[signal.household_id], signal.id, signal.sealed_identity),
+                cases[signal.case_id],
+                attempts.get(signal.case_id, []),
+                decision.fields,
+            )
+            for signal in signals
+        ],
+        "vroegsignaalzaken": [
+            _vroegsignaalzaak(
+                cases[case_id],
+                signals_of_case[case_id],
+                attempts.get(case_id, []),
+                period,
+                decision.fields,
+            )
+            for case_id in sorted(signals_of_case, key=lambda c: (cases[c].opened_at, c))
+        ],
+    }
+
+    records = [context.record(decisions[p], p) for p in sorted(decisions)]
+    # An empty delivery is still a delivery: keep it on record.
+    audit.append(session, records or [context.record(decision, None)], now)
+    return {
+        "codeGegevensleverancier": supplier_code,
+        "startdatumLevering": start.isoformat(),
+        "einddatumLevering": end.isoformat(),
+        "aanleverdatumEnTijd": now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "leveringen": [delivery],
+    }
+
+
+# Building the delivery --------------------------------------------------------------------
+
+
+def _vroegsignaal(
+    signal: Signal,
+    identity: Mapping[str, Any],
+    case: Case,
+    attempts: list[ContactAttempt],
+    permitted: frozenset[str],
+) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "crisissignaal": signal.crisis,
+        "warmeOverdracht": signal.warm_handover,
+        "bedrag": _whole_euros(identity.get("amount_cents")),
+        "ontstaansdatum": identity.get("arrears_since"),
+        "signaalpartner": {"type": SIGNAL_PARTNER[SignalKind(signal.kind)]},
+    }
+    # The signal's id and the day it arrived are the delivery's own bookkeeping, not
+    # anything the provider told about the person.
+    item: dict[str, Any] = {"ID": str(signal.id)}
+    for name in ("crisissignaal", "warmeOverdracht", "bedrag", "ontstaansdatum"):
+        if SIGNAL_FIELDS[name] in permitted and _present(values[name]):
+            item[name] = values[name]
+    item["signaaldatum"] = local_date(signal.received_at).isoformat()
+    status = _signal_status(case, attempts, permitted)
+    if status is not None:
+        item["status"] = status
+    # Both blocks are required by the schema; without permitted fields they stay empty.
+    item["signaalpartner"] = values["signaalpartner"] if "kind" in permitted else {}
+    item["client"] = _client(identity, permitted)
+    return item
+
+
+def _client(identity: Mapping[str, Any], permitted: frozenset[str]) -> dict[str, str]:
+    flat = flatten(identity)
+    return {
+        ddas: str(flat[field])
+        for field, ddas in CLIENT_FIELDS.items()
+        if field in permitted and _present(flat.get(field))
+    }
+
+
+def _signal_status(
+    case: Case, attempts: list[ContactAttempt], permitted: frozenset[str]
+) -> str | None:
+    if case.result_code is not None:
+        code = ResultCode(case.result_code)
+        if RESULT_CODE in permitted and not code.picked_up:
+            return NOT_PICKED_UP_STATUS[code]
+        return None
+    untouched = (
+        case.status == CaseStatus.OPEN
+        and case.picked_up_on is None
+        and case.first_attempt_on is None
+        and not attempts
+    )
+    return NOT_YET_PICKED_UP if untouched and CASE_STATUS in permitted else None
+
+
+def _vroegsignaalzaak(
+    case: Case,
+    signals: list[Signal],
+    attempts: list[ContactAttempt],
+    period: Period,
+    permitted: frozenset[str],
+) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    if case.result_code is not None and RESULT_CODE in permitted:
+        item["resultaat"] = END_RESULT[ResultCode(case.result_code)]
+    if CASE_STATUS in permitted:
+        item["matchingsdatum"] = local_date(case.opened_at).isoformat()
+    item["startdatum_matchtingperiode"] = period.start.isoformat()  # sic, the schema's name
+    if CASE_STATUS in permitted and case.picked_up_on is not None:
+        item["datum_opgepakt"] = case.picked_up_on.isoformat()
+    item["einddatum_matchingperiode"] = period.end.isoformat()
+    # Only this delivery's signals, so that every reference resolves within it.
+    item["vroegsignalen"] = [{"ID": str(signal.id)} for signal in signals]
+    if CONTACT_ATTEMPTS in permitted:
+        item["contactpogingen"] = [_contactpoging(attempt) for attempt in attempts]
+    return item
+
+
+def _contactpoging(attempt: ContactAttempt) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "soort": CONTACT_KIND[ContactChannel(attempt.channel)],
+        "bereikt": attempt.reached,
+        "datum": attempt.attempted_on.isoformat(),
+    }
+    if attempt.part_of_day is not None:
+        item["dagdeel"] = PART_OF_DAY[PartOfDay(attempt.part_of_day)]
+    return item
+
+
+def _whole_euros(cents: Any) -> int | None:
+    # The schema asks for whole euros; half a euro rounds up, as on an invoice.
+    return (int(cents) + 50) // 100 if cents is not None else None
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value != ""
+
+
+def _cases(session: Session, case_ids: set[uuid.UUID]) -> dict[uuid.UUID, Case]:
+    wanted = sorted(case_ids)
+    found: dict[uuid.UUID, Case] = {}
+    for offset in range(0, len(wanted), CHUNK):
+        chunk = wanted[offset : offset + CHUNK]
+        found.update(
+            (case.id, case) for case in session.scalars(select(Case).where(Case.id.in_(chunk)))
+        )
+    return found
+
+
+def _attempts(session: Session, case_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[ContactAttempt]]:
+    wanted = sorted(case_ids)
+    found: dict[uuid.UUID, list[ContactAttempt]] = defaultdict(list)
+    for offset in range(0, len(wanted), CHUNK):
+        for attempt in session.scalars(
+            select(ContactAttempt)
+            .where(ContactAttempt.case_id.in_(wanted[offset : offset + CHUNK]))
+            .order_by(ContactAttempt.attempted_on, ContactAttempt.recorded_at, ContactAttempt.id)
+        ):
+            found[attempt.case_id].append(attempt)
+    return found
+
+
+# Deciding and recording -------------------------------------------------------------------
+
+
+def _decide_for(
+    register: Register, request: DecisionRequest, objections: tuple[Objection, ...]
+) -> Decision:
+    return register.decide(
+        DecisionRequest(
+            actor_org=request.actor_org,
+            actor_kind=request.actor_kind,
+            action=request.action,
+            purpose=request.purpose,
+            today=request.today,
+            subject=SubjectState(objections=objections),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class _AuditContext:
+    register: Register
+    municipality: Organisation
+    period: Period
+    actor_client: str | None
+
+    def record(self, decision: Decision, subject: str | None) -> AuditRecord:
+        """One entry: who exported whom for which period, under which rule; no content."""
+        fields = tuple(sorted(decision.fields))
+        return AuditRecord(
+            action=AUDIT_ACTION,
+            decision="permit" if decision.permitted else "deny",
+            actor_org=self.municipality.id,
+            actor_client=self.actor_client,
+            purpose=PURPOSE,
+            legal_basis=_legal_basis(self.register),
+            policy_version=decision.policy_version,
+            rule_id=decision.rule_id,
+            fields=fields,
+            categories=categories_of(self.register, fields),
+            recipient_org=self.municipality.id,
+            subject=subject,
+            resources={
+                "gemeentecode": self.municipality.gemeentecode or "",
+                **self.period.as_resources(),
+            },
+        )
+
+
+def _legal_basis(register: Register) -> tuple[str, ...]:
+    # A register without the purpose denies by default; its entry then names no basis.
+    try:
+        return register.purpose(PURPOSE).legal_basis
+    except KeyError:
+        return ()

@@ -1,0 +1,86 @@
+"""``/v1/reports``: the municipality's DDAS delivery and its aggregate overview."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy.orm import Session
+
+from exchange import clock
+from exchange.api.deps import CurrentBroker, DbSession
+from exchange.auth.guards import CurrentPrincipal, requires
+from exchange.auth.scopes import CASES_READ
+from exchange.auth.tokens import Principal
+from exchange.errors import NotFound
+from exchange.organisations.models import Organisation, OrganisationKind
+from exchange.reports.ddas import build_ddas
+from exchange.reports.overview import build_overview
+from exchange.reports.period import period
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+From = Annotated[dt.date, Query(alias="from", description="First day (Europe/Amsterdam).")]
+To = Annotated[dt.date, Query(alias="to", description="Last day, included; at most 366 days.")]
+
+
+@router.get(
+    "/ddas",
+    summary="The DDAS uitwisselmodel v0.9 delivery to CBS for one municipality and period",
+)
+@requires(CASES_READ, {OrganisationKind.MUNICIPALITY})
+def ddas_delivery(
+    municipality: Annotated[str, Query(description="Gemeentecode, e.g. 0599.")],
+    start: From,
+    end: To,
+    principal: CurrentPrincipal,
+    broker: CurrentBroker,
+    session: DbSession,
+) -> dict[str, Any]:
+    own = _own_municipality(session, principal)
+    # Another municipality's delivery does not exist for this caller.
+    if own.gemeentecode != municipality:
+        raise NotFound(f"municipality {municipality} not found")
+    checked = period(start, end)
+    return build_ddas(
+        session,
+        broker.keyring,
+        broker.policies.active(session).register,
+        own,
+        checked.start,
+        checked.end,
+        clock.now(),
+        broker.settings.ddas_supplier_code,
+        audit=broker.audit,
+        actor_client=principal.client_id,
+    )
+
+
+@router.get("/overview", summary="Aggregate figures for the municipality, small counts suppressed")
+@requires(CASES_READ, {OrganisationKind.MUNICIPALITY})
+def overview(
+    start: From,
+    end: To,
+    principal: CurrentPrincipal,
+    broker: CurrentBroker,
+    session: DbSession,
+) -> dict[str, Any]:
+    checked = period(start, end)
+    return build_overview(
+        session,
+        broker.policies.active(session).register,
+        _own_municipality(session, principal),
+        checked.start,
+        checked.end,
+        clock.now(),
+        audit=broker.audit,
+        actor_client=principal.client_id,
+    )
+
+
+def _own_municipality(session: Session, principal: Principal) -> Organisation:
+    organisation = session.get(Organisation, principal.organisation_id)
+    if organisation is None:  # a token outliving its organisation
+        raise NotFound("the caller's municipality is not registered")
+    return organisation
