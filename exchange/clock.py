@@ -15,3 +15,8 @@ def now() -> dt.datetime:
 def today() -> dt.date:
     """The calendar date in the Netherlands, against which 'in the future' is judged."""
     return dt.datetime.now(NETHERLANDS).date()
+
+
+def local_date(instant: dt.datetime) -> dt.date:
+    """The Dutch calendar date of an instant: terms and reports count in local days."""
+    return instant.astimezone(NETHERLANDS).date()

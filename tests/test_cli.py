@@ -34,7 +34,11 @@ def run(*args: str) -> Any:
 def test_init_creates_keys_and_schema_and_is_safe_to_run_again(env: Path) -> None:
     first = run("init")
     assert sorted(first["keys_created"]) == [
-        "checkpoint", "digest", "kek", "pseudonym", "token-signing"
+        "checkpoint",
+        "digest",
+        "kek",
+        "pseudonym",
+        "token-signing",
     ]
     keys_before = {p.name: p.read_bytes() for p in (env / "keys").iterdir()}
     second = run("init")

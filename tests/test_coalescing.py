@@ -16,7 +16,9 @@ from tests.factories import signal_body
 
 
 def test_signals_sent_at_once_go_through_shared_transactions_with_their_own_answers(
-    client: TestClient, provider: dict[str, str], db_session: Any,
+    client: TestClient,
+    provider: dict[str, str],
+    db_session: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     app: Any = client.app

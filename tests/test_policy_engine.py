@@ -128,12 +128,16 @@ def test_provider_hears_back_a_status_code_only(register: Register, kind: str) -
     decision = register.decide(DecisionRequest("p", kind, "read", "provider-feedback", TODAY))
     assert decision.permitted
     assert decision.rule_id == "provider.feedback.read"
-    assert decision.fields == {"external_ref", "feedback.status"}
+    assert decision.fields == {
+        "external_ref",
+        "feedback.status",
+        "feedback.collection_paused_until",
+    }
     assert decision.feedback_codes == {
         "received",
         "in_contact",
-        "help_started",
-        "no_contact",
+        "help_accepted",
+        "not_picked_up",
         "closed",
     }
     assert decision.pseudonym == "none"

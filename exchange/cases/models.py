@@ -1,18 +1,36 @@
+"""Cases: what the municipality does with the signals about one household.
+
+The readable columns are what queues, deadlines and statistics need (status, dates,
+codes). Anything a worker writes in words (a contact note) is sealed with the household's
+data key, like the identity in a signal.
+"""
+
 from __future__ import annotations
 
 import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import (
+    Date,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exchange.db import Base, UtcDateTime, new_id, utcnow
 
 
 class CaseStatus(enum.StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
+    """Where a case stands. The moves between them are in ``exchange.cases.states``."""
+
+    OPEN = "open"  # received, nobody has acted on it yet
+    ASSIGNED = "assigned"  # outreach or a referral is assigned to a team or debt service
+    IN_CONTACT = "in_contact"  # a contact attempt reached the person
+    CLOSED = "closed"  # a result code was recorded
 
 
 class Composition(enum.StrEnum):
@@ -25,7 +43,11 @@ class Composition(enum.StrEnum):
 
 class Case(Base):
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_household_last_signal", "household_id", "last_signal_at"),)
+    __table_args__ = (
+        Index("ix_cases_household_last_signal", "household_id", "last_signal_at"),
+        # The work queue: a municipality's cases by status, crisis first, then deadline.
+        Index("ix_cases_queue", "municipality_id", "status", "crisis", "deadline_on"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("households.id"))
@@ -36,9 +58,92 @@ class Case(Base):
     opened_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_signal_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # Deadlines (policies/documents/casework.yaml), kept as columns so the queue can sort
+    # and filter on them. ``deadline_on`` is the earliest term not yet met.
+    crisis: Mapped[bool] = mapped_column(default=False)
+    contact_due_on: Mapped[dt.date | None] = mapped_column(Date)
+    conversation_due_on: Mapped[dt.date | None] = mapped_column(Date)
+    deadline_on: Mapped[dt.date | None] = mapped_column(Date)
+    deadline_kind: Mapped[str | None] = mapped_column(String(32))
+    first_attempt_on: Mapped[dt.date | None] = mapped_column(Date)
+    first_reached_on: Mapped[dt.date | None] = mapped_column(Date)
+    picked_up_on: Mapped[dt.date | None] = mapped_column(Date)
+    result_code: Mapped[str | None] = mapped_column(String(40))
+    # What the providers of this case's signals may hear, and since when.
+    feedback_status: Mapped[str] = mapped_column(String(16), default="received")
+    feedback_since: Mapped[dt.date | None] = mapped_column(Date)
 
     @property
     def composition(self) -> Composition:
         if self.is_repeat:
             return Composition.REPEAT
         return Composition.MULTIPLE if self.is_multiple else Composition.SINGLE
+
+
+class Assignment(Base):
+    """Outreach by a neighbourhood team or a referral to a debt service, for one case.
+
+    At most one live assignment per organisation kind and case: assigning another team ends
+    the first team's assignment, and from then on that team no longer sees the case.
+    """
+
+    __tablename__ = "case_assignments"
+    __table_args__ = (Index("ix_case_assignments_recipient", "organisation_id", "ended_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    organisation_kind: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(64))
+    rule_id: Mapped[str] = mapped_column(String(80))
+    policy_version: Mapped[str] = mapped_column(String(80))
+    assigned_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    assigned_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class ContactChannel(enum.StrEnum):
+    LETTER = "letter"
+    PHONE = "phone"
+    SMS_WHATSAPP = "sms_whatsapp"
+    EMAIL = "email"
+    HOME_VISIT = "home_visit"
+    CARD = "card"
+    OTHER = "other"
+    ADMINISTRATIVE = "administrative"
+
+
+class PartOfDay(enum.StrEnum):
+    MORNING = "morning"
+    AFTERNOON = "afternoon"
+    EVENING = "evening"
+
+
+class ContactAttempt(Base):
+    """One attempt to reach the person: how, when, and whether it worked."""
+
+    __tablename__ = "contact_attempts"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    attempted_on: Mapped[dt.date] = mapped_column(Date)
+    part_of_day: Mapped[str | None] = mapped_column(String(16))
+    reached: Mapped[bool]
+    # AES-256-GCM under the household's data key, bound to this row's id.
+    sealed_note: Mapped[bytes | None] = mapped_column(LargeBinary)
+    recorded_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Escalation(Base):
+    """A deadline that passed without being met; recorded once per case and deadline."""
+
+    __tablename__ = "case_escalations"
+    __table_args__ = (UniqueConstraint("case_id", "deadline_kind", name="uq_case_escalations"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"))
+    deadline_kind: Mapped[str] = mapped_column(String(32))
+    deadline_on: Mapped[dt.date] = mapped_column(Date)
+    escalated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

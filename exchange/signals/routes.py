@@ -20,6 +20,9 @@ from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import SIGNALS_READ, SIGNALS_WRITE
 from exchange.auth.tokens import Principal
 from exchange.broker import Broker
+from exchange.cases.feedback import provider_feedback
+from exchange.cases.models import Case
+from exchange.cases.service import commit_denial
 from exchange.db import unit_of_work
 from exchange.errors import FieldError, Forbidden, InvalidInput
 from exchange.identity.models import Subject
@@ -30,9 +33,12 @@ from exchange.signals.intake import IntakeCoalescer, receive
 from exchange.signals.models import Signal, SignalKind
 from exchange.signals.schemas import (
     BatchResult,
+    FeedbackOut,
     SignalIn,
     SignalOut,
+    SignalWithFeedback,
 )
+from policies.casework import load_casework_policy
 from policies.engine import DecisionRequest
 
 router = APIRouter(prefix="/signals", tags=["signals"])
@@ -191,11 +197,15 @@ def _signal_document(signal: service.StoredSignal | Signal) -> dict[str, Any]:
     }
 
 
-@router.get("/{signal_id}", response_model=SignalOut, summary="Read one of your own signals")
+@router.get(
+    "/{signal_id}",
+    response_model=SignalWithFeedback,
+    summary="Read one of your own signals, with the feedback your rule permits",
+)
 @requires(SIGNALS_READ, PROVIDER_KINDS)
 def read_signal(
     signal_id: uuid.UUID, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
-) -> SignalOut:
+) -> SignalWithFeedback:
     signal = service.get_signal(session, principal.organisation_id, signal_id)
     # Telling a provider the status of its signal is feedback: a disclosure like any other,
     # decided by the register and logged.
@@ -232,8 +242,16 @@ def read_signal(
         clock.now(),
     )
     if not decision.permitted:
-        raise Forbidden(f"the register does not permit this feedback: {decision.reason}")
-    return _out(signal)
+        raise commit_denial(
+            session, Forbidden(f"the register does not permit this feedback: {decision.reason}")
+        )
+    feedback = provider_feedback(
+        load_casework_policy(), decision, session.get(Case, signal.case_id)
+    )
+    return SignalWithFeedback(
+        **_out(signal).model_dump(),
+        feedback=FeedbackOut.model_validate(feedback) if feedback is not None else None,
+    )
 
 
 def _out(signal: Signal | service.StoredSignal) -> SignalOut:

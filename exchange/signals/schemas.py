@@ -154,6 +154,21 @@ class SignalOut(BaseModel):
     received_at: dt.datetime
 
 
+class FeedbackOut(BaseModel):
+    """Where the case behind a signal stands, in the codes the provider's rule permits."""
+
+    status: str = Field(description="received, in_contact, help_accepted, not_picked_up or closed")
+    collection_paused_until: dt.date | None = Field(
+        default=None, description="please pause collection until this date"
+    )
+
+
+class SignalWithFeedback(SignalOut):
+    """A provider's own signal with the feedback its rule permits (never a reason)."""
+
+    feedback: FeedbackOut | None = None
+
+
 class BatchItemResult(BaseModel):
     index: int
     external_ref: str | None

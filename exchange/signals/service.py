@@ -21,8 +21,10 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from exchange import clock
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.cases.models import Case, CaseStatus
+from exchange.cases.states import schedule
 from exchange.consents.service import subject_objections
 from exchange.db import CHUNK, insert_ignoring_conflicts, insert_rows
 from exchange.errors import (
@@ -46,6 +48,7 @@ from exchange.signals.models import Signal
 from exchange.signals.schemas import SignalIn
 from exchange.vault import envelope
 from exchange.vault.keyring import Keyring
+from policies.casework import CaseworkPolicy, FeedbackCode, load_casework_policy
 from policies.engine import Decision, DecisionRequest, Register, SubjectState
 from policies.intake import IntakePolicy, SignalFacts
 
@@ -98,6 +101,7 @@ class IntakeContext:
     today: dt.date
     now: dt.datetime
     actor_client: str | None = None
+    casework: CaseworkPolicy = field(default_factory=load_casework_policy)
 
 
 # Passing a signal on to the municipality is a disclosure like any other: the register
@@ -498,6 +502,12 @@ class _OpenCase:
     household_id: uuid.UUID
     municipality_id: uuid.UUID
     is_repeat: bool
+    opened_on: dt.date
+    crisis: bool = False
+    contact_due_on: dt.date | None = None
+    first_attempt_on: dt.date | None = None
+    first_reached_on: dt.date | None = None
+    crisis_now: bool = False  # a signal in this intake is a crisis
 
 
 def _link_cases(
@@ -518,7 +528,7 @@ def _link_cases(
     latest_any: dict[uuid.UUID, dt.datetime] = {}
     for start in range(0, len(household_ids), CHUNK):
         chunk = household_ids[start : start + CHUNK]
-        for case_id, household_id, municipality_id, status, is_repeat, last in session.execute(
+        for row in session.execute(
             select(
                 Case.id,
                 Case.household_id,
@@ -526,14 +536,29 @@ def _link_cases(
                 Case.status,
                 Case.is_repeat,
                 Case.last_signal_at,
+                Case.opened_at,
+                Case.crisis,
+                Case.contact_due_on,
+                Case.first_attempt_on,
+                Case.first_reached_on,
             )
             .where(Case.household_id.in_(chunk))
             .order_by(Case.last_signal_at)
         ):
+            household_id, last = row.household_id, row.last_signal_at
             latest_any[household_id] = last
-            if status == CaseStatus.OPEN and now - last <= policy.link_window:
+            # Any case not yet closed takes new signals, whoever is working on it.
+            if row.status != CaseStatus.CLOSED and now - last <= policy.link_window:
                 latest_open[household_id] = _OpenCase(
-                    case_id, household_id, municipality_id, is_repeat
+                    row.id,
+                    household_id,
+                    row.municipality_id,
+                    row.is_repeat,
+                    opened_on=clock.local_date(row.opened_at),
+                    crisis=row.crisis,
+                    contact_due_on=row.contact_due_on,
+                    first_attempt_on=row.first_attempt_on,
+                    first_reached_on=row.first_reached_on,
                 )
             else:
                 latest_open.pop(household_id, None)
@@ -563,11 +588,13 @@ def _link_cases(
                 household_id=household.id,
                 municipality_id=a.municipality_id,
                 is_repeat=previous is not None and now - previous <= policy.repeat_window,
+                opened_on=context.today,
             )
             latest_open[household.id] = case
             new_cases[case.id] = case
             senders[case.id] = set()
         senders[case.id].add((provider_id, a.item.kind.value))
+        case.crisis_now = case.crisis_now or a.item.crisis
         case_for_signal[a.index] = case.id
 
     new_rows = []
@@ -578,6 +605,13 @@ def _link_cases(
         is_multiple = len(providers) > 1 or len(kinds) > 1
         if case_id in new_cases:
             case = new_cases[case_id]
+            plan = schedule(
+                context.casework,
+                opened_on=context.today,
+                crisis_on=context.today if case.crisis_now else None,
+                first_attempt_on=None,
+                first_reached_on=None,
+            )
             new_rows.append(
                 {
                     "id": case.id,
@@ -589,14 +623,48 @@ def _link_cases(
                     "opened_at": now,
                     "last_signal_at": now,
                     "closed_at": None,
+                    "crisis": case.crisis_now,
+                    "contact_due_on": plan.contact_due_on,
+                    "conversation_due_on": plan.conversation_due_on,
+                    "deadline_on": plan.deadline_on,
+                    "deadline_kind": plan.deadline_kind,
+                    "feedback_status": FeedbackCode.RECEIVED.value,
+                    "feedback_since": context.today,
                 }
             )
         else:
-            updates.append({"id": case_id, "is_multiple": is_multiple, "last_signal_at": now})
+            case = joined[case_id]
+            change: dict[str, Any] = {
+                "id": case_id,
+                "is_multiple": is_multiple,
+                "last_signal_at": now,
+            }
+            if case.crisis_now and not case.crisis:
+                # A crisis signal joins a running case: its shorter term applies from today.
+                plan = schedule(
+                    context.casework,
+                    opened_on=case.opened_on,
+                    crisis_on=context.today,
+                    first_attempt_on=case.first_attempt_on,
+                    first_reached_on=case.first_reached_on,
+                    contact_due_on=case.contact_due_on,
+                )
+                change.update(
+                    crisis=True,
+                    contact_due_on=plan.contact_due_on,
+                    conversation_due_on=plan.conversation_due_on,
+                    deadline_on=plan.deadline_on,
+                    deadline_kind=plan.deadline_kind,
+                )
+            updates.append(change)
     if new_rows:
         insert_rows(session, Case, new_rows)
-    if updates:
-        session.execute(update(Case), updates)
+    # Grouped by their keys: an executemany needs the same columns in every row.
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for change in updates:
+        by_shape.setdefault(tuple(change), []).append(change)
+    for rows in by_shape.values():
+        session.execute(update(Case), rows)
     return case_for_signal
 
 

@@ -2,18 +2,20 @@
 
 from exchange.auditlog.models import AuditCheckpoint, AuditEntry, AuditHead, AuditNode
 from exchange.auth.models import ApiClient
-from exchange.cases.models import Case
+from exchange.cases.models import Assignment, Case, ContactAttempt, Escalation
 from exchange.consents.models import Consent, ConsentEvent, Objection
 from exchange.db import Base
 from exchange.identity.models import Household, Subject
 from exchange.organisations.models import Organisation, PostcodeRange
 from exchange.policy.models import PolicyVersion
 from exchange.signals.models import Signal
+from exchange.webhooks.models import WebhookDelivery, WebhookSubscription
 
 metadata = Base.metadata
 
 __all__ = [
     "ApiClient",
+    "Assignment",
     "AuditCheckpoint",
     "AuditEntry",
     "AuditHead",
@@ -21,6 +23,8 @@ __all__ = [
     "Case",
     "Consent",
     "ConsentEvent",
+    "ContactAttempt",
+    "Escalation",
     "Household",
     "Objection",
     "Organisation",
@@ -28,5 +32,7 @@ __all__ = [
     "PostcodeRange",
     "Signal",
     "Subject",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "metadata",
 ]

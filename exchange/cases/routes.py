@@ -1,0 +1,172 @@
+"""``/v1/cases``: the municipality's work queue, assignment, outreach and results.
+
+Municipalities, neighbourhood teams and debt services call these; each sees only its own
+cases (another's is a 404) and each answer is cut to the caller's rule in the register.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy.orm import Session
+
+from exchange import clock
+from exchange.api.deps import CurrentBroker, DbSession
+from exchange.auth.guards import CurrentPrincipal, requires
+from exchange.auth.scopes import CASES_READ, CASES_WRITE
+from exchange.broker import Broker
+from exchange.cases import service
+from exchange.cases.models import Case, CaseStatus, Composition
+from exchange.cases.schemas import AssignmentIn, ContactAttemptIn, ResultIn
+from exchange.errors import FieldError, InvalidInput
+from exchange.organisations.models import OrganisationKind
+from exchange.signals.models import SignalKind
+from exchange.webhooks.service import announce_feedback
+from policies.casework import load_casework_policy
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+
+CASEWORKERS = {
+    OrganisationKind.MUNICIPALITY,
+    OrganisationKind.NEIGHBOURHOOD_TEAM,
+    OrganisationKind.DEBT_SERVICE,
+}
+RECORDERS = {OrganisationKind.MUNICIPALITY, OrganisationKind.NEIGHBOURHOOD_TEAM}
+
+
+def case_context(broker: Broker, session: Session) -> service.CaseContext:
+    active = broker.policies.active(session)
+    casework = load_casework_policy()
+    now = clock.now()
+
+    def announce(session: Session, case: Case) -> None:
+        # Providers that subscribed hear of the new feedback code; queued in this
+        # transaction, sent after it commits (exchange.webhooks).
+        announce_feedback(session, broker.audit, active.register, case, now, casework=casework)
+
+    return service.CaseContext(
+        keyring=broker.keyring,
+        register=active.register,
+        intake=active.intake,
+        casework=casework,
+        audit=broker.audit,
+        today=clock.today(),
+        now=now,
+        on_feedback_change=announce,
+    )
+
+
+@router.get("", summary="The work queue: your cases, crisis first, then by deadline")
+@requires(CASES_READ, CASEWORKERS)
+def list_cases(
+    principal: CurrentPrincipal,
+    broker: CurrentBroker,
+    session: DbSession,
+    status: Annotated[
+        list[CaseStatus] | None, Query(description="default: every status but closed")
+    ] = None,
+    kind: Annotated[list[SignalKind] | None, Query(description="signal kind")] = None,
+    amount_min: Annotated[int | None, Query(ge=0, description="euros")] = None,
+    amount_max: Annotated[int | None, Query(ge=0, description="euros")] = None,
+    crisis: bool | None = None,
+    classification: Annotated[list[Composition] | None, Query()] = None,
+    pc4: Annotated[list[int] | None, Query(description="PC4 area(s), e.g. 1011")] = None,
+    age_band: Annotated[list[str] | None, Query(description="e.g. 27-45")] = None,
+    overdue: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    if amount_min is not None and amount_max is not None and amount_min > amount_max:
+        raise InvalidInput(
+            "the amount range is empty", [FieldError("amount_min", "is above amount_max")]
+        )
+    for area in pc4 or ():
+        if not 1000 <= area <= 9999:
+            raise InvalidInput("a PC4 area has four digits", [FieldError("pc4", "not 1000-9999")])
+    used = {
+        name
+        for name, value in (
+            ("case.status", status),
+            ("kind", kind),
+            ("amount_band", amount_min if amount_min is not None else amount_max),
+            ("crisis", crisis),
+            ("case.composition", classification),
+            ("pc4", pc4),
+            ("age_band", age_band),
+            ("case.deadline", overdue),
+        )
+        if value is not None
+    }
+    wanted = service.QueueFilter(
+        statuses=tuple(s.value for s in status) if status else service.OPEN_STATUSES,
+        kinds=tuple(k.value for k in kind or ()),
+        amount_min=amount_min,
+        amount_max=amount_max,
+        crisis=crisis,
+        classifications=tuple(c.value for c in classification or ()),
+        pc4=tuple(pc4 or ()),
+        age_bands=tuple(age_band or ()),
+        overdue=overdue,
+        limit=limit,
+        offset=offset,
+        used_fields=frozenset(used),
+    )
+    return service.queue(session, case_context(broker, session), principal, wanted)
+
+
+@router.get("/{case_id}", summary="One case, as your rule in the register permits")
+@requires(CASES_READ, CASEWORKERS)
+def read_case(
+    case_id: uuid.UUID, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
+) -> dict[str, Any]:
+    return service.read_case(session, case_context(broker, session), principal, case_id)
+
+
+@router.post(
+    "/{case_id}/assignment",
+    summary="Assign outreach to a neighbourhood team, or refer to a debt service",
+)
+@requires(CASES_WRITE, {OrganisationKind.MUNICIPALITY})
+def assign_case(
+    case_id: uuid.UUID,
+    body: AssignmentIn,
+    principal: CurrentPrincipal,
+    broker: CurrentBroker,
+    session: DbSession,
+) -> dict[str, Any]:
+    return service.assign(session, case_context(broker, session), principal, case_id, body)
+
+
+@router.post(
+    "/{case_id}/contact-attempts",
+    status_code=201,
+    summary="Record an attempt to reach the person",
+)
+@requires(CASES_WRITE, RECORDERS)
+def record_contact_attempt(
+    case_id: uuid.UUID,
+    body: ContactAttemptIn,
+    principal: CurrentPrincipal,
+    broker: CurrentBroker,
+    session: DbSession,
+    response: Response,
+) -> dict[str, Any]:
+    attempt = service.record_attempt(
+        session, case_context(broker, session), principal, case_id, body
+    )
+    response.headers["Location"] = f"/v1/cases/{case_id}"
+    return attempt
+
+
+@router.post("/{case_id}/result", summary="Close the case with a national result code")
+@requires(CASES_WRITE, RECORDERS)
+def record_result(
+    case_id: uuid.UUID,
+    body: ResultIn,
+    principal: CurrentPrincipal,
+    broker: CurrentBroker,
+    session: DbSession,
+) -> dict[str, Any]:
+    return service.record_result(session, case_context(broker, session), principal, case_id, body)

@@ -1,0 +1,40 @@
+"""Request bodies of the case endpoints. Answers are built from the caller's decision."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from exchange.cases.models import ContactChannel, PartOfDay
+from policies.casework import ResultCode
+
+
+class AssignmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    organisation_id: uuid.UUID = Field(
+        description="a neighbourhood team (outreach) or debt service (referral) of the "
+        "case's municipality"
+    )
+
+
+class ContactAttemptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: ContactChannel
+    date: dt.date = Field(description="the day of the attempt: not before the signal, not later")
+    part_of_day: PartOfDay | None = None
+    reached: bool
+    note: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="a short note for colleagues; stored encrypted, never sent to a provider",
+    )
+
+
+class ResultIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    result: ResultCode

@@ -1,0 +1,927 @@
+"""Casework: the work queue, reading a case, assignment, contact attempts, results, deadlines.
+
+Every read of a case is a disclosure. The register decides it per person in the household
+(a consent or an objection is personal), with that person's consents and objections read
+in this same transaction, and each decision, permitted or denied, is appended to the audit
+log in this transaction too. A denied read commits its audit entries before the refusal is
+raised (``commit_denial``): the log shows the attempt even though nothing was disclosed.
+
+Who sees which case: the municipality its own cases; a neighbourhood team or debt service
+only the cases assigned to it while the assignment lasts. Any other case is a 404, so an
+organisation cannot learn that a case it may not see exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from exchange.auditlog.service import AuditRecord, AuditTrail
+from exchange.auth.tokens import Principal
+from exchange.cases.feedback import provider_feedback
+from exchange.cases.models import (
+    Assignment,
+    Case,
+    CaseStatus,
+    ContactAttempt,
+    Escalation,
+)
+from exchange.cases.schemas import AssignmentIn, ContactAttemptIn, ResultIn
+from exchange.cases.states import Move, next_status, schedule
+from exchange.clock import local_date
+from exchange.consents.service import subject_state
+from exchange.db import CHUNK, insert_ignoring_conflicts
+from exchange.errors import (
+    DisclosureDenied,
+    ExchangeError,
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+)
+from exchange.identity.models import Household, Subject
+from exchange.identity.pseudonyms import for_recipient
+from exchange.identity.sealed import (
+    flatten,
+    household_keys,
+    open_identity,
+    open_text,
+    project,
+    seal_text,
+)
+from exchange.organisations.models import Organisation, OrganisationKind
+from exchange.policy.service import categories_of
+from exchange.signals.models import Signal
+from exchange.vault.keyring import Keyring
+from policies.casework import CaseworkPolicy, FeedbackCode
+from policies.engine import Decision, DecisionRequest, Register
+from policies.intake import IntakePolicy
+
+# The purpose under which each kind of organisation works on a case.
+PURPOSE_OF_KIND: dict[OrganisationKind, str] = {
+    OrganisationKind.MUNICIPALITY: "early-signal",
+    OrganisationKind.NEIGHBOURHOOD_TEAM: "outreach",
+    OrganisationKind.DEBT_SERVICE: "debt-service-referral",
+}
+ASSIGNABLE_KINDS = (OrganisationKind.NEIGHBOURHOOD_TEAM, OrganisationKind.DEBT_SERVICE)
+OPEN_STATUSES = (CaseStatus.OPEN.value, CaseStatus.ASSIGNED.value, CaseStatus.IN_CONTACT.value)
+MAX_PAGE = 200
+
+# A signal's readable columns under the register's field names.
+_SIGNAL_COLUMNS = ("kind", "crisis", "warm_handover", "amount_band", "age_band", "days_in_arrears")
+
+
+@dataclass(frozen=True)
+class CaseContext:
+    """What a case operation needs besides the session: keys, policies, log, the date."""
+
+    keyring: Keyring
+    register: Register
+    intake: IntakePolicy
+    casework: CaseworkPolicy
+    audit: AuditTrail
+    today: dt.date
+    now: dt.datetime
+    # Called with (session, case) after a case's feedback code changed, in the same
+    # transaction: the provider webhooks hang here.
+    on_feedback_change: Callable[[Session, Case], None] | None = None
+
+
+# Visibility -------------------------------------------------------------------------------
+
+
+def _visible(principal: Principal) -> ColumnElement[bool]:
+    """The cases this organisation may know of at all."""
+    kind = principal.organisation_kind
+    if kind is OrganisationKind.MUNICIPALITY:
+        return Case.municipality_id == principal.organisation_id
+    if kind in ASSIGNABLE_KINDS:
+        return exists().where(
+            Assignment.case_id == Case.id,
+            Assignment.organisation_id == principal.organisation_id,
+            Assignment.ended_at.is_(None),
+        )
+    return Case.id.is_(None)  # nobody else sees a case: always false
+
+
+def visible_case(
+    session: Session, principal: Principal, case_id: uuid.UUID, *, for_update: bool = False
+) -> Case:
+    """The case, if the caller may know of it; otherwise 404, the same as a missing case."""
+    query = select(Case).where(Case.id == case_id, _visible(principal))
+    if for_update:
+        # Serialises two workers recording on one case (PostgreSQL; SQLite has one writer).
+        query = query.with_for_update()
+    case = session.scalars(query).one_or_none()
+    if case is None:
+        raise NotFound(f"no case {case_id}")
+    return case
+
+
+# Decisions and the audit trail -----------------------------------------------------------
+
+
+@dataclass
+class _Person:
+    subject_id: uuid.UUID
+    pseudonym: str
+    decision: Decision
+
+
+def _people(
+    session: Session,
+    context: CaseContext,
+    principal: Principal,
+    case_id: uuid.UUID,
+    action: str,
+    purpose: str,
+    *,
+    recipient: Organisation | None = None,
+) -> list[_Person]:
+    """One decision per person in the case, with their consents and objections of now."""
+    actor_org = recipient.id if recipient is not None else principal.organisation_id
+    actor_kind = recipient.kind if recipient is not None else principal.organisation_kind.value
+    people = []
+    rows = session.execute(
+        select(Subject.id, Subject.pseudonym)
+        .join(Signal, Signal.subject_id == Subject.id)
+        .where(Signal.case_id == case_id)
+        .distinct()
+        .order_by(Subject.pseudonym)
+    )
+    for subject_id, pseudonym in rows:
+        decision = context.register.decide(
+            DecisionRequest(
+                actor_org=str(actor_org),
+                actor_kind=actor_kind,
+                action=action,
+                purpose=purpose,
+                today=context.today,
+                subject=subject_state(session, subject_id),
+            )
+        )
+        people.append(_Person(subject_id, pseudonym, decision))
+    return people
+
+
+def _audit(
+    session: Session,
+    context: CaseContext,
+    principal: Principal,
+    people: Iterable[_Person],
+    action: str,
+    purpose: str,
+    resources: dict[str, str],
+    *,
+    recipient_org: uuid.UUID | None = None,
+) -> None:
+    legal_basis = context.register.purpose(purpose).legal_basis
+    records = [
+        AuditRecord(
+            action=action,
+            decision="permit" if person.decision.permitted else "deny",
+            actor_org=principal.organisation_id,
+            actor_client=principal.client_id,
+            purpose=purpose,
+            legal_basis=legal_basis,
+            policy_version=person.decision.policy_version,
+            rule_id=person.decision.rule_id,
+            fields=tuple(sorted(person.decision.fields)),
+            categories=categories_of(context.register, person.decision.fields),
+            recipient_org=recipient_org or principal.organisation_id,
+            subject=person.pseudonym,
+            resources=resources,
+        )
+        for person in people
+    ]
+    context.audit.append(session, records, context.now)
+
+
+def commit_denial(session: Session, error: ExchangeError) -> ExchangeError:
+    """Keep the deny entries already appended, then let the caller raise ``error``.
+
+    The request's unit of work rolls back on an exception; committing first means the log
+    records the refused attempt, and nothing else was written before it.
+    """
+    session.commit()
+    return error
+
+
+def _refuse(session: Session, people: Sequence[_Person], what: str) -> ExchangeError:
+    reasons = sorted({p.decision.reason for p in people if not p.decision.permitted})
+    return commit_denial(
+        session, Forbidden(f"the register does not permit {what}: {'; '.join(reasons)}")
+    )
+
+
+def _purpose(principal: Principal) -> str:
+    purpose = PURPOSE_OF_KIND.get(principal.organisation_kind)
+    if purpose is None:  # the route guards keep other kinds out; this is the last line
+        raise NotFound("no such case")
+    return purpose
+
+
+# The work queue ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    statuses: tuple[str, ...] = OPEN_STATUSES
+    kinds: tuple[str, ...] = ()
+    amount_min: int | None = None  # euros
+    amount_max: int | None = None
+    crisis: bool | None = None
+    classifications: tuple[str, ...] = ()
+    pc4: tuple[int, ...] = ()
+    age_bands: tuple[str, ...] = ()
+    overdue: bool | None = None
+    limit: int = 50
+    offset: int = 0
+    # Which register field each filter reveals: a filter on a field the caller's rule does
+    # not list would disclose it by elimination.
+    used_fields: frozenset[str] = field(default_factory=frozenset)
+
+
+def queue(
+    session: Session, context: CaseContext, principal: Principal, wanted: QueueFilter
+) -> dict[str, Any]:
+    """The caller's cases, most urgent first: crisis, then the nearest deadline."""
+    purpose = _purpose(principal)
+    rule_fields = _rule_fields(context, principal, purpose, "read")
+    hidden = sorted(wanted.used_fields - rule_fields)
+    if hidden:
+        raise InvalidInput(
+            "your rule does not let you see these fields, so you cannot filter on them",
+            [FieldError(_FILTER_PARAMS.get(name, name), "not in your rule") for name in hidden],
+        )
+    query = _filtered(select(Case), principal, wanted, context)
+    total = session.scalar(_filtered(select(func.count(Case.id)), principal, wanted, context))
+    cases = list(
+        session.scalars(
+            query.order_by(
+                Case.crisis.desc(),
+                Case.deadline_on.is_(None),
+                Case.deadline_on,
+                Case.opened_at,
+                Case.id,
+            )
+            .limit(wanted.limit)
+            .offset(wanted.offset)
+        )
+    )
+    signals = _signals_of(session, [c.id for c in cases])
+    items = []
+    withheld = 0
+    for case in cases:
+        people = _people(session, context, principal, case.id, "read", purpose)
+        _audit(session, context, principal, people, "case.list", purpose, {"case": str(case.id)})
+        permitted = [p for p in people if p.decision.permitted]
+        if not permitted:
+            withheld += 1
+            continue
+        items.append(_summary(context, case, signals[case.id], permitted[0].decision.fields))
+    return {
+        "items": items,
+        "total": total,
+        "limit": wanted.limit,
+        "offset": wanted.offset,
+        "withheld": withheld,
+    }
+
+
+_FILTER_PARAMS = {
+    "kind": "kind",
+    "amount_band": "amount_min",
+    "crisis": "crisis",
+    "case.composition": "classification",
+    "pc4": "pc4",
+    "age_band": "age_band",
+    "case.deadline": "overdue",
+    "case.status": "status",
+}
+
+
+def _rule_fields(
+    context: CaseContext, principal: Principal, purpose: str, action: str
+) -> frozenset[str]:
+    """The fields the caller's rule lists, before any person's consent or objection."""
+    decision = context.register.decide(
+        DecisionRequest(
+            actor_org=str(principal.organisation_id),
+            actor_kind=principal.organisation_kind.value,
+            action=action,
+            purpose=purpose,
+            today=context.today,
+        )
+    )
+    if decision.permitted:
+        return decision.fields
+    # A consent-based rule denies without a person; its listed fields still apply.
+    rule = context.register.rule_for(principal.organisation_kind.value, purpose, action)
+    return frozenset(rule.fields) if rule is not None else frozenset()
+
+
+def _filtered(
+    query: Select[Any], principal: Principal, wanted: QueueFilter, context: CaseContext
+) -> Select[Any]:
+    conditions: list[ColumnElement[bool]] = [_visible(principal)]
+    if wanted.statuses:
+        conditions.append(Case.status.in_(wanted.statuses))
+    if wanted.crisis is not None:
+        conditions.append(Case.crisis.is_(wanted.crisis))
+    if wanted.classifications:
+        options: list[ColumnElement[bool]] = []
+        if "repeat" in wanted.classifications:
+            options.append(Case.is_repeat.is_(True))
+        if "multiple" in wanted.classifications:
+            options.append(and_(Case.is_repeat.is_(False), Case.is_multiple.is_(True)))
+        if "single" in wanted.classifications:
+            options.append(and_(Case.is_repeat.is_(False), Case.is_multiple.is_(False)))
+        conditions.append(_any(options))
+    if wanted.overdue is not None:
+        late = and_(
+            Case.deadline_on.is_not(None),
+            Case.deadline_on < context.today,
+            Case.status != CaseStatus.CLOSED.value,
+        )
+        conditions.append(late if wanted.overdue else ~late)
+    if wanted.pc4:
+        conditions.append(
+            exists().where(Household.id == Case.household_id, Household.pc4.in_(wanted.pc4))
+        )
+    signal_conditions: list[ColumnElement[bool]] = []
+    if wanted.kinds:
+        signal_conditions.append(Signal.kind.in_(wanted.kinds))
+    if wanted.age_bands:
+        signal_conditions.append(Signal.age_band.in_(wanted.age_bands))
+    if wanted.amount_min is not None or wanted.amount_max is not None:
+        bands = amount_bands_between(context.intake, wanted.amount_min, wanted.amount_max)
+        signal_conditions.append(Signal.amount_band.in_(bands))
+    if signal_conditions:
+        conditions.append(exists().where(Signal.case_id == Case.id, *signal_conditions))
+    return query.where(*conditions)
+
+
+def _any(options: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    return or_(*options) if options else Case.id.is_(None)
+
+
+def amount_bands_between(
+    policy: IntakePolicy, minimum: int | None, maximum: int | None
+) -> list[str]:
+    """The amount bands (whole euros) that overlap [minimum, maximum]; the exact amount is
+    sealed, so the queue filters on the band the intake stored."""
+    bounds = policy.amount_bands_cents
+    edges = [0, *bounds]
+    labels = []
+    for position, low_cents in enumerate(edges):
+        high_cents = edges[position + 1] if position + 1 < len(edges) else None
+        low, high = low_cents // 100, (high_cents // 100 if high_cents is not None else None)
+        if maximum is not None and low > maximum:
+            continue
+        if minimum is not None and high is not None and high <= minimum:
+            continue
+        labels.append(policy.amount_band(low_cents))
+    return sorted(set(labels))
+
+
+@dataclass(frozen=True)
+class _SignalRow:
+    id: uuid.UUID
+    subject_id: uuid.UUID
+    household_id: uuid.UUID
+    provider_id: uuid.UUID
+    received_at: dt.datetime
+    columns: dict[str, Any]
+    sealed_identity: bytes
+
+
+def _signals_of(session: Session, case_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[_SignalRow]]:
+    found: dict[uuid.UUID, list[_SignalRow]] = defaultdict(list)
+    for start in range(0, len(case_ids), CHUNK):
+        for signal in session.scalars(
+            select(Signal)
+            .where(Signal.case_id.in_(case_ids[start : start + CHUNK]))
+            .order_by(Signal.received_at, Signal.id)
+        ):
+            found[signal.case_id].append(
+                _SignalRow(
+                    signal.id,
+                    signal.subject_id,
+                    signal.household_id,
+                    signal.provider_id,
+                    signal.received_at,
+                    {name: getattr(signal, name) for name in _SIGNAL_COLUMNS}
+                    | {"external_ref": signal.external_ref},
+                    signal.sealed_identity,
+                )
+            )
+    return found
+
+
+def _summary(
+    context: CaseContext, case: Case, signals: list[_SignalRow], fields: frozenset[str]
+) -> dict[str, Any]:
+    """One line of the work queue, cut to the caller's rule."""
+    item: dict[str, Any] = {"id": str(case.id), "opened_at": _instant(case.opened_at)}
+    item.update(_case_state(context, case, fields))
+    item["signal_count"] = len(signals)
+    if "kind" in fields:
+        item["kinds"] = sorted({s.columns["kind"] for s in signals})
+    if "amount_band" in fields:
+        item["amount_bands"] = sorted({s.columns["amount_band"] for s in signals})
+    if "age_band" in fields:
+        item["age_bands"] = sorted({s.columns["age_band"] for s in signals})
+    return item
+
+
+def _case_state(context: CaseContext, case: Case, fields: frozenset[str]) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    if "case.composition" in fields:
+        state["classification"] = case.composition.value
+    if "case.status" in fields:
+        state["status"] = case.status
+    if "crisis" in fields:
+        state["crisis"] = case.crisis
+    if "case.deadline" in fields:
+        state["deadline"] = _day(case.deadline_on)
+        state["deadline_kind"] = case.deadline_kind
+        state["overdue"] = is_overdue(case, context.today)
+    if "case.result_code" in fields:
+        state["result"] = case.result_code
+    return state
+
+
+def is_overdue(case: Case, today: dt.date) -> bool:
+    return (
+        case.status != CaseStatus.CLOSED.value
+        and case.deadline_on is not None
+        and case.deadline_on < today
+    )
+
+
+# Reading one case ------------------------------------------------------------------------
+
+
+def read_case(
+    session: Session, context: CaseContext, principal: Principal, case_id: uuid.UUID
+) -> dict[str, Any]:
+    """The case as the caller's rule permits, per person; logged per person."""
+    case = visible_case(session, principal, case_id)
+    purpose = _purpose(principal)
+    people = _people(session, context, principal, case.id, "read", purpose)
+    signals = _signals_of(session, [case.id])[case.id]
+    _audit(
+        session,
+        context,
+        principal,
+        people,
+        "case.read",
+        purpose,
+        {"case": str(case.id), "signals": ",".join(str(s.id) for s in signals)},
+    )
+    permitted = {p.subject_id: p for p in people if p.decision.permitted}
+    if not permitted:
+        raise _refuse(session, people, "this case to you")
+    decision = next(iter(permitted.values())).decision
+    fields = decision.fields
+    keys = household_keys(session, context.keyring, {case.household_id})
+    data_key = keys[case.household_id]
+    recipient = str(principal.organisation_id)
+    pseudonym_key = context.keyring.pseudonym.active
+
+    document: dict[str, Any] = {"id": str(case.id), "opened_at": _instant(case.opened_at)}
+    document.update(_case_state(context, case, fields))
+    if "household_pseudonym" in fields:
+        household = session.get(Household, case.household_id)
+        assert household is not None
+        document["household_pseudonym"] = _pseudonym_for(
+            decision, pseudonym_key, household.pseudonym, recipient
+        )
+    if "case.deadline" in fields:
+        document["deadlines"] = {
+            "first_contact_attempt": _day(case.contact_due_on),
+            "first_conversation": _day(case.conversation_due_on),
+            "escalations": [
+                {
+                    "deadline_kind": e.deadline_kind,
+                    "deadline": _day(e.deadline_on),
+                    "escalated_at": _instant(e.escalated_at),
+                }
+                for e in session.scalars(
+                    select(Escalation)
+                    .where(Escalation.case_id == case.id)
+                    .order_by(Escalation.escalated_at)
+                )
+            ],
+        }
+    if "case.assignments" in fields:
+        document["assignments"] = [
+            {
+                "organisation_id": str(a.organisation_id),
+                "organisation_kind": a.organisation_kind,
+                "purpose": a.purpose,
+                "assigned_at": _instant(a.assigned_at),
+                "ended_at": _instant(a.ended_at) if a.ended_at else None,
+            }
+            for a in session.scalars(
+                select(Assignment)
+                .where(Assignment.case_id == case.id)
+                .order_by(Assignment.assigned_at)
+            )
+        ]
+    if "case.contact_attempts" in fields:
+        document["contact_attempts"] = [
+            _attempt(a, data_key, show_note="case.notes" in fields)
+            for a in session.scalars(
+                select(ContactAttempt)
+                .where(ContactAttempt.case_id == case.id)
+                .order_by(ContactAttempt.attempted_on, ContactAttempt.recorded_at)
+            )
+        ]
+    broker_pseudonyms = {p.subject_id: p.pseudonym for p in people}
+    shown = []
+    for signal in signals:
+        person = permitted.get(signal.subject_id)
+        if person is None:
+            continue
+        flat = flatten(open_identity(data_key, signal.id, signal.sealed_identity))
+        flat.update(signal.columns)
+        flat["subject_pseudonym"] = _pseudonym_for(
+            person.decision, pseudonym_key, broker_pseudonyms[signal.subject_id], recipient
+        )
+        entry = {"id": str(signal.id), "received_at": _instant(signal.received_at)}
+        entry.update(project(flat, person.decision.fields))
+        shown.append(entry)
+    document["signals"] = shown
+    document["disclosure"] = {
+        "purpose": purpose,
+        "rule_id": decision.rule_id,
+        "policy_version": decision.policy_version,
+        "legal_basis": list(context.register.purpose(purpose).legal_basis),
+        "withheld_signals": len(signals) - len(shown),
+    }
+    return document
+
+
+def _pseudonym_for(decision: Decision, key: bytes, broker_pseudonym: str, recipient: str) -> str:
+    if decision.pseudonym == "broker":
+        return broker_pseudonym
+    # A recipient's own pseudonym: stable for it, useless for joining with anyone else's.
+    return for_recipient(key, broker_pseudonym, recipient)
+
+
+def _attempt(attempt: ContactAttempt, data_key: bytes, *, show_note: bool) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "id": str(attempt.id),
+        "channel": attempt.channel,
+        "date": attempt.attempted_on.isoformat(),
+        "part_of_day": attempt.part_of_day,
+        "reached": attempt.reached,
+        "recorded_by": str(attempt.recorded_by_id),
+        "recorded_at": _instant(attempt.recorded_at),
+    }
+    if show_note:
+        shown["note"] = (
+            open_text(data_key, attempt.sealed_note, attempt.id)
+            if attempt.sealed_note is not None
+            else None
+        )
+    return shown
+
+
+# Assignment --------------------------------------------------------------------------------
+
+
+def assign(
+    session: Session,
+    context: CaseContext,
+    principal: Principal,
+    case_id: uuid.UUID,
+    request: AssignmentIn,
+) -> dict[str, Any]:
+    """Assign outreach to a team or a referral to a debt service of the same municipality.
+
+    The recipient receives the case under its own rule; a debt service only with the consent
+    of every person in the case for exactly this debt service.
+    """
+    case = visible_case(session, principal, case_id, for_update=True)
+    target = session.get(Organisation, request.organisation_id)
+    if target is None:
+        raise InvalidInput(
+            "there is no such organisation",
+            [FieldError("organisation_id", "is not a known organisation")],
+        )
+    kind = OrganisationKind(target.kind)
+    if kind not in ASSIGNABLE_KINDS:
+        raise InvalidInput(
+            f"a case is assigned to a neighbourhood team or a debt service, not a {kind.value}",
+            [FieldError("organisation_id", f"is a {kind.value}")],
+        )
+    if target.parent_id != case.municipality_id:
+        raise InvalidInput(
+            "the team or debt service belongs to another municipality",
+            [FieldError("organisation_id", "belongs to another municipality")],
+        )
+    status = next_status(case.status, Move.ASSIGN)
+    purpose = PURPOSE_OF_KIND[kind]
+    people = _people(session, context, principal, case.id, "receive", purpose, recipient=target)
+    _audit(
+        session,
+        context,
+        principal,
+        people,
+        "case.assign",
+        purpose,
+        {"case": str(case.id), "assignee": str(target.id)},
+        recipient_org=target.id,
+    )
+    refused = [p for p in people if not p.decision.permitted]
+    if refused or not people:
+        reasons = sorted({p.decision.reason for p in refused})
+        raise commit_denial(
+            session,
+            DisclosureDenied(
+                f"the register does not permit passing this case to the {kind.value}: "
+                + "; ".join(reasons),
+                [FieldError("organisation_id", reasons[0] if reasons else "no person")],
+            ),
+        )
+    # One live assignment per kind: the earlier team stops seeing the case from now on.
+    for earlier in session.scalars(
+        select(Assignment).where(
+            Assignment.case_id == case.id,
+            Assignment.organisation_kind == kind.value,
+            Assignment.ended_at.is_(None),
+        )
+    ):
+        earlier.ended_at = context.now
+    decision = people[0].decision
+    assignment = Assignment(
+        id=uuid.uuid4(),
+        case_id=case.id,
+        organisation_id=target.id,
+        organisation_kind=kind.value,
+        purpose=purpose,
+        rule_id=decision.rule_id,
+        policy_version=decision.policy_version,
+        assigned_by_id=principal.organisation_id,
+        assigned_at=context.now,
+    )
+    session.add(assignment)
+    case.status = status.value
+    case.picked_up_on = _earliest(case.picked_up_on, context.today)
+    if kind is OrganisationKind.DEBT_SERVICE:
+        _set_feedback(session, context, case, context.casework.referral_feedback, context.today)
+    session.flush()
+    return {
+        "case_id": str(case.id),
+        "status": case.status,
+        "assignment": {
+            "id": str(assignment.id),
+            "organisation_id": str(target.id),
+            "organisation_kind": kind.value,
+            "purpose": purpose,
+            "rule_id": decision.rule_id,
+            "assigned_at": _instant(context.now),
+        },
+    }
+
+
+# Outreach ------------------------------------------------------------------------------------
+
+
+def record_attempt(
+    session: Session,
+    context: CaseContext,
+    principal: Principal,
+    case_id: uuid.UUID,
+    request: ContactAttemptIn,
+) -> dict[str, Any]:
+    case = visible_case(session, principal, case_id, for_update=True)
+    opened_on = local_date(case.opened_at)
+    if request.date > context.today:
+        raise InvalidInput(
+            "a contact attempt cannot lie in the future",
+            [FieldError("date", f"is after today ({context.today.isoformat()})")],
+        )
+    if request.date < opened_on:
+        raise InvalidInput(
+            "a contact attempt cannot come before the signal",
+            [FieldError("date", f"is before the case opened on {opened_on.isoformat()}")],
+        )
+    status = next_status(case.status, Move.REACH if request.reached else Move.ATTEMPT)
+    purpose = _purpose(principal)
+    people = _people(session, context, principal, case.id, "record", purpose)
+    attempt_id = uuid.uuid4()
+    _audit(
+        session,
+        context,
+        principal,
+        people,
+        "case.contact_attempt",
+        purpose,
+        {"case": str(case.id), "contact_attempt": str(attempt_id), "channel": request.channel},
+    )
+    wanted = {"case.contact_attempts"} | ({"case.notes"} if request.note else set())
+    if not people or any(
+        not p.decision.permitted or not wanted <= p.decision.fields for p in people
+    ):
+        raise _refuse(session, people, "recording this contact attempt")
+    sealed_note = None
+    if request.note:
+        data_key = household_keys(session, context.keyring, {case.household_id})
+        sealed_note = seal_text(data_key[case.household_id], request.note, attempt_id)
+    attempt = ContactAttempt(
+        id=attempt_id,
+        case_id=case.id,
+        channel=request.channel.value,
+        attempted_on=request.date,
+        part_of_day=request.part_of_day.value if request.part_of_day else None,
+        reached=request.reached,
+        sealed_note=sealed_note,
+        recorded_by_id=principal.organisation_id,
+        recorded_at=context.now,
+    )
+    session.add(attempt)
+    case.status = status.value
+    case.first_attempt_on = _earliest(case.first_attempt_on, request.date)
+    case.picked_up_on = _earliest(case.picked_up_on, request.date)
+    if request.reached:
+        case.first_reached_on = _earliest(case.first_reached_on, request.date)
+        if case.feedback_status == FeedbackCode.RECEIVED.value:
+            _set_feedback(session, context, case, FeedbackCode.IN_CONTACT, request.date)
+    _reschedule(context, case)
+    session.flush()
+    return {
+        "id": str(attempt.id),
+        "case_id": str(case.id),
+        "channel": attempt.channel,
+        "date": attempt.attempted_on.isoformat(),
+        "part_of_day": attempt.part_of_day,
+        "reached": attempt.reached,
+        "has_note": sealed_note is not None,
+        "case_status": case.status,
+        "deadline": _day(case.deadline_on),
+        "deadline_kind": case.deadline_kind,
+    }
+
+
+def record_result(
+    session: Session,
+    context: CaseContext,
+    principal: Principal,
+    case_id: uuid.UUID,
+    request: ResultIn,
+) -> dict[str, Any]:
+    """Close the case with a national result code; the providers hear the mapped code."""
+    case = visible_case(session, principal, case_id, for_update=True)
+    status = next_status(case.status, Move.CLOSE)
+    purpose = _purpose(principal)
+    people = _people(session, context, principal, case.id, "record", purpose)
+    _audit(
+        session,
+        context,
+        principal,
+        people,
+        "case.close",
+        purpose,
+        {"case": str(case.id), "result": request.result.value},
+    )
+    if not people or any(
+        not p.decision.permitted or "case.result_code" not in p.decision.fields for p in people
+    ):
+        raise _refuse(session, people, "recording a result on this case")
+    case.status = status.value
+    case.result_code = request.result.value
+    case.closed_at = context.now
+    case.picked_up_on = (
+        _earliest(case.picked_up_on, context.today)
+        if request.result.picked_up
+        else case.picked_up_on
+    )
+    case.deadline_on = None
+    case.deadline_kind = None
+    _set_feedback(
+        session, context, case, context.casework.feedback_for_result(request.result), context.today
+    )
+    session.flush()
+    return {
+        "id": str(case.id),
+        "status": case.status,
+        "result": case.result_code,
+        "closed_at": _instant(context.now),
+    }
+
+
+def _set_feedback(
+    session: Session, context: CaseContext, case: Case, code: FeedbackCode, since: dt.date
+) -> None:
+    if case.feedback_status == code.value:
+        return
+    case.feedback_status = code.value
+    case.feedback_since = since
+    if context.on_feedback_change is not None:
+        session.flush()
+        context.on_feedback_change(session, case)
+
+
+def _reschedule(context: CaseContext, case: Case) -> None:
+    plan = schedule(
+        context.casework,
+        opened_on=local_date(case.opened_at),
+        crisis_on=None,
+        first_attempt_on=case.first_attempt_on,
+        first_reached_on=case.first_reached_on,
+        contact_due_on=case.contact_due_on,
+    )
+    case.contact_due_on = plan.contact_due_on
+    case.conversation_due_on = plan.conversation_due_on
+    case.deadline_on = plan.deadline_on
+    case.deadline_kind = plan.deadline_kind
+
+
+# Deadlines that passed -------------------------------------------------------------------
+
+
+def escalate_overdue(session: Session, audit: AuditTrail, today: dt.date, now: dt.datetime) -> int:
+    """Record an escalation for each running case whose deadline passed; once per deadline.
+
+    Run by the server every few minutes and by ``exchange cases escalate``. Returns how many
+    escalations were new.
+    """
+    overdue = session.execute(
+        select(Case.id, Case.municipality_id, Case.deadline_kind, Case.deadline_on).where(
+            Case.status != CaseStatus.CLOSED.value,
+            Case.deadline_on.is_not(None),
+            Case.deadline_on < today,
+            ~exists().where(
+                Escalation.case_id == Case.id, Escalation.deadline_kind == Case.deadline_kind
+            ),
+        )
+    ).all()
+    if not overdue:
+        return 0
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "case_id": case_id,
+            "deadline_kind": kind,
+            "deadline_on": due,
+            "escalated_at": now,
+        }
+        for case_id, _, kind, due in overdue
+    ]
+    insert_ignoring_conflicts(session, Escalation, rows, ["case_id", "deadline_kind"])
+    audit.append(
+        session,
+        [
+            AuditRecord(
+                action="case.escalated",
+                decision="recorded",
+                actor_org=None,
+                recipient_org=municipality_id,
+                resources={
+                    "case": str(case_id),
+                    "deadline_kind": str(kind),
+                    "deadline": str(due),
+                },
+            )
+            for case_id, municipality_id, kind, due in overdue
+        ],
+        now,
+    )
+    return len(overdue)
+
+
+# Feedback on a provider's own signal ------------------------------------------------------
+
+
+def feedback_for_signal(
+    session: Session, casework: CaseworkPolicy, decision: Decision, case_id: uuid.UUID
+) -> dict[str, Any] | None:
+    return provider_feedback(casework, decision, session.get(Case, case_id))
+
+
+# Small helpers -------------------------------------------------------------------------------
+
+
+def _earliest(current: dt.date | None, candidate: dt.date) -> dt.date:
+    return candidate if current is None else min(current, candidate)
+
+
+def _day(day: dt.date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
+def _instant(instant: dt.datetime | None) -> str | None:
+    if instant is None:
+        return None
+    return instant.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
