@@ -23,6 +23,7 @@ from exchange.clock import now, today
 from exchange.organisations.service import add_organisation
 from policies.calendar import add_working_days
 from tests.factories import errors_of, problem_of, signal_body
+from tests.test_ddas import assert_conforms
 
 Headers = Callable[[str], dict[str, str]]
 
@@ -229,6 +230,23 @@ def test_two_providers_one_household_through_assignment_outreach_and_result(
     assert len(entries(db_session, "case.close")) == 1
     feedback_reads = entries(db_session, "signal.read")
     assert feedback_reads and all(e["purpose"] == "provider-feedback" for e in feedback_reads)
+
+    # The month's DDAS delivery to CBS carries the case as worked, and validates.
+    delivery = client.get(
+        "/v1/reports/ddas",
+        params={"municipality": "0599", "from": today().isoformat(), "to": today().isoformat()},
+        headers=municipality,
+    )
+    assert delivery.status_code == 200, delivery.text
+    assert_conforms(delivery.json())
+    [levering] = delivery.json()["leveringen"]
+    [zaak] = levering["vroegsignaalzaken"]
+    assert zaak["resultaat"] == "Vervolghulp en/of verwijzing financieel"
+    assert [(p["soort"], p["bereikt"], p["dagdeel"]) for p in zaak["contactpogingen"]] == [
+        ("Telefoon", False, "Ochtend"),
+        ("Huisbezoek", True, "Middag"),
+    ]
+    assert {s["ID"] for s in zaak["vroegsignalen"]} == {rent_signal["id"], energy_signal["id"]}
 
 
 def test_the_note_is_stored_encrypted_and_never_written_to_the_audit_log(

@@ -72,7 +72,8 @@ def test_municipality_receives_the_full_early_signal(register: Register, action:
     assert decision.rule_id == "municipality.early-signal.receive"
     assert {"person.bsn", "amount_cents", "contact.phone", "address.street"} <= decision.fields
     assert "preconditions.subject_refused" not in decision.fields
-    assert "case.notes" not in decision.fields
+    # The municipality runs the case, so it reads its workers' and its teams' notes.
+    assert {"case.notes", "case.contact_attempts", "case.deadline"} <= decision.fields
     assert decision.pseudonym == "recipient"
     assert decision.policy_version == register.version_hash
 
