@@ -13,6 +13,7 @@ from exchange.broker import Broker
 from exchange.config import Settings
 from exchange.consents import routes as consent_routes
 from exchange.logs import configure_logging
+from exchange.ops import install as install_operations
 from exchange.policy import routes as policy_routes
 from exchange.reports import routes as report_routes
 from exchange.signals import routes as signal_routes
@@ -60,4 +61,6 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
     v1.include_router(audit_routes.router)
     v1.include_router(report_routes.router)
     app.include_router(v1)
+    # /healthz, /readyz, /metrics; last, so that its request metrics wrap every middleware.
+    install_operations(app, broker)
     return app
