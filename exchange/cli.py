@@ -299,6 +299,75 @@ def report_ddas(
 
 
 @app.command()
+def backup(
+    output: Annotated[Path, typer.Option("--output", "-o", help="The dump file to write.")],
+) -> None:
+    """Sign an audit checkpoint, then pg_dump the database (PostgreSQL).
+
+    Writes OUTPUT (pg_dump's custom format, mode 600) and OUTPUT.checkpoint beside it: keep
+    the checkpoint, since a restore is checked against it. Back the keys up separately.
+    """
+    from exchange.ops import backup as backups
+
+    settings = Settings()
+    try:
+        made = backups.backup(settings.resolved_database_url, _audit_trail(), output)
+    except backups.BackupError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(code=1) from None
+    _emit({"dump": str(made.dump), "checkpoint": str(made.checkpoint), "tree_size": made.tree_size})
+
+
+@app.command()
+def restore(
+    dump: Annotated[Path, typer.Argument(help="A dump written by 'exchange backup'.")],
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(help="A newer checkpoint an auditor kept; the restored log must extend it."),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Replace the database without asking.")
+    ] = False,
+) -> None:
+    """Replace the database by a dump (stop every replica first), then verify its audit log.
+
+    The restored log must verify from its leaves and extend DUMP.checkpoint and every
+    --checkpoint given; exit 1 if it does not (for example a dump older than a checkpoint).
+    """
+    from exchange.ops import backup as backups
+
+    settings = Settings()
+    kept_paths = [dump.with_name(dump.name + backups.CHECKPOINT_SUFFIX), *(checkpoint or [])]
+    missing = [str(path) for path in kept_paths if not path.is_file()]
+    if missing:
+        typer.echo(f"no checkpoint at {', '.join(missing)}", err=True)
+        raise typer.Exit(code=2)
+    if not yes:
+        typer.confirm(f"Replace {_redacted(settings.resolved_database_url)}?", abort=True)
+    trail = _audit_trail()
+    try:
+        backups.restore(settings.resolved_database_url, dump)
+        reports = backups.verify_restored(
+            settings.resolved_database_url, trail, [p.read_text() for p in kept_paths]
+        )
+    except backups.BackupError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(code=1) from None
+    results = [
+        {
+            "checkpoint": str(path),
+            "ok": report.ok,
+            "entries": report.size,
+            "message": report.message,
+        }
+        for path, report in zip(kept_paths, reports, strict=True)
+    ]
+    _emit({"restored": str(dump), "verified": results})
+    if not all(report.ok for report in reports):
+        raise typer.Exit(code=1)
+
+
+@app.command()
 def demo(
     as_json_output: Annotated[
         bool, typer.Option("--json", help="Print JSON only (for scripts).")
