@@ -43,6 +43,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, description="Limit for one signal.")
     max_batch_body_bytes: int = Field(default=40 * 1024 * 1024, description="Limit for a batch.")
     max_batch_items: int = Field(default=10_000, ge=1, le=10_000)
+    webhook_allow_http: bool = Field(
+        default=False,
+        description="Accept plain http webhook URLs (development and tests only).",
+    )
+    webhook_interval_seconds: float = Field(
+        default=15,
+        ge=0,
+        description="How often 'exchange serve' sends due webhook deliveries; 0 turns it off.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=5, gt=0, le=30, description="Connect and read timeout for one webhook request."
+    )
     ddas_supplier_code: str = Field(
         default="SIGNAL-EXCHANGE",
         description="codeGegevensleverancier in DDAS deliveries: who supplies the data to CBS.",
