@@ -50,6 +50,8 @@ policy_app = typer.Typer(
 app.add_typer(policy_app, name="policy")
 audit_app = typer.Typer(help="The audit log: checkpoints and exports.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+webhooks_app = typer.Typer(help="Webhooks to providers: send due deliveries.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 report_app = typer.Typer(help="Reports: the DDAS delivery to CBS.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 
@@ -87,7 +89,8 @@ def serve(
 
     from exchange.api.app import create_app
 
-    application = create_app(Settings())
+    # The server also sends due webhooks every EXCHANGE_WEBHOOK_INTERVAL_SECONDS.
+    application = create_app(Settings(), background_jobs=True)
     # A batch of 10,000 signals allocates millions of short-lived objects; with the default
     # thresholds the cyclic collector ran ~1,400 times per batch and took half its time.
     # Freezing what start-up built and collecting less often halves that (BENCHMARKS.md).
@@ -365,6 +368,22 @@ def restore(
     _emit({"restored": str(dump), "verified": results})
     if not all(report.ok for report in reports):
         raise typer.Exit(code=1)
+
+
+@webhooks_app.command("deliver")
+def webhooks_deliver(
+    limit: Annotated[int, typer.Option(min=1, help="Send at most this many.")] = 500,
+) -> None:
+    """Send the webhook deliveries that are due, once; prints what happened."""
+    from exchange.broker import Broker
+    from exchange.webhooks.dispatcher import deliver_due
+
+    broker = Broker.start(Settings())
+    try:
+        report = deliver_due(broker, limit=limit)
+    finally:
+        broker.engine.dispose()
+    _emit({"delivered": report.delivered, "retrying": report.retrying, "failed": report.failed})
 
 
 @app.command()

@@ -19,9 +19,17 @@ from exchange.reports import routes as report_routes
 from exchange.signals import routes as signal_routes
 from exchange.signals.intake import IntakeCoalescer
 from exchange.tracing import TraceContext
+from exchange.webhooks import dispatcher as webhook_dispatcher
+from exchange.webhooks import routes as webhook_routes
 
 
-def create_app(settings: Settings | None = None, broker: Broker | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    broker: Broker | None = None,
+    *,
+    background_jobs: bool = False,
+) -> FastAPI:
+    """The API; ``background_jobs`` also runs the webhook dispatcher (``exchange serve``)."""
     settings = settings or (broker.settings if broker else Settings())
     configure_logging(settings.log_format, settings.log_level)
     broker = broker or Broker.start(settings)
@@ -33,6 +41,8 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
             "Early signals of payment arrears, from creditors to municipalities: "
             "pseudonymised, decided by purpose and legal basis, audited."
         ),
+        # Off unless asked for, so that tests and tools building an app send no webhooks.
+        lifespan=webhook_dispatcher.lifespan(broker) if background_jobs else None,
     )
     app.state.broker = broker
     app.state.intake = IntakeCoalescer(broker)
@@ -59,6 +69,7 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
     v1.include_router(consent_routes.router)
     v1.include_router(policy_routes.router)
     v1.include_router(audit_routes.router)
+    v1.include_router(webhook_routes.router)
     v1.include_router(report_routes.router)
     app.include_router(v1)
     # /healthz, /readyz, /metrics; last, so that its request metrics wrap every middleware.
