@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,7 +20,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool, QueuePool
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import NullType, TypeDecorator
 
 MIGRATIONS_DIR = Path(__file__).parent / "storage" / "migrations"
 # Bound parameters per IN (...) list: well under SQLite's and PostgreSQL's limits.
@@ -142,6 +142,56 @@ def insert_rows(session: Session, model: type[Base], rows: Sequence[dict[str, An
     if rows:
         table = cast(Table, model.__table__)
         session.execute(table.insert(), list(rows))
+
+
+class TupleInsert:
+    """An INSERT of many rows given as tuples of driver-ready values, for hot append paths.
+
+    :func:`insert_rows` lets SQLAlchemy build a parameter dict per row and run every column's
+    type conversion on every row: at 10,000 audit entries a transaction that was the larger
+    part of an append (BENCHMARKS.md). Here the caller converts values with
+    :meth:`converter`, which is the column type's own bind processor for this dialect (what
+    SQLAlchemy itself would apply, so the database stores the very same values), and can
+    convert a value that many rows share (a timestamp, an organisation id) once. The rows
+    then go as they are to the driver's executemany, through ``exec_driver_sql`` so that
+    engine events and SQLAlchemy's error wrapping (retries on ``IntegrityError``) still apply.
+    """
+
+    def __init__(self, session: Session, model: type[Base], columns: Sequence[str]) -> None:
+        self._connection = session.connection()
+        dialect = self._connection.dialect
+        table = cast(Table, model.__table__)
+        self._columns = {name: table.c[name] for name in columns}
+        for column in self._columns.values():
+            if isinstance(column.type, NullType):
+                # A foreign key column whose type comes from a table not imported yet: its
+                # values would reach the driver unconverted.
+                raise RuntimeError(f"{table.name}.{column.name} has no resolved type")
+        quote = dialect.identifier_preparer.quote
+        marker = "?" if dialect.paramstyle == "qmark" else "%s"
+        # Only names from the table definition, quoted by the dialect; values go as parameters.
+        self.statement = (
+            f"INSERT INTO {quote(table.name)} "  # noqa: S608
+            f"({', '.join(quote(name) for name in columns)}) "
+            f"VALUES ({', '.join([marker] * len(columns))})"
+        )
+        self._dialect = dialect
+
+    def converter(self, column: str) -> Callable[[Any], Any]:
+        """The function that turns a Python value into what the driver gets for ``column``."""
+        processor = (
+            self._columns[column].type.dialect_impl(self._dialect).bind_processor(self._dialect)
+        )
+        return processor or _unchanged
+
+    def execute(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert the rows: tuples in the order of ``columns``, every value converted."""
+        if rows:
+            self._connection.exec_driver_sql(self.statement, list(rows))
+
+
+def _unchanged(value: Any) -> Any:
+    return value
 
 
 def insert_ignoring_conflicts(
