@@ -6,10 +6,12 @@ import datetime as dt
 import gc
 import json
 import os
+import secrets
 import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,13 +26,21 @@ from exchange.auth.service import add_client
 from exchange.broker import audit_trail
 from exchange.config import Settings
 from exchange.db import make_engine, make_session_factory, migrate, unit_of_work
-from exchange.demo import DemoOrganisation, as_json, seed_demo
+from exchange.demo import (
+    DemoOrganisation,
+    DemoPerson,
+    as_json,
+    demo_signals,
+    seed_demo,
+    seed_demo_people,
+)
 from exchange.errors import ExchangeError
 from exchange.organisations.models import Organisation, OrganisationKind
 from exchange.organisations.service import add_organisation
 from exchange.policy.service import PolicyRefused, PolicyStore, activate, ensure_active
 from exchange.reports.ddas import build_ddas
 from exchange.reports.period import period
+from exchange.ui.accounts import add_user
 from exchange.vault.keyring import FileKeySource, Keyring, ensure_keys
 from policies.check import check_register
 from policies.engine import load_register
@@ -54,6 +64,10 @@ webhooks_app = typer.Typer(help="Webhooks to providers: send due deliveries.", n
 app.add_typer(webhooks_app, name="webhooks")
 report_app = typer.Typer(help="Reports: the DDAS delivery to CBS.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
+user_app = typer.Typer(help="People who log in to the web pages.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+cases_app = typer.Typer(help="Casework: deadlines that passed.", no_args_is_help=True)
+app.add_typer(cases_app, name="cases")
 
 DEMO_FILE = "demo-clients.json"
 EXAMPLE_FILE = "example-signal.json"
@@ -301,6 +315,72 @@ def report_ddas(
         _emit(document)
 
 
+@user_app.command("add")
+def user_add(
+    organisation: Annotated[str, typer.Option(help="The organisation's id.")],
+    username: Annotated[str, typer.Option(help="Login name (or the e-mail the IdP sends).")],
+    name: Annotated[str, typer.Option(help="Name shown on the pages.")] = "",
+    oidc: Annotated[
+        bool, typer.Option("--oidc", help="Logs in with the identity provider; no password.")
+    ] = False,
+) -> None:
+    """Add a person. A local account's password is read from standard input (not an
+    argument, so it stays out of shell history) or generated and printed once."""
+    password: str | None = None
+    if not oidc:
+        given = sys.stdin.readline().strip() if not sys.stdin.isatty() else ""
+        password = given or secrets.token_urlsafe(12)
+    organisation_id = _uuid(organisation, "--organisation")
+
+    def add() -> dict[str, Any]:
+        with _session() as session:
+            user = add_user(
+                session,
+                organisation_id=organisation_id,
+                username=username,
+                display_name=name or username,
+                password=password,
+            )
+            _record(session, "user.add", {"user": str(user.id), "organisation": organisation})
+            return {"id": str(user.id), "username": user.username}
+
+    created = _run(add)
+    if password is not None and not oidc:
+        created["password"] = password
+    _emit(created)
+
+
+@cases_app.command("escalate")
+def cases_escalate() -> None:
+    """Record an escalation for every running case whose deadline passed (once each).
+
+    ``exchange serve`` does this every few minutes; run it from cron when the broker runs
+    without a server, e.g. in batch-only set-ups.
+    """
+    from exchange.cases.service import escalate_overdue
+
+    trail = _audit_trail()
+    with _session() as session:
+        escalated = escalate_overdue(session, trail, clock.today(), clock.now())
+    _emit({"escalated": escalated})
+
+
+@webhooks_app.command("deliver")
+def webhooks_deliver(
+    limit: Annotated[int, typer.Option(min=1, help="Send at most this many.")] = 500,
+) -> None:
+    """Send the webhook deliveries that are due, once; prints what happened."""
+    from exchange.broker import Broker
+    from exchange.webhooks.dispatcher import deliver_due
+
+    broker = Broker.start(Settings())
+    try:
+        report = deliver_due(broker, limit=limit)
+    finally:
+        broker.engine.dispose()
+    _emit({"delivered": report.delivered, "retrying": report.retrying, "failed": report.failed})
+
+
 @app.command()
 def backup(
     output: Annotated[Path, typer.Option("--output", "-o", help="The dump file to write.")],
@@ -370,22 +450,6 @@ def restore(
         raise typer.Exit(code=1)
 
 
-@webhooks_app.command("deliver")
-def webhooks_deliver(
-    limit: Annotated[int, typer.Option(min=1, help="Send at most this many.")] = 500,
-) -> None:
-    """Send the webhook deliveries that are due, once; prints what happened."""
-    from exchange.broker import Broker
-    from exchange.webhooks.dispatcher import deliver_due
-
-    broker = Broker.start(Settings())
-    try:
-        report = deliver_due(broker, limit=limit)
-    finally:
-        broker.engine.dispose()
-    _emit({"delivered": report.delivered, "retrying": report.retrying, "failed": report.failed})
-
-
 @app.command()
 def demo(
     as_json_output: Annotated[
@@ -394,19 +458,52 @@ def demo(
 ) -> None:
     """Seed the demo world (Rotterdam, 0599) and print its client credentials."""
     settings = Settings()
+    first_time = False
     with _session() as session:
         organisations = _reuse_demo(session, settings)
         if organisations is None:
+            first_time = True
             organisations = seed_demo(session)
             _record(session, "demo.seed", {"organisations": str(len(organisations))})
-    document = as_json(organisations)
+        people = seed_demo_people(session, organisations, _known_people(settings))
+    if first_time:
+        _send_demo_signals(settings, organisations)
+    document = as_json(organisations) | {"people": [asdict(p) for p in people]}
     _write_private(settings.data_dir / DEMO_FILE, document)
     example = example_signal(clock.today())
     (settings.data_dir / EXAMPLE_FILE).write_text(json.dumps(example, indent=2) + "\n")
     if as_json_output:
         _emit(document)
         return
-    _print_welcome(settings, organisations)
+    _print_welcome(settings, organisations, people)
+
+
+def _send_demo_signals(settings: Settings, organisations: list[DemoOrganisation]) -> None:
+    """Test signals through the real intake, so the work queue has cases on day one."""
+    from exchange.auth.scopes import default_scopes
+    from exchange.auth.tokens import Principal
+    from exchange.broker import Broker
+    from exchange.logs import configure_logging
+    from exchange.organisations.models import OrganisationKind
+    from exchange.signals.intake import receive
+
+    # Quiet: the demo prints its credentials (or JSON for scripts) and nothing else.
+    configure_logging(settings.log_format, "WARNING")
+    broker = Broker.start(settings)
+    try:
+        by_kind = {o.kind: o for o in organisations}
+        for kind, signal in demo_signals(clock.today()):
+            provider = by_kind[kind]
+            principal = Principal(
+                client_id=provider.client_id,
+                organisation_id=uuid.UUID(provider.id),
+                organisation_kind=OrganisationKind(kind),
+                scopes=frozenset(default_scopes(OrganisationKind(kind))),
+            )
+            for session in unit_of_work(broker.sessions):
+                receive(broker, session, principal, [(0, signal)])
+    finally:
+        broker.engine.dispose()
 
 
 def example_signal(today: dt.date) -> dict[str, Any]:
@@ -443,7 +540,9 @@ def example_signal(today: dt.date) -> dict[str, Any]:
     }
 
 
-def _print_welcome(settings: Settings, organisations: list[DemoOrganisation]) -> None:
+def _print_welcome(
+    settings: Settings, organisations: list[DemoOrganisation], people: list[DemoPerson]
+) -> None:
     corporation = next(o for o in organisations if o.kind == "housing_corporation")
     example = settings.data_dir / EXAMPLE_FILE
     lines = ["", "Demo organisations and their API clients:", ""]
@@ -464,8 +563,19 @@ def _print_welcome(settings: Settings, organisations: list[DemoOrganisation]) ->
         "",
         "API documentation: http://127.0.0.1:8000/docs",
         "",
+        "Web pages for people: http://127.0.0.1:8000/ui/ (log in as one of these):",
+        "",
+        *(f"  {p.kind:<20} {p.username} / {p.password}" for p in people),
+        "",
     ]
     typer.echo("\n".join(lines))
+
+
+def _known_people(settings: Settings) -> dict[str, str]:
+    path = settings.data_dir / DEMO_FILE
+    if not path.exists():
+        return {}
+    return {p["username"]: p["password"] for p in json.loads(path.read_text()).get("people", [])}
 
 
 def _reuse_demo(session: Session, settings: Settings) -> list[DemoOrganisation] | None:

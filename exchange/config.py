@@ -55,10 +55,30 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(
         default=5, gt=0, le=30, description="Connect and read timeout for one webhook request."
     )
+    escalation_interval_seconds: float = Field(
+        default=300,
+        ge=0,
+        description="How often 'exchange serve' records escalations of passed deadlines; 0 = off.",
+    )
     ddas_supplier_code: str = Field(
         default="SIGNAL-EXCHANGE",
         description="codeGegevensleverancier in DDAS deliveries: who supplies the data to CBS.",
     )
+
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OpenID Connect issuer for people logging in to /ui (off when unset).",
+    )
+    oidc_client_id: str | None = Field(default=None, description="This broker's OIDC client id.")
+    oidc_client_secret: str | None = Field(default=None, description="Its client secret.")
+    oidc_username_claim: str = Field(
+        default="email",
+        description="The ID-token claim that names the person's account the first time.",
+    )
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
 
     @cached_property
     def resolved_database_url(self) -> str:

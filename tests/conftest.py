@@ -172,3 +172,39 @@ def db_session(broker: Broker) -> Callable[[], Any]:
 
 
 __all__ = ["make_engine"]
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id with the production cost takes ~0.5 s per hash on a test machine; the tests
+    check the login logic, not the cost, so they hash with the smallest sensible cost."""
+    from argon2 import PasswordHasher
+
+    from exchange.ui import accounts
+
+    monkeypatch.setattr(
+        accounts, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+    )
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def people(world: dict[str, DemoOrganisation], db_session: Any) -> dict[str, str]:
+    """A person (local account, password ``PASSWORD``) for each receiving or overseeing demo
+    organisation: kind -> username."""
+    from exchange.ui.accounts import add_user
+
+    names = {}
+    with db_session() as session:
+        for kind in ("municipality", "neighbourhood_team", "debt_service", "privacy_officer"):
+            user = add_user(
+                session,
+                organisation_id=uuid.UUID(world[kind].id),
+                username=f"{kind}@example.test",
+                display_name=f"Demo {kind.replace('_', ' ')}",
+                password=PASSWORD,
+            )
+            names[kind] = user.username
+    return names

@@ -161,6 +161,12 @@ def test_demo_seeds_the_world_and_prints_clients_for_every_kind(env: Path) -> No
         ]
     )
     assert all(o["client_id"] and o["client_secret"] for o in demo["organisations"])
+    assert sorted(p["username"] for p in demo["people"]) == [
+        "fg",
+        "gemeente",
+        "schuldhulp",
+        "wijkteam",
+    ]
     again = run("demo", "--json")
     assert again == demo  # make run twice shows the same credentials
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
 
-from exchange.api import problems
+from exchange.api import background, problems
 from exchange.api.middleware import BearerAuthentication, BodyLimit, RequestId
 from exchange.auditlog import routes as audit_routes
 from exchange.auth import routes as auth_routes
 from exchange.auth.guards import authenticate, authorize
 from exchange.broker import Broker
+from exchange.cases import routes as case_routes
 from exchange.config import Settings
 from exchange.consents import routes as consent_routes
 from exchange.logs import configure_logging
@@ -19,8 +21,12 @@ from exchange.reports import routes as report_routes
 from exchange.signals import routes as signal_routes
 from exchange.signals.intake import IntakeCoalescer
 from exchange.tracing import TraceContext
-from exchange.webhooks import dispatcher as webhook_dispatcher
+from exchange.ui import oidc as oidc_routes
+from exchange.ui import routes as ui_routes
+from exchange.ui.web import HERE as UI_HERE
 from exchange.webhooks import routes as webhook_routes
+
+UI_STATIC = UI_HERE / "static"
 
 
 def create_app(
@@ -29,7 +35,8 @@ def create_app(
     *,
     background_jobs: bool = False,
 ) -> FastAPI:
-    """The API; ``background_jobs`` also runs the webhook dispatcher (``exchange serve``)."""
+    """The API and pages; ``background_jobs`` also runs the periodic jobs (``exchange serve``):
+    webhook deliveries and deadline escalations (``exchange.api.background``)."""
     settings = settings or (broker.settings if broker else Settings())
     configure_logging(settings.log_format, settings.log_level)
     broker = broker or Broker.start(settings)
@@ -41,8 +48,9 @@ def create_app(
             "Early signals of payment arrears, from creditors to municipalities: "
             "pseudonymised, decided by purpose and legal basis, audited."
         ),
-        # Off unless asked for, so that tests and tools building an app send no webhooks.
-        lifespan=webhook_dispatcher.lifespan(broker) if background_jobs else None,
+        # Off unless asked for, so that tests and tools building an app send no webhooks
+        # and record no escalations behind the test's back.
+        lifespan=background.lifespan(broker) if background_jobs else None,
     )
     app.state.broker = broker
     app.state.intake = IntakeCoalescer(broker)
@@ -66,12 +74,16 @@ def create_app(
     app.include_router(auth_routes.router)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(authorize)])
     v1.include_router(signal_routes.router)
+    v1.include_router(case_routes.router)
     v1.include_router(consent_routes.router)
     v1.include_router(policy_routes.router)
     v1.include_router(audit_routes.router)
     v1.include_router(webhook_routes.router)
     v1.include_router(report_routes.router)
     app.include_router(v1)
+    app.include_router(ui_routes.router)
+    app.include_router(oidc_routes.router)
+    app.mount("/ui/static", StaticFiles(directory=UI_STATIC), name="ui-static")
     # /healthz, /readyz, /metrics; last, so that its request metrics wrap every middleware.
     install_operations(app, broker)
     return app

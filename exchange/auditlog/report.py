@@ -28,6 +28,7 @@ LEGAL_BASES = {
     ),
 }
 MAX_PAGE = 1000
+RECORDING_ACTIONS = frozenset({"case.contact_attempt", "case.close"})
 
 
 def search(
@@ -75,6 +76,9 @@ def access_report(
         .order_by(AuditEntry.leaf_index)
     )
     entries = [orjson.loads(data) for (data,) in rows]
+    # A worker recording a contact attempt or a result writes to the case; that is not a
+    # disclosure to them, so it is not listed as "received your data".
+    entries = [e for e in entries if e["action"] not in RECORDING_ACTIONS]
     permitted = [e for e in entries if e["decision"] == "permit"]
     names = _organisations(session, {e["recipient"] for e in permitted})
     purposes = {p.id: p for p in register.purposes}

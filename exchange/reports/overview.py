@@ -118,7 +118,24 @@ def build_overview(
         "acceptance_rate": suppress.rate(len(accepted_help), len(closed_in_contact)),
         "median_days_to_first_contact_attempt": suppress.median(days_to_attempt),
         "share_overdue": suppress.rate(len(overdue), len(running)),
+        "channels_reached": [
+            {"channel": channel, **suppress.count(count)}
+            for channel, count in _reached_by_channel(
+                session, select(Signal.case_id).where(*in_period)
+            )
+        ],
     }
+
+
+def _reached_by_channel(session: Session, case_ids: Any) -> list[tuple[str, int]]:
+    """Which contact channels reached people: attempts that reached someone, per channel."""
+    rows = session.execute(
+        select(ContactAttempt.channel, func.count())
+        .where(ContactAttempt.case_id.in_(case_ids), ContactAttempt.reached.is_(True))
+        .group_by(ContactAttempt.channel)
+        .order_by(ContactAttempt.channel)
+    )
+    return [(channel, int(count)) for channel, count in rows]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from exchange.identity.models import Household, Subject
 from exchange.organisations.models import Organisation, PostcodeRange
 from exchange.policy.models import PolicyVersion
 from exchange.signals.models import Signal
+from exchange.ui.models import AuditVerification, UiSession, User
 from exchange.webhooks.models import WebhookDelivery, WebhookSubscription
 
 metadata = Base.metadata
@@ -20,6 +21,7 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "AuditNode",
+    "AuditVerification",
     "Case",
     "Consent",
     "ConsentEvent",
@@ -32,6 +34,8 @@ __all__ = [
     "PostcodeRange",
     "Signal",
     "Subject",
+    "UiSession",
+    "User",
     "WebhookDelivery",
     "WebhookSubscription",
     "metadata",

@@ -1,0 +1,1 @@
+"""The web pages for people: case workers, neighbourhood teams and privacy officers (``/ui``)."""

@@ -1,0 +1,316 @@
+"""Dutch first, English available: the words on the pages and how dates are written.
+
+Labels use the terms the people who work with this know: signaal, casus, wijkteam,
+huisbezoek. The result codes carry the national (DDAS) wording.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Final
+
+from exchange.clock import NETHERLANDS, local_date
+
+LANGUAGES: Final = ("nl", "en")
+MONTHS_NL: Final = (
+    "januari", "februari", "maart", "april", "mei", "juni",
+    "juli", "augustus", "september", "oktober", "november", "december",
+)  # fmt: skip
+
+_TEXT: dict[str, tuple[str, str]] = {
+    # Navigation and common words
+    "app": ("Signalenuitwisseling", "Signal exchange"),
+    "login": ("Inloggen", "Log in"),
+    "logout": ("Uitloggen", "Log out"),
+    "username": ("Gebruikersnaam", "Username"),
+    "password": ("Wachtwoord", "Password"),
+    "login_failed": ("Gebruikersnaam of wachtwoord klopt niet.", "Wrong username or password."),
+    "login_oidc": ("Inloggen via uw organisatie", "Log in with your organisation"),
+    "cases": ("Casussen", "Cases"),
+    "my_cases": ("Mijn casussen", "My cases"),
+    "overview": ("Overzicht", "Overview"),
+    "audit": ("Logboek", "Audit log"),
+    "access_report": ("Inzageverzoek", "Access request"),
+    "log_status": ("Status logboek", "Log status"),
+    "register": ("Verwerkingsregister", "Register of processing"),
+    "consents": ("Toestemmingen", "Consents"),
+    "filter": ("Filteren", "Filter"),
+    "search": ("Zoeken", "Search"),
+    "save": ("Opslaan", "Save"),
+    "any": ("alle", "any"),
+    "yes": ("ja", "yes"),
+    "no": ("nee", "no"),
+    "none": ("geen", "none"),
+    "language": ("Taal", "Language"),
+    "skip": ("Naar de inhoud", "Skip to content"),
+    "forbidden": ("Geen toegang", "No access"),
+    "forbidden_text": (
+        "Deze pagina hoort niet bij uw rol.",
+        "This page is not part of your role.",
+    ),
+    "not_found": ("Niet gevonden", "Not found"),
+    "not_found_text": (
+        "Deze casus bestaat niet of is niet aan u toegewezen.",
+        "This case does not exist or is not assigned to you.",
+    ),
+    "denied": ("Niet toegestaan", "Not permitted"),
+    "error": ("Er ging iets mis", "Something went wrong"),
+    "back": ("Terug", "Back"),
+    "print": ("Afdrukken", "Print"),
+    "download": ("Downloaden", "Download"),
+    # Queue
+    "queue_intro": (
+        "Crisissignalen eerst, daarna op termijn.",
+        "Crisis signals first, then by deadline.",
+    ),
+    "status": ("Status", "Status"),
+    "kind": ("Soort", "Kind"),
+    "classification": ("Samenstelling", "Composition"),
+    "crisis": ("Crisis", "Crisis"),
+    "deadline": ("Termijn", "Deadline"),
+    "overdue": ("Termijn verstreken", "Overdue"),
+    "overdue_only": ("Alleen verstreken termijnen", "Overdue only"),
+    "amount": ("Bedrag", "Amount"),
+    "amount_min": ("Bedrag vanaf (€)", "Amount from (€)"),
+    "amount_max": ("Bedrag tot (€)", "Amount up to (€)"),
+    "pc4": ("Postcodegebied (PC4)", "Postcode area (PC4)"),
+    "age_band": ("Leeftijd", "Age"),
+    "opened": ("Binnengekomen", "Received"),
+    "signals": ("Signalen", "Signals"),
+    "no_cases": ("Geen casussen met deze filters.", "No cases match these filters."),
+    "withheld": (
+        "casus(sen) verborgen door een bezwaar of ingetrokken toestemming",
+        "case(s) withheld because of an objection or withdrawn consent",
+    ),
+    "open_case": ("Open casus", "Open case"),
+    # Case page
+    "case": ("Casus", "Case"),
+    "household": ("Huishouden", "Household"),
+    "person": ("Persoon", "Person"),
+    "address": ("Adres", "Address"),
+    "contact": ("Contact", "Contact"),
+    "phone": ("Telefoon", "Phone"),
+    "email": ("E-mail", "E-mail"),
+    "bsn": ("BSN", "BSN"),
+    "birth_date": ("Geboortedatum", "Date of birth"),
+    "arrears_since": ("Achterstand sinds", "In arrears since"),
+    "days_in_arrears": ("Dagen achterstand", "Days in arrears"),
+    "warm_handover": ("Warme overdracht", "Warm handover"),
+    "provider_ref": ("Kenmerk melder", "Provider's reference"),
+    "history": ("Geschiedenis", "History"),
+    "contact_attempts": ("Contactpogingen", "Contact attempts"),
+    "no_attempts": ("Nog geen contactpogingen.", "No contact attempts yet."),
+    "assignments": ("Toewijzingen", "Assignments"),
+    "assign": ("Toewijzen", "Assign"),
+    "assign_to": ("Toewijzen aan", "Assign to"),
+    "record_attempt": ("Contactpoging vastleggen", "Record a contact attempt"),
+    "channel": ("Kanaal", "Channel"),
+    "date": ("Datum", "Date"),
+    "part_of_day": ("Dagdeel", "Part of day"),
+    "reached": ("Bereikt", "Reached"),
+    "note": ("Notitie (versleuteld opgeslagen)", "Note (stored encrypted)"),
+    "close_case": ("Casus afsluiten", "Close the case"),
+    "result": ("Resultaat", "Result"),
+    "disclosure": ("Verstrekking", "Disclosure"),
+    "disclosure_text": (
+        "U ziet alleen wat uw regel in het verwerkingsregister toestaat",
+        "You see only what your rule in the register of processing permits",
+    ),
+    "escalated": ("Geëscaleerd", "Escalated"),
+    "saved_attempt": ("Contactpoging vastgelegd.", "Contact attempt recorded."),
+    "saved_result": ("Casus afgesloten.", "Case closed."),
+    "saved_assignment": ("Casus toegewezen.", "Case assigned."),
+    "recorded_by": ("Door", "By"),
+    # Privacy officer
+    "audit_intro": (
+        "Elke verstrekking en beslissing, met regel en grondslag. Zoek op persoon, organisatie, "
+        "doel, handeling of periode.",
+        "Every disclosure and decision, with rule and legal basis. Search by person, "
+        "organisation, purpose, action or period.",
+    ),
+    "person_identity": ("Persoon (BSN)", "Person (BSN)"),
+    "or_name": (
+        "of achternaam, voorletters en geboortedatum",
+        "or surname, initials and date of birth",
+    ),
+    "surname": ("Achternaam", "Surname"),
+    "initials": ("Voorletters", "Initials"),
+    "organisation": ("Organisatie", "Organisation"),
+    "purpose": ("Doel", "Purpose"),
+    "action": ("Handeling", "Action"),
+    "from": ("Van", "From"),
+    "to": ("Tot en met", "Up to and including"),
+    "decision": ("Beslissing", "Decision"),
+    "rule": ("Regel", "Rule"),
+    "legal_basis": ("Grondslag", "Legal basis"),
+    "when": ("Wanneer", "When"),
+    "entry": ("Nr.", "No."),
+    "no_entries": ("Geen regels gevonden.", "No entries found."),
+    "report_for": ("Inzage voor", "Access report for"),
+    "report_intro": (
+        "Alle verstrekkingen van gegevens over deze persoon via de signalenuitwisseling.",
+        "Every disclosure of data about this person through the signal exchange.",
+    ),
+    "refusals": ("geweigerde verzoeken", "refused requests"),
+    "tree_size": ("Aantal regels", "Entries"),
+    "latest_checkpoint": ("Laatste checkpoint", "Latest checkpoint"),
+    "last_verification": ("Laatste controle", "Last verification"),
+    "verify_now": ("Nu controleren", "Verify now"),
+    "verified_ok": ("Het logboek klopt.", "The log verifies."),
+    "verified_bad": ("Het logboek klopt NIET.", "The log does NOT verify."),
+    "never": ("nog nooit", "never"),
+    "version": ("Versie", "Version"),
+    "consent_for": ("Toestemmingen van", "Consents of"),
+    "no_consents": ("Geen toestemmingen vastgelegd.", "No consents recorded."),
+    "objections": ("Bezwaren", "Objections"),
+    "recipients": ("Ontvangers", "Recipients"),
+    "valid": ("Geldig", "Valid"),
+    # Overview
+    "overview_intro": (
+        "Aantallen onder de 10 worden niet getoond.",
+        "Counts under 10 are not shown.",
+    ),
+    "signals_per_month": ("Signalen per maand en soort", "Signals per month and kind"),
+    "reach_rate": ("Bereikt", "Reach rate"),
+    "acceptance_rate": ("Hulp geaccepteerd", "Help accepted"),
+    "median_days": ("Mediaan dagen tot eerste contactpoging", "Median days to first attempt"),
+    "share_overdue": ("Aandeel termijn verstreken", "Share overdue"),
+    "channels_reached": ("Kanalen die mensen bereikten", "Channels that reached people"),
+    "suppressed": ("< 10", "< 10"),
+    "period": ("Periode", "Period"),
+}
+
+LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    "status": {
+        "open": ("nieuw", "new"),
+        "assigned": ("toegewezen", "assigned"),
+        "in_contact": ("in contact", "in contact"),
+        "closed": ("afgesloten", "closed"),
+    },
+    "classification": {
+        "single": ("enkelvoudig", "single"),
+        "multiple": ("meervoudig", "multiple"),
+        "repeat": ("herhaald", "repeat"),
+    },
+    "kind": {
+        "rent": ("huur", "rent"),
+        "energy": ("energie", "energy"),
+        "water": ("water", "water"),
+        "health_insurance": ("zorgverzekering", "health insurance"),
+        "mortgage": ("hypotheek", "mortgage"),
+        "tax": ("belasting", "tax"),
+        "benefits_recovery": ("toeslagen", "benefits recovery"),
+        "student_debt": ("studieschuld", "student debt"),
+        "other": ("overig", "other"),
+    },
+    "channel": {
+        "letter": ("brief", "letter"),
+        "phone": ("telefoon", "phone"),
+        "sms_whatsapp": ("sms/WhatsApp", "text/WhatsApp"),
+        "email": ("e-mail", "e-mail"),
+        "home_visit": ("huisbezoek", "home visit"),
+        "card": ("kaartje", "card"),
+        "other": ("anders", "other"),
+        "administrative": ("administratief", "administrative"),
+    },
+    "part_of_day": {
+        "morning": ("ochtend", "morning"),
+        "afternoon": ("middag", "afternoon"),
+        "evening": ("avond", "evening"),
+    },
+    "deadline_kind": {
+        "first_contact_attempt": ("eerste contactpoging", "first contact attempt"),
+        "first_conversation": ("eerste gesprek", "first conversation"),
+    },
+    "decision": {
+        "permit": ("toegestaan", "permitted"),
+        "deny": ("geweigerd", "denied"),
+        "recorded": ("vastgelegd", "recorded"),
+    },
+    "result": {
+        "already_known_to_debt_help": (
+            "Inwoner al bekend bij schuldhulpverlening",
+            "Already known to debt help",
+        ),
+        "other_trajectory_running": (
+            "Inwoner heeft al een ander lopend traject",
+            "Another trajectory is running",
+        ),
+        "no_contact_possible": ("Definitief geen contact kunnen krijgen", "No contact possible"),
+        "no_reply_after_contact": ("Geen reactie na eerder contact", "No reply after contact"),
+        "no_help_needed": ("Inwoner hoeft geen hulp vanuit vroegsignalering", "No help needed"),
+        "paid_or_arranged": (
+            "Inwoner heeft zelf al betaald/betalingsregeling getroffen",
+            "Paid or arranged payment",
+        ),
+        "budget_advice_or_quick_fix": (
+            "(Budget)advies en/of quick fix",
+            "Budget advice or quick fix",
+        ),
+        "follow_up_financial": (
+            "Vervolghulp en/of verwijzing financieel",
+            "Follow-up help, financial",
+        ),
+        "referral_without_contact": ("Verwijzing zonder contact", "Referral without contact"),
+        "follow_up_non_financial": (
+            "Vervolghulp en/of verwijzing niet financieel",
+            "Follow-up help, non-financial",
+        ),
+        "not_picked_up_repeat_signal": ("Niet opgepakt: herhaalde melding", "Not taken up: repeat"),
+        "not_picked_up_wrongful_signal": (
+            "Niet opgepakt: onterecht signaal",
+            "Not taken up: wrongful signal",
+        ),
+        "not_picked_up_deceased": ("Inwoner is overleden", "Deceased"),
+        "not_picked_up_not_resident": (
+            "Persoon is geen inwoner (meer) in de gemeente",
+            "Not (or no longer) a resident",
+        ),
+        "not_picked_up_other": ("Niet opgepakt: andere reden", "Not taken up: other reason"),
+    },
+}
+
+
+def text(key: str, language: str) -> str:
+    nl, en = _TEXT.get(key, (key, key))
+    return en if language == "en" else nl
+
+
+def label(group: str, value: str | None, language: str) -> str:
+    if value is None:
+        return ""
+    nl, en = LABELS.get(group, {}).get(value, (value, value))
+    return en if language == "en" else nl
+
+
+def day(value: dt.date | str | None, language: str) -> str:
+    """25-11-2026 in Dutch, 2026-11-25 in English (unambiguous for both)."""
+    if value is None or value == "":
+        return ""
+    date = dt.date.fromisoformat(value[:10]) if isinstance(value, str) else value
+    return date.strftime("%d-%m-%Y") if language == "nl" else date.isoformat()
+
+
+def long_day(value: dt.date, language: str) -> str:
+    if language == "nl":
+        return f"{value.day} {MONTHS_NL[value.month - 1]} {value.year}"
+    return value.strftime("%d %B %Y").lstrip("0")
+
+
+def moment(value: str | dt.datetime | None, language: str) -> str:
+    """A point in time in Dutch local time: 25-11-2026 14:05."""
+    if value is None or value == "":
+        return ""
+    instant = (
+        dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    )
+    local = instant.astimezone(NETHERLANDS)
+    return f"{day(local_date(instant), language)} {local.strftime('%H:%M')}"
+
+
+def euros(cents: int, language: str) -> str:
+    """€ 2.384,00 in Dutch, € 2,384.00 in English."""
+    text = f"{cents / 100:,.2f}"
+    if language == "nl":
+        text = text.replace(",", " ").replace(".", ",").replace(" ", ".")
+    return f"€ {text}"

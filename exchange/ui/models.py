@@ -1,0 +1,62 @@
+"""People who log in to the web pages, their sessions, and audit-log verifications."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from exchange.db import Base, UtcDateTime, new_id, utcnow
+
+
+class User(Base):
+    """A person working for one organisation. Machine clients are ``ApiClient``s instead.
+
+    A local account has an argon2 password hash; an account from the identity provider
+    (OpenID Connect) has its issuer and subject and no password.
+    """
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("oidc_issuer", "oidc_subject", name="uq_users_oidc"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
+    username: Mapped[str] = mapped_column(String(120), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    oidc_issuer: Mapped[str | None] = mapped_column(String(300))
+    oidc_subject: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class UiSession(Base):
+    """A logged-in browser. The cookie holds a random token; only its hash is stored, so a
+    copy of the database does not let anyone take over a session. Logging out deletes it."""
+
+    __tablename__ = "ui_sessions"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class AuditVerification(Base):
+    """A run of the verifier over the whole log, started from the privacy officer's page."""
+
+    __tablename__ = "audit_verifications"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    verified_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    tree_size: Mapped[int]
+    checkpoints: Mapped[int]
+    ok: Mapped[bool]
+    detail: Mapped[str] = mapped_column(Text)
+    # The checkpoint this run verified: the next run checks the log is still consistent with
+    # it, so a rewrite of history between two runs is caught even if re-signed.
+    checkpoint_note: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))

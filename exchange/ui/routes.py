@@ -1,0 +1,752 @@
+"""``/ui``: the pages for case workers, neighbourhood teams and privacy officers.
+
+The pages call the same services as the API, so a page that shows personal data is decided
+by the register and written to the audit log exactly like ``GET /v1/cases/{id}``: the
+service does it, not the page. The person is named in the log by user id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exchange import clock
+from exchange.api.deps import CurrentBroker, DbSession
+from exchange.auditlog import report
+from exchange.auditlog.models import AuditCheckpoint
+from exchange.auditlog.service import AuditRecord
+from exchange.cases import service as cases
+from exchange.cases.models import CaseStatus, ContactChannel, PartOfDay
+from exchange.cases.routes import case_context
+from exchange.cases.schemas import AssignmentIn, ContactAttemptIn, ResultIn
+from exchange.consents.models import Consent, Objection
+from exchange.errors import FieldError, InvalidInput
+from exchange.identity.models import Subject
+from exchange.identity.pseudonyms import subject_pseudonym
+from exchange.identity.schemas import Person
+from exchange.organisations.models import Organisation, OrganisationKind
+from exchange.reports.overview import build_overview
+from exchange.signals.models import SignalKind
+from exchange.ui import accounts, charts
+from exchange.ui.accounts import SignedIn
+from exchange.ui.models import AuditVerification
+from exchange.ui.verification import verify_log
+from exchange.ui.web import (
+    CASEWORK_KINDS,
+    LOGIN_CSRF_COOKIE,
+    OVERSIGHT_KINDS,
+    SESSION_COOKIE,
+    PageError,
+    as_uuid,
+    check_form,
+    current_user,
+    language,
+    new_login_csrf,
+    page,
+    principal_of,
+    redirect,
+    render,
+    require,
+    safe_next,
+    secure_cookies,
+)
+from policies.casework import ResultCode
+from policies.render import render_html
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+MUNICIPALITY = frozenset({OrganisationKind.MUNICIPALITY})
+RECORDERS = frozenset({OrganisationKind.MUNICIPALITY, OrganisationKind.NEIGHBOURHOOD_TEAM})
+OVERSIGHT_PURPOSE = "privacy-oversight"
+
+
+# Logging in and out ---------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+@page
+def login_form(request: Request, broker: CurrentBroker, next: str | None = None) -> Response:
+    token = new_login_csrf()
+    response = render(
+        request,
+        "login.html",
+        {
+            "next": safe_next(next),
+            "login_csrf": token,
+            "failed": False,
+            "oidc": broker.settings.oidc_enabled,
+        },
+    )
+    _set_login_csrf(response, token, broker)
+    return response
+
+
+@router.post("/login", response_class=HTMLResponse)
+@page
+def login(
+    request: Request,
+    broker: CurrentBroker,
+    session: DbSession,
+    username: Annotated[str, Form(max_length=120)],
+    password: Annotated[str, Form(max_length=1024)],
+    login_csrf: Annotated[str, Form(max_length=100)],
+    next: Annotated[str, Form(max_length=500)] = "/ui/",
+) -> Response:
+    # Login CSRF: the form's token must match the cookie set with the form (double submit).
+    if not accounts.csrf_matches(request.cookies.get(LOGIN_CSRF_COOKIE, ""), login_csrf):
+        raise PageError(403, "forbidden", "CSRF")
+    user = accounts.check_password(session, username, password)
+    if user is None:
+        token = new_login_csrf()
+        response = render(
+            request,
+            "login.html",
+            {
+                "next": safe_next(next),
+                "login_csrf": token,
+                "failed": True,
+                "oidc": broker.settings.oidc_enabled,
+            },
+            status=401,
+        )
+        _set_login_csrf(response, token, broker)
+        return response
+    return finish_login(session, broker, user, safe_next(next))
+
+
+def finish_login(session: Session, broker: Any, user: Any, target: str) -> Response:
+    """Start a session for a user who proved who they are (password or identity provider)."""
+    now = clock.now()
+    token = accounts.start_session(session, user, now)
+    broker.audit.append(
+        session,
+        [
+            AuditRecord(
+                action="ui.login",
+                decision="recorded",
+                actor_org=user.organisation_id,
+                actor_client=f"user:{user.id}",
+            )
+        ],
+        now,
+    )
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(accounts.SESSION_LIFETIME.total_seconds()),
+        path="/ui",
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(broker),
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/ui")
+    return response
+
+
+@router.post("/logout")
+@page
+def logout(
+    request: Request,
+    session: DbSession,
+    csrf_token: Annotated[str, Form(max_length=100)],
+) -> Response:
+    user = current_user(request, session)
+    check_form(request, user, {"csrf_token": csrf_token})
+    accounts.end_session(session, request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/ui")
+    return response
+
+
+def _set_login_csrf(response: Response, token: str, broker: Any) -> None:
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        max_age=3600,
+        path="/ui",
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(broker),
+    )
+
+
+@router.get("/")
+@page
+def home(request: Request, session: DbSession) -> Response:
+    user = current_user(request, session)
+    if user.organisation_kind in OVERSIGHT_KINDS:
+        return RedirectResponse("/ui/audit", status_code=303)
+    if user.organisation_kind in CASEWORK_KINDS:
+        return RedirectResponse("/ui/cases", status_code=303)
+    raise PageError(403, "forbidden")
+
+
+# The work queue and the case page ------------------------------------------------------
+
+
+@router.get("/cases", response_class=HTMLResponse)
+@page
+def queue(
+    request: Request,
+    broker: CurrentBroker,
+    session: DbSession,
+    status: Annotated[list[str] | None, Query()] = None,
+    kind: Annotated[list[str] | None, Query()] = None,
+    crisis: str = "",
+    overdue: str = "",
+    classification: str = "",
+    pc4: str = "",
+    amount_min: str = "",
+    amount_max: str = "",
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    user = current_user(request, session)
+    require(user, CASEWORK_KINDS)
+    statuses = tuple(s for s in status or () if s in CaseStatus.__members__.values())
+    kinds = tuple(k for k in kind or () if k in SignalKind.__members__.values())
+    used = {
+        name
+        for name, value in (
+            ("case.status", statuses),
+            ("kind", kinds),
+            ("crisis", crisis),
+            ("case.deadline", overdue),
+            ("case.composition", classification),
+            ("pc4", pc4),
+            ("amount_band", amount_min or amount_max),
+        )
+        if value
+    }
+    try:
+        wanted = cases.QueueFilter(
+            statuses=statuses or cases.OPEN_STATUSES,
+            kinds=kinds,
+            crisis=True if crisis == "yes" else None,
+            overdue=True if overdue == "yes" else None,
+            classifications=(classification,) if classification else (),
+            pc4=(int(pc4),) if pc4 else (),
+            amount_min=int(amount_min) if amount_min else None,
+            amount_max=int(amount_max) if amount_max else None,
+            limit=50,
+            offset=offset,
+            used_fields=frozenset(used),
+        )
+    except ValueError:
+        raise PageError(422, "error", "numbers only in PC4 and amounts") from None
+    context = case_context(broker, session)
+    listing = cases.queue(session, context, principal_of(user), wanted)
+    return render(
+        request,
+        "queue.html",
+        {
+            "listing": listing,
+            "statuses": [s.value for s in CaseStatus],
+            "kinds": [k.value for k in SignalKind],
+            "chosen": {
+                "status": statuses,
+                "kind": kinds,
+                "crisis": crisis,
+                "overdue": overdue,
+                "classification": classification,
+                "pc4": pc4,
+                "amount_min": amount_min,
+                "amount_max": amount_max,
+            },
+            "title_key": "cases"
+            if user.organisation_kind is OrganisationKind.MUNICIPALITY
+            else "my_cases",
+        },
+        user=user,
+    )
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+@page
+def case_page(
+    request: Request, case_id: str, broker: CurrentBroker, session: DbSession
+) -> Response:
+    user = current_user(request, session)
+    require(user, CASEWORK_KINDS)
+    context = case_context(broker, session)
+    document = cases.read_case(session, context, principal_of(user), as_uuid(case_id))
+    assignable: list[Organisation] = []
+    if user.organisation_kind is OrganisationKind.MUNICIPALITY:
+        assignable = list(
+            session.scalars(
+                select(Organisation)
+                .where(
+                    Organisation.parent_id == user.organisation_id,
+                    Organisation.kind.in_(
+                        [OrganisationKind.NEIGHBOURHOOD_TEAM, OrganisationKind.DEBT_SERVICE]
+                    ),
+                )
+                .order_by(Organisation.kind, Organisation.name)
+            )
+        )
+    names = _names(session, document)
+    return render(
+        request,
+        "case.html",
+        {
+            "case": document,
+            "names": names,
+            "assignable": assignable,
+            "can_record": user.organisation_kind in RECORDERS
+            and document.get("status") != CaseStatus.CLOSED.value,
+            "channels": [c.value for c in ContactChannel],
+            "parts_of_day": [p.value for p in PartOfDay],
+            "results": [r.value for r in ResultCode],
+            "today": clock.today().isoformat(),
+            "saved": request.query_params.get("saved"),
+            "errors": request.query_params.getlist("error"),
+        },
+        user=user,
+    )
+
+
+def _names(session: Session, document: dict[str, Any]) -> dict[str, str]:
+    ids = {a["organisation_id"] for a in document.get("assignments", [])}
+    ids |= {a["recorded_by"] for a in document.get("contact_attempts", [])}
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Organisation.id, Organisation.name).where(
+            Organisation.id.in_([uuid.UUID(i) for i in ids])
+        )
+    )
+    return {str(org_id): name for org_id, name in rows}
+
+
+@router.post("/cases/{case_id}/assignment")
+@page
+def assign(
+    request: Request,
+    case_id: str,
+    broker: CurrentBroker,
+    session: DbSession,
+    organisation_id: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()],
+) -> Response:
+    user = current_user(request, session)
+    require(user, MUNICIPALITY)
+    check_form(request, user, {"csrf_token": csrf_token})
+    body = _validated(AssignmentIn, {"organisation_id": organisation_id})
+    cases.assign(session, case_context(broker, session), principal_of(user), as_uuid(case_id), body)
+    return redirect(f"/ui/cases/{case_id}", message="saved_assignment")
+
+
+@router.post("/cases/{case_id}/contact-attempts")
+@page
+def record_attempt(
+    request: Request,
+    case_id: str,
+    broker: CurrentBroker,
+    session: DbSession,
+    channel: Annotated[str, Form()],
+    date: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()],
+    reached: Annotated[str, Form()] = "no",
+    part_of_day: Annotated[str, Form()] = "",
+    note: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    user = current_user(request, session)
+    require(user, RECORDERS)
+    check_form(request, user, {"csrf_token": csrf_token})
+    body = _validated(
+        ContactAttemptIn,
+        {
+            "channel": channel,
+            "date": date,
+            "part_of_day": part_of_day or None,
+            "reached": reached == "yes",
+            "note": note.strip() or None,
+        },
+    )
+    cases.record_attempt(
+        session, case_context(broker, session), principal_of(user), as_uuid(case_id), body
+    )
+    return redirect(f"/ui/cases/{case_id}", message="saved_attempt")
+
+
+@router.post("/cases/{case_id}/result")
+@page
+def record_result(
+    request: Request,
+    case_id: str,
+    broker: CurrentBroker,
+    session: DbSession,
+    result: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()],
+) -> Response:
+    user = current_user(request, session)
+    require(user, RECORDERS)
+    check_form(request, user, {"csrf_token": csrf_token})
+    body = _validated(ResultIn, {"result": result})
+    cases.record_result(
+        session, case_context(broker, session), principal_of(user), as_uuid(case_id), body
+    )
+    return redirect(f"/ui/cases/{case_id}", message="saved_result")
+
+
+def _validated(model: Any, data: dict[str, Any]) -> Any:
+    """The same validation as the API; a bad field becomes an error page naming it."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        fields = [".".join(str(p) for p in e["loc"]) for e in error.errors()]
+        raise InvalidInput(
+            "the form has invalid fields: " + ", ".join(fields),
+            [FieldError(f, "invalid") for f in fields],
+        ) from None
+
+
+# The municipality's overview ------------------------------------------------------------
+
+
+@router.get("/overview", response_class=HTMLResponse)
+@page
+def overview(
+    request: Request,
+    broker: CurrentBroker,
+    session: DbSession,
+    start: Annotated[str, Query(alias="from")] = "",
+    end: Annotated[str, Query(alias="to")] = "",
+) -> Response:
+    user = current_user(request, session)
+    require(user, MUNICIPALITY)
+    today = clock.today()
+    try:
+        first = dt.date.fromisoformat(start) if start else today.replace(month=1, day=1)
+        last = dt.date.fromisoformat(end) if end else today
+    except ValueError:
+        raise PageError(422, "error", "dates as YYYY-MM-DD") from None
+    municipality = session.get(Organisation, user.organisation_id)
+    assert municipality is not None
+    figures = build_overview(
+        session,
+        case_context(broker, session).register,
+        municipality,
+        first,
+        last,
+        clock.now(),
+        audit=broker.audit,
+        actor_client=f"user:{user.user_id}",
+    )
+    lang = language(request)
+    return render(
+        request,
+        "overview.html",
+        {
+            "figures": figures,
+            "first": first.isoformat(),
+            "last": last.isoformat(),
+            "per_month_chart": charts.stacked_months(figures, lang),
+            "channel_chart": charts.channels(figures, lang),
+        },
+        user=user,
+    )
+
+
+# The privacy officer's pages --------------------------------------------------------------
+
+
+@router.get("/audit", response_class=HTMLResponse)
+@page
+def audit_form(request: Request, broker: CurrentBroker, session: DbSession) -> Response:
+    user = current_user(request, session)
+    require(user, OVERSIGHT_KINDS)
+    return _audit_page(request, broker, session, user, {}, searched=False)
+
+
+@router.post("/audit", response_class=HTMLResponse)
+@page
+def audit_search(
+    request: Request,
+    broker: CurrentBroker,
+    session: DbSession,
+    csrf_token: Annotated[str, Form()],
+    bsn: Annotated[str, Form(max_length=20)] = "",
+    surname: Annotated[str, Form(max_length=200)] = "",
+    initials: Annotated[str, Form(max_length=20)] = "",
+    birth_date: Annotated[str, Form(max_length=10)] = "",
+    organisation: Annotated[str, Form(max_length=40)] = "",
+    purpose: Annotated[str, Form(max_length=80)] = "",
+    action: Annotated[str, Form(max_length=80)] = "",
+    start: Annotated[str, Form(alias="from", max_length=10)] = "",
+    end: Annotated[str, Form(alias="to", max_length=10)] = "",
+) -> Response:
+    # A POST, like the API's search: a person's identity never goes into a URL, where
+    # access logs and browser history would keep it.
+    user = current_user(request, session)
+    require(user, OVERSIGHT_KINDS)
+    check_form(request, user, {"csrf_token": csrf_token})
+    form = {
+        "bsn": bsn, "surname": surname, "initials": initials, "birth_date": birth_date,
+        "organisation": organisation, "purpose": purpose, "action": action,
+        "from": start, "to": end,
+    }  # fmt: skip
+    return _audit_page(request, broker, session, user, form, searched=True)
+
+
+def _audit_page(
+    request: Request,
+    broker: Any,
+    session: Session,
+    user: SignedIn,
+    form: dict[str, str],
+    *,
+    searched: bool,
+) -> Response:
+    register = case_context(broker, session).register
+    found: list[dict[str, Any]] = []
+    if searched:
+        pseudonym = _pseudonym(
+            broker, form["bsn"], form["surname"], form["initials"], form["birth_date"]
+        )
+        try:
+            since = _start_of(form["from"]) if form["from"] else None
+            until = _start_of(form["to"]) + dt.timedelta(days=1) if form["to"] else None
+            organisation_id = uuid.UUID(form["organisation"]) if form["organisation"] else None
+        except ValueError:
+            raise PageError(422, "error", "dates as YYYY-MM-DD, organisation as an id") from None
+        found = report.search(
+            session,
+            subject=pseudonym,
+            organisation=organisation_id,
+            purpose=form["purpose"] or None,
+            action=form["action"] or None,
+            since=since,
+            until=until,
+            limit=500,
+        )
+        _record_oversight(
+            session,
+            broker,
+            user,
+            "audit.search",
+            sorted({e["subject"] for e in found if e.get("subject")}) or [None],
+        )
+    organisations = {
+        str(o.id): o.name for o in session.scalars(select(Organisation).order_by(Organisation.name))
+    }
+    return render(
+        request,
+        "audit.html",
+        {
+            "entries": found,
+            "searched": searched,
+            "organisations": organisations,
+            "purposes": [p.id for p in register.purposes],
+            "form": form,
+        },
+        user=user,
+    )
+
+
+@router.post("/access-report", response_class=HTMLResponse)
+@page
+def access_report(
+    request: Request,
+    broker: CurrentBroker,
+    session: DbSession,
+    csrf_token: Annotated[str, Form()],
+    bsn: Annotated[str, Form()] = "",
+    surname: Annotated[str, Form()] = "",
+    initials: Annotated[str, Form()] = "",
+    birth_date: Annotated[str, Form()] = "",
+    download: Annotated[str, Form()] = "",
+) -> Response:
+    # A POST: the person's identity goes in the body, never into a URL or a server log.
+    user = current_user(request, session)
+    require(user, OVERSIGHT_KINDS)
+    check_form(request, user, {"csrf_token": csrf_token})
+    pseudonym = _pseudonym(broker, bsn, surname, initials, birth_date)
+    if pseudonym is None:
+        raise PageError(422, "error", "a BSN, or surname, initials and date of birth")
+    now = clock.now()
+    result = report.access_report(
+        session,
+        case_context(broker, session).register,
+        pseudonym,
+        broker.audit.tree_size(session),
+        now,
+    )
+    _record_oversight(session, broker, user, "audit.access_report", [pseudonym])
+    response = render(request, "access_report.html", {"report": result}, user=user)
+    if download:
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="inzage-{now.date().isoformat()}.html"'
+        )
+    return response
+
+
+@router.get("/access-report", response_class=HTMLResponse)
+@page
+def access_report_form(request: Request, session: DbSession) -> Response:
+    user = current_user(request, session)
+    require(user, OVERSIGHT_KINDS)
+    return render(request, "access_report_form.html", {}, user=user)
+
+
+@router.get("/log", response_class=HTMLResponse)
+@page
+def log_status(request: Request, broker: CurrentBroker, session: DbSession) -> Response:
+    user = current_user(request, session)
+    require(user, OVERSIGHT_KINDS)
+    latest = session.scalars(
+        select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc()).limit(1)
+    ).first()
+    verification = session.scalars(
+        select(AuditVerification).order_by(AuditVerification.verified_at.desc()).limit(1)
+    ).first()
+    return render(
+        request,
+        "log_status.html",
+        {
+            "tree_size": broker.audit.tree_size(session),
+            "checkpoint": latest,
+            "verification": verification,
+            "verifier_key": broker.audit.verifier_key(),
+        },
+        user=user,
+    )
+
+
+@router.post("/log/verification")
+@page
+def verify_now(
+    request: Request,
+    broker: CurrentBroker,
+    session: DbSession,
+    csrf_token: Annotated[str, Form()],
+) -> Response:
+    user = current_user(request, session)
+    require(user, OVERSIGHT_KINDS)
+    check_form(request, user, {"csrf_token": csrf_token})
+    verify_log(session, broker, user.user_id)
+    return redirect("/ui/log")
+
+
+@router.get("/register", response_class=HTMLResponse)
+@page
+def register_page(request: Request, broker: CurrentBroker, session: DbSession) -> Response:
+    user = current_user(request, session)
+    active = broker.policies.active(session)
+    return render(
+        request,
+        "register.html",
+        {"register_html": render_html(active.register), "version": active.register.version_hash},
+        user=user,
+    )
+
+
+@router.get("/consents", response_class=HTMLResponse)
+@page
+def consent_form(request: Request, session: DbSession) -> Response:
+    user = current_user(request, session)
+    require(user, OVERSIGHT_KINDS)
+    return render(
+        request, "consents.html", {"searched": False, "form": {}, "organisations": {}}, user=user
+    )
+
+
+@router.post("/consents", response_class=HTMLResponse)
+@page
+def consent_ledger(
+    request: Request,
+    broker: CurrentBroker,
+    session: DbSession,
+    csrf_token: Annotated[str, Form()],
+    bsn: Annotated[str, Form(max_length=20)] = "",
+    surname: Annotated[str, Form(max_length=200)] = "",
+    initials: Annotated[str, Form(max_length=20)] = "",
+    birth_date: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    user = current_user(request, session)
+    require(user, OVERSIGHT_KINDS)
+    check_form(request, user, {"csrf_token": csrf_token})
+    pseudonym = _pseudonym(broker, bsn, surname, initials, birth_date)
+    if pseudonym is None:
+        raise PageError(422, "error", "a BSN, or surname, initials and date of birth")
+    consents: list[Consent] = []
+    objections: list[Objection] = []
+    subject_id = session.scalar(select(Subject.id).where(Subject.pseudonym == pseudonym))
+    if subject_id is not None:
+        consents = list(
+            session.scalars(
+                select(Consent).where(Consent.subject_id == subject_id).order_by(Consent.created_at)
+            )
+        )
+        objections = list(
+            session.scalars(select(Objection).where(Objection.subject_id == subject_id))
+        )
+    _record_oversight(session, broker, user, "consent.search", [pseudonym])
+    organisations = {str(o.id): o.name for o in session.scalars(select(Organisation))}
+    return render(
+        request,
+        "consents.html",
+        {
+            "searched": True,
+            "consents": consents,
+            "objections": objections,
+            "organisations": organisations,
+            "form": {
+                "bsn": bsn,
+                "surname": surname,
+                "initials": initials,
+                "birth_date": birth_date,
+            },
+        },
+        user=user,
+    )
+
+
+def _pseudonym(broker: Any, bsn: str, surname: str, initials: str, birth_date: str) -> str | None:
+    """The broker's pseudonym of a person given on a form, the same way intake computes it."""
+    if not (bsn or surname):
+        return None
+    fields: dict[str, Any] = {"bsn": bsn.strip() or None}
+    if not bsn:
+        fields |= {
+            "surname": surname.strip(),
+            "initials": initials.strip() or None,
+            "birth_date": birth_date or None,
+        }
+    try:
+        person = Person.model_validate(fields)
+    except ValidationError as error:
+        names = ", ".join(".".join(str(p) for p in e["loc"]) or "person" for e in error.errors())
+        raise PageError(422, "error", f"check: {names}") from None
+    return subject_pseudonym(broker.keyring.pseudonym.active, person)
+
+
+def _start_of(day: str) -> dt.datetime:
+    return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(), tzinfo=clock.NETHERLANDS)
+
+
+def _record_oversight(
+    session: Session, broker: Any, user: SignedIn, action: str, subjects: list[str | None]
+) -> None:
+    """The privacy officer's reads are logged too, one entry per person looked up."""
+    broker.audit.append(
+        session,
+        [
+            AuditRecord(
+                action=action,
+                decision="permit",
+                actor_org=user.organisation_id,
+                actor_client=f"user:{user.user_id}",
+                purpose=OVERSIGHT_PURPOSE,
+                subject=subject,
+            )
+            for subject in subjects
+        ],
+        clock.now(),
+    )

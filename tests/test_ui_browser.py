@@ -1,0 +1,230 @@
+"""The pages in a real browser: headless Chromium (Debian's package) driven by Playwright,
+against a broker served by uvicorn on a local port, on SQLite and on PostgreSQL.
+
+Screenshots of every step land in ``var/screenshots/`` (one folder per database) so a
+person can look at what the tests saw.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from exchange.api.app import create_app
+from exchange.broker import Broker
+from exchange.clock import today
+from exchange.config import Settings
+from tests.conftest import PASSWORD
+from tests.factories import signal_body
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[1] / "var" / "screenshots"
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+def _chromium_or_skip() -> str:
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    if os.environ.get("CI") == "true":
+        pytest.fail("Chromium is required under CI=true (make test installs Debian's chromium)")
+    pytest.skip("no Chromium here: `apt-get install chromium` (make test does it)")
+
+
+@pytest.fixture
+def live_url(settings: Settings, database: Any) -> Iterator[str]:
+    """A broker on a free local port, in this process, on the test's database."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    broker = Broker.start(settings.model_copy(update={"issuer": url}))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(broker=broker), host="127.0.0.1", port=port, log_config=None)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the broker did not start")
+        time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        broker.engine.dispose()
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    executable = _chromium_or_skip()
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def shots(database: Any) -> Callable[[Any, str], None]:
+    folder = SHOTS / database.backend
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def take(page: Any, name: str) -> None:
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+    return take
+
+
+def log_in(chromium: Any, live_url: str, username: str, *, phone: bool = False) -> Any:
+    context = chromium.new_context(
+        viewport={"width": 390, "height": 844} if phone else {"width": 1280, "height": 900},
+        locale="nl-NL",
+        accept_downloads=True,
+    )
+    page = context.new_page()
+    page.goto(f"{live_url}/ui/")
+    page.get_by_label("Gebruikersnaam").fill(username)
+    page.get_by_label("Wachtwoord").fill(PASSWORD)
+    page.get_by_role("button", name="Inloggen").click()
+    page.wait_for_load_state()
+    return page
+
+
+def test_a_case_from_queue_to_home_visit_to_result_and_into_the_access_report(
+    client: TestClient,
+    token_for: Callable[[str], dict[str, str]],
+    people: dict[str, str],
+    live_url: str,
+    chromium: Any,
+    shots: Callable[[Any, str], None],
+) -> None:
+    body = signal_body(crisis=True)
+    response = client.post("/v1/signals", json=body, headers=token_for("housing_corporation"))
+    assert response.status_code == 201, response.text
+    case_id = response.json()["case_id"]
+    surname = body["person"]["surname"]
+
+    # The municipality's case worker: the queue, the case with the BSN, assignment.
+    worker = log_in(chromium, live_url, people["municipality"])
+    assert worker.url.endswith("/ui/cases")
+    row = worker.locator("table.queue tbody tr").first
+    assert "Crisis" in row.inner_text()
+    shots(worker, "1-municipality-queue")
+    row.get_by_role("link").click()
+    worker.wait_for_load_state()
+    assert body["person"]["bsn"] in worker.content()
+    worker.get_by_label("Toewijzen aan").select_option(label="Wijkteam Rotterdam Noord")
+    worker.get_by_role("button", name="Toewijzen").click()
+    worker.wait_for_load_state()
+    assert "Casus toegewezen." in worker.locator("[role=status]").inner_text()
+    shots(worker, "2-municipality-case-assigned")
+
+    # The neighbourhood team, on a phone: only the outreach view, then record two attempts.
+    team = log_in(chromium, live_url, people["neighbourhood_team"], phone=True)
+    team.get_by_role("link", name=re.compile(f"Casus {case_id[:8]}")).click()
+    team.wait_for_load_state()
+    page_text = team.content()
+    assert surname in page_text and body["contact"]["phone"] in page_text
+    assert body["person"]["bsn"] not in page_text  # the team's rule has no BSN
+    assert body["contact"]["email"] not in page_text
+    shots(team, "3-team-case-on-a-phone")
+
+    team.get_by_label("Kanaal").select_option("phone")
+    team.get_by_label("Datum").fill(today().isoformat())
+    team.get_by_label("Dagdeel").select_option("morning")
+    team.get_by_label("nee").check()
+    team.get_by_label("Notitie (versleuteld opgeslagen)").fill("Geen gehoor, voicemail")
+    team.get_by_role("button", name="Opslaan").click()
+    team.wait_for_load_state()
+    assert "Contactpoging vastgelegd." in team.locator("[role=status]").inner_text()
+
+    team.get_by_label("Kanaal").select_option("home_visit")
+    team.get_by_label("Datum").fill(today().isoformat())
+    team.get_by_label("Dagdeel").select_option("afternoon")
+    team.get_by_label("ja").check()
+    team.get_by_role("button", name="Opslaan").click()
+    team.wait_for_load_state()
+    history = team.locator("ol.history").inner_text()
+    assert "huisbezoek" in history and "Bereikt" in history and "Geen gehoor" in history
+    shots(team, "4-team-after-home-visit")
+
+    team.get_by_label("Resultaat").select_option("budget_advice_or_quick_fix")
+    team.get_by_role("button", name="Casus afsluiten").click()
+    team.wait_for_load_state()
+    assert "Casus afgesloten." in team.locator("[role=status]").inner_text()
+    assert "(Budget)advies en/of quick fix" in team.content()
+    shots(team, "5-team-case-closed")
+
+    # The privacy officer finds the team's read in the log, by the person's BSN.
+    officer = log_in(chromium, live_url, people["privacy_officer"])
+    assert officer.url.endswith("/ui/audit")
+    officer.get_by_label("Persoon (BSN)").fill(body["person"]["bsn"])
+    officer.get_by_role("button", name="Zoeken").click()
+    officer.wait_for_load_state()
+    reads = officer.locator("table.entries tbody tr", has_text="case.read")
+    assert "neighbourhood-team.outreach.receive" in reads.all_inner_texts()[-1]
+    assert "Wijkteam Rotterdam Noord" in reads.all_inner_texts()[-1]
+    assert body["person"]["bsn"] not in officer.url
+    shots(officer, "6-officer-audit-search")
+
+    # ... and downloads the access report for that person.
+    officer.get_by_role("link", name="Inzageverzoek").click()
+    officer.get_by_label("Persoon (BSN)").fill(body["person"]["bsn"])
+    with officer.expect_download() as download:
+        officer.get_by_role("button", name="Downloaden").click()
+    report = Path(download.value.path()).read_text()
+    assert "ontving Wijkteam Rotterdam Noord uw gegevens" in report
+    assert "ontving Gemeente Rotterdam uw gegevens" in report
+    officer.get_by_role("button", name="Zoeken").click()
+    officer.wait_for_load_state()
+    shots(officer, "7-officer-access-report")
+
+
+def test_a_role_cannot_open_another_role_s_pages_or_another_s_case(
+    people: dict[str, str], live_url: str, chromium: Any, shots: Callable[[Any, str], None]
+) -> None:
+    team = log_in(chromium, live_url, people["neighbourhood_team"])
+    for path in ("/ui/audit", "/ui/overview", "/ui/log"):
+        assert team.goto(f"{live_url}{path}").status == 403
+        assert "Geen toegang" in team.locator("h1").inner_text()
+    shots(team, "8-team-forbidden")
+    officer = log_in(chromium, live_url, people["privacy_officer"])
+    assert officer.goto(f"{live_url}/ui/cases").status == 403
+    worker = log_in(chromium, live_url, people["municipality"])
+    missing = worker.goto(f"{live_url}/ui/cases/00000000-0000-4000-8000-000000000000")
+    assert missing is not None and missing.status == 404
+    shots(worker, "9-case-not-found")
+
+
+def test_the_overview_and_the_log_status_render_for_their_roles(
+    people: dict[str, str], live_url: str, chromium: Any, shots: Callable[[Any, str], None]
+) -> None:
+    worker = log_in(chromium, live_url, people["municipality"])
+    worker.get_by_role("link", name="Overzicht").click()
+    worker.wait_for_load_state()
+    assert worker.locator("h1").inner_text() == "Overzicht"
+    shots(worker, "10-overview")
+    officer = log_in(chromium, live_url, people["privacy_officer"])
+    officer.get_by_role("link", name="Status logboek").click()
+    officer.get_by_role("button", name="Nu controleren").click()
+    officer.wait_for_load_state()
+    assert "Het logboek klopt." in officer.locator("#verification").inner_text()
+    officer.get_by_role("link", name="English").click()
+    officer.wait_for_load_state()
+    assert "The log verifies." in officer.locator("#verification").inner_text()
+    shots(officer, "11-log-status-english")
