@@ -339,7 +339,11 @@ def test_a_provider_reading_its_signal_is_logged_as_feedback(
     [read] = entries(db_session, action="signal.read")
     assert read["purpose"] == "provider-feedback"
     assert read["rule_id"] == "provider.feedback.read"
-    assert read["fields"] == ["external_ref", "feedback.status"]
+    assert read["fields"] == [
+        "external_ref",
+        "feedback.collection_paused_until",
+        "feedback.status",
+    ]
     [route] = entries(db_session, action="signal.route")
     assert read["subject"] == route["subject"]
 
