@@ -95,6 +95,9 @@ def log_in(chromium: Any, live_url: str, username: str, *, phone: bool = False) 
         viewport={"width": 390, "height": 844} if phone else {"width": 1280, "height": 900},
         locale="nl-NL",
         accept_downloads=True,
+        # Lets the accessibility test inject axe-core; the pages' own CSP is checked in
+        # tests/test_ui_pages.py.
+        bypass_csp=True,
     )
     page = context.new_page()
     page.goto(f"{live_url}/ui/")
@@ -228,3 +231,43 @@ def test_the_overview_and_the_log_status_render_for_their_roles(
     officer.wait_for_load_state()
     assert "The log verifies." in officer.locator("#verification").inner_text()
     shots(officer, "11-log-status-english")
+
+
+def test_every_page_passes_axe_s_wcag_2_1_aa_rules(
+    client: TestClient,
+    token_for: Callable[[str], dict[str, str]],
+    people: dict[str, str],
+    live_url: str,
+    chromium: Any,
+) -> None:
+    """axe-core (the engine behind most accessibility checkers) on each page of each role,
+    for the WCAG 2.0/2.1 A and AA rules. A violation names the rule and the element."""
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright")
+    response = client.post(
+        "/v1/signals", json=signal_body(crisis=True), headers=token_for("housing_corporation")
+    )
+    case_id = response.json()["case_id"]
+    pages = {
+        "municipality": ["/ui/cases", f"/ui/cases/{case_id}", "/ui/overview", "/ui/register"],
+        "privacy_officer": ["/ui/audit", "/ui/access-report", "/ui/consents", "/ui/log"],
+    }
+    options = {
+        "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+        "resultTypes": ["violations"],
+    }
+    found: dict[str, list[str]] = {}
+    login_page = chromium.new_context(bypass_csp=True).new_page()
+    login_page.goto(f"{live_url}/ui/login")
+    checks = [("/ui/login", login_page)]
+    for kind, paths in pages.items():
+        page = log_in(chromium, live_url, people[kind])
+        for path in paths:
+            fresh = page.context.new_page()
+            fresh.goto(f"{live_url}{path}")
+            checks.append((path, fresh))
+    for path, page in checks:
+        results = axe.Axe().run(page, options=options)
+        violations = results.response["violations"]
+        if violations:
+            found[path] = [f"{v['id']}: {v['nodes'][0]['target']}" for v in violations]
+    assert found == {}

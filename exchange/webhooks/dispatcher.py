@@ -14,21 +14,15 @@ error are kept, never the response body.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
 import structlog
-from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from exchange import clock
 from exchange.broker import Broker
@@ -109,35 +103,6 @@ def deliver_due(
         if client is None:
             http.close()
     return report
-
-
-def lifespan(broker: Broker) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """A FastAPI lifespan that runs ``deliver_due`` every ``webhook_interval_seconds``."""
-
-    @asynccontextmanager
-    async def run(_app: FastAPI) -> AsyncIterator[None]:
-        interval = broker.settings.webhook_interval_seconds
-        task = asyncio.create_task(_every(broker, interval)) if interval > 0 else None
-        try:
-            yield
-        finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-    return run
-
-
-async def _every(broker: Broker, interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            # Sync database and HTTP work: in the thread pool, off the event loop.
-            await run_in_threadpool(deliver_due, broker)
-        except Exception as error:
-            # The loop must outlive a bad run (a database restart, say); the next run retries.
-            log.error("webhook.dispatch_failed", error=type(error).__name__)
 
 
 @dataclass(frozen=True)
