@@ -572,3 +572,21 @@ def test_an_objection_to_outreach_hides_the_case_from_the_team_and_the_read_is_l
     listing = client.get("/v1/cases", headers=team).json()
     assert listing["items"] == [] and listing["withheld"] == 1
     assert entries(db_session, "case.read")[-1]["decision"] == "deny"
+
+
+def test_the_server_escalates_passed_deadlines_on_its_own_schedule(
+    client: TestClient, token_for: Headers, broker: Any, db_session: Any
+) -> None:
+    from exchange.api.background import escalate, jobs
+
+    assert ("escalations", 300) in [(name, interval) for name, interval, _ in jobs(broker)]
+    signal, _, _ = household_signals(client, token_for)
+    with db_session() as session:
+        session.execute(
+            update(Case)
+            .where(Case.id == uuid.UUID(signal["case_id"]))
+            .values(deadline_on=today() - dt.timedelta(days=2))
+        )
+    assert escalate(broker) == 1
+    assert escalate(broker) == 0
+    assert len(entries(db_session, "case.escalated")) == 1
