@@ -34,9 +34,12 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 __all__ = [
     "ALG_ED25519",
+    "KEY_ROTATION",
     "Checkpoint",
     "NoteError",
     "NoteSigner",
+    "add_signature",
+    "announced_keys",
     "key_id",
     "open_checkpoint",
     "open_note",
@@ -47,6 +50,10 @@ __all__ = [
 
 ALG_ED25519 = 0x01
 """The signature type byte of Ed25519 in C2SP signed notes."""
+
+KEY_ROTATION = "key-rotation"
+"""Checkpoint extension line ``key-rotation <verifier key>``: the log's signer announces
+the key that signs its checkpoints from now on, in a checkpoint signed by the current key."""
 
 _SIG_PREFIX = "— "  # em dash U+2014, space
 _MAX_SIGNATURES = 100  # the spec asks for at least 16; Go's reference allows 100
@@ -115,6 +122,26 @@ class NoteSigner:
     def verifier_key(self) -> str:
         """Return the verifier key text ``<name>+<8 hex key ID>+<base64(0x01 || public key)>``."""
         return verifier_key_text(self.name, self.public_key_bytes)
+
+
+def add_signature(note: str, signer: NoteSigner) -> str:
+    """Return ``note`` with one more signature line, by ``signer``, over the same text.
+
+    A co-signed note verifies with either key (C2SP signed-note: verifiers ignore
+    signatures by keys they do not know).
+    """
+    split = note.rfind("\n\n")
+    if split < 0:
+        raise ValueError("a signed note needs a blank line before its signatures")
+    text = note[: split + 1]
+    signature_line = signer.sign(text)[len(text) + 1 :]
+    return note + signature_line
+
+
+def announced_keys(checkpoint: Checkpoint) -> list[str]:
+    """The verifier keys a checkpoint announces in ``key-rotation`` extension lines."""
+    prefix = KEY_ROTATION + " "
+    return [line[len(prefix) :] for line in checkpoint.extensions if line.startswith(prefix)]
 
 
 def key_id(name: str, public_key: bytes) -> int:

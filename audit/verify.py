@@ -10,6 +10,13 @@ What it proves, when it says OK:
 - if you kept an earlier checkpoint, the exported log extends it: the root recomputed at
   its size equals its root, which, with every leaf in hand, is the consistency proof.
 
+Key rotation: a checkpoint signed by a trusted key may announce the broker's next
+checkpoint key in an extension line ``key-rotation <verifier key>``; from there on
+checkpoints signed by that key are trusted as well. An auditor keeps verifying with the key
+they first trusted. One who has only a newer key can verify too: checkpoints before the
+first one that key signed are skipped (that checkpoint's root covers every earlier entry,
+so only the finer location of an alteration is lost), and any later one must verify.
+
 What it cannot prove: that nothing was appended after the last checkpoint in the export
 (ask the broker for a newer checkpoint and verify again), or which single entry changed
 inside a window between two checkpoints (the signatures cover windows, not entries).
@@ -30,7 +37,13 @@ from typing import Any
 
 from audit.entry import canonical_bytes
 from audit.merkle import EMPTY_ROOT
-from audit.note import Checkpoint, NoteError, open_checkpoint, parse_verifier_key
+from audit.note import (
+    Checkpoint,
+    NoteError,
+    announced_keys,
+    open_checkpoint,
+    parse_verifier_key,
+)
 
 __all__ = ["Problem", "VerificationReport", "verify_export"]
 
@@ -190,7 +203,8 @@ class _Scan:
         earlier: Checkpoint | None,
         progress: Callable[[int], None] | None,
     ) -> None:
-        self.verifier_key = verifier_key
+        self.verifier_keys = [verifier_key]
+        self.skipped: Problem | None = None  # a checkpoint by an unknown key, before any trusted
         self.earlier = earlier
         self.progress = progress
         self.size = 0
@@ -292,6 +306,8 @@ class _Scan:
             progress(size)
         if not seen_any:
             raise _Stop(Problem("unsigned", "the export is empty: no entries, no checkpoint"))
+        if self.skipped is not None and not self.checkpoints:
+            raise _Stop(self.skipped)
         if not last_was_checkpoint:
             start = self.verified_size
             where = f" (lines {line_of_leaf[start]}–{line_of_leaf[size - 1]})" if size else ""
@@ -316,8 +332,15 @@ class _Scan:
                 self._malformed(line_no, size, 'a checkpoint line is {"checkpoint": "<note>"}')
             )
         try:
-            checkpoint = open_checkpoint(note, self.verifier_key)
+            checkpoint = self._open(note)
         except NoteError as exc:
+            if not self.checkpoints and str(exc).startswith("no signature by"):
+                # Signed by a key older than the one given: the first checkpoint the given
+                # key signed covers these leaves too.
+                self.skipped = self.skipped or Problem(
+                    "signature", f"line {line_no}: the checkpoint does not verify ({exc})", line_no
+                )
+                return
             unverified = f"leaves {start}..{size - 1} are not verified" if size > start else ""
             raise _Stop(
                 Problem(
@@ -392,6 +415,27 @@ class _Scan:
         self.verified_size = size
         self.verified_line = line_no
         self.checkpoints += 1
+        for announced in announced_keys(checkpoint):
+            try:
+                parse_verifier_key(announced)
+            except NoteError as exc:
+                raise _Stop(
+                    self._malformed(line_no, size, f"the announced key is not usable: {exc}")
+                ) from None
+            if announced not in self.verifier_keys:
+                self.verifier_keys.append(announced)
+
+    def _open(self, note: str) -> Checkpoint:
+        """The checkpoint, when a trusted key signed it; the error of the first key otherwise
+        (or of a key whose signature is there but does not verify)."""
+        errors: list[NoteError] = []
+        for key in self.verifier_keys:
+            try:
+                return open_checkpoint(note, key)
+            except NoteError as exc:
+                errors.append(exc)
+        broken = [e for e in errors if not str(e).startswith("no signature by")]
+        raise (broken or errors)[0]
 
     def _check_earlier(self, size: int) -> None:
         """Keep the root at the earlier checkpoint's size, to compare once the export verifies."""

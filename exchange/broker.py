@@ -16,7 +16,7 @@ from exchange.auth.tokens import TokenServer, TokenValidator
 from exchange.config import Settings
 from exchange.db import make_engine, make_session_factory
 from exchange.policy.service import PolicyStore
-from exchange.vault.keyring import FileKeySource, Keyring
+from exchange.vault.keyring import Keyring, key_source
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Broker:
     def start(cls, settings: Settings) -> Broker:
         engine = make_engine(settings.resolved_database_url)
         sessions = make_session_factory(engine)
-        keyring = Keyring.load(FileKeySource(settings.resolved_keys_dir))
+        keyring = Keyring.load(key_source(settings.resolved_keys_dir, settings.key_source))
         return cls(
             settings=settings,
             engine=engine,

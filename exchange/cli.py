@@ -41,7 +41,7 @@ from exchange.policy.service import PolicyRefused, PolicyStore, activate, ensure
 from exchange.reports.ddas import build_ddas
 from exchange.reports.period import period
 from exchange.ui.accounts import add_user
-from exchange.vault.keyring import FileKeySource, Keyring, ensure_keys
+from exchange.vault.keyring import FileKeySource, Keyring, ensure_keys, key_source
 from policies.check import check_register
 from policies.engine import load_register
 from policies.render import render_html, render_markdown
@@ -68,6 +68,8 @@ user_app = typer.Typer(help="People who log in to the web pages.", no_args_is_he
 app.add_typer(user_app, name="user")
 cases_app = typer.Typer(help="Casework: deadlines that passed.", no_args_is_help=True)
 app.add_typer(cases_app, name="cases")
+keys_app = typer.Typer(help="The broker's keys: rotation.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 DEMO_FILE = "demo-clients.json"
 EXAMPLE_FILE = "example-signal.json"
@@ -365,6 +367,87 @@ def cases_escalate() -> None:
     _emit({"escalated": escalated})
 
 
+@app.command()
+def purge(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only show what would go; change nothing.")
+    ] = False,
+) -> None:
+    """Remove what the register's retention periods let go: destroy the data keys of expired
+    households, delete their rows and expired consents, one audit entry per person.
+
+    ``exchange serve`` does this every EXCHANGE_PURGE_INTERVAL_SECONDS.
+    """
+    from exchange.retention.purge import purge as run_purge
+
+    trail = _audit_trail()
+    with _session() as session:
+        register = PolicyStore(Settings().data_dir / "policy-cache").active(session).register
+        report = run_purge(session, register, trail, clock.today(), clock.now(), dry_run=dry_run)
+    _emit(report.as_dict())
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    family: Annotated[
+        str,
+        typer.Argument(
+            help="kek, token, audit or pseudonym", metavar="{kek,token,audit,pseudonym}"
+        ),
+    ],
+) -> None:
+    """Make a new key active, keeping what the old one protects readable and verifiable.
+
+    kek: re-wraps every data key with the new key-encryption key, in short transactions, while
+    the broker serves. token: the old signing key stays in the JWKS until its tokens expire.
+    audit: the new checkpoint key is announced in a checkpoint the old key signs. pseudonym:
+    every stored pseudonym is rehashed to the new key, no identity is opened. Restart (or
+    roll) the servers afterwards so that they sign and hash with the new keys.
+    """
+    from exchange.vault import rotation
+
+    if family not in rotation.FAMILY_OF:
+        typer.echo(f"unknown key family {family!r}: kek, token, audit or pseudonym", err=True)
+        raise typer.Exit(code=2)
+    settings = Settings()
+    source = key_source(settings.resolved_keys_dir, settings.key_source)
+    old_trail = _audit_trail()
+    now = clock.now()
+    rotated = rotation.add_key(source, family, now, settings.token_lifetime_seconds)
+    keyring = Keyring.load(source)
+    new_trail = audit_trail(settings, keyring)
+    extra: dict[str, str] = {}
+    if family == "audit":
+        with _session() as session:
+            rotation.record_rotation(session, old_trail, rotated, now)
+            announced = old_trail.announce_key(session, new_trail.signer, rotated.new_key_id, now)
+        extra["verifier_key"] = new_trail.verifier_key()
+        extra["announced_at_tree_size"] = str(announced.tree_size)
+    else:
+        step = {"kek": rotation.rewrap, "pseudonym": rotation.relink}.get(family)
+        total = 0
+        while step is not None:
+            with _session() as session:
+                count = step(session, keyring)
+            total += count
+            if not count:
+                break
+        with _session() as session:
+            rotation.record_rotation(
+                session, new_trail, rotated, now, **({"rows": str(total)} if step else {})
+            )
+        if step is not None:
+            extra["rows"] = str(total)
+    _emit(
+        {
+            "family": rotated.family,
+            "old_key_id": rotated.old_key_id,
+            "new_key_id": rotated.new_key_id,
+            **extra,
+        }
+    )
+
+
 @webhooks_app.command("deliver")
 def webhooks_deliver(
     limit: Annotated[int, typer.Option(min=1, help="Send at most this many.")] = 500,
@@ -592,7 +675,9 @@ def _reuse_demo(session: Session, settings: Settings) -> list[DemoOrganisation] 
 
 def _audit_trail() -> AuditTrail:
     settings = Settings()
-    return audit_trail(settings, Keyring.load(FileKeySource(settings.resolved_keys_dir)))
+    return audit_trail(
+        settings, Keyring.load(key_source(settings.resolved_keys_dir, settings.key_source))
+    )
 
 
 def _record(session: Session, action: str, resources: dict[str, str]) -> None:

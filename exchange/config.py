@@ -55,6 +55,16 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(
         default=5, gt=0, le=30, description="Connect and read timeout for one webhook request."
     )
+    purge_interval_seconds: float = Field(
+        default=3600,
+        ge=0,
+        description="How often 'exchange serve' removes data whose retention ended; 0 = off.",
+    )
+    key_source: Literal["file", "env"] = Field(
+        default="file",
+        description="Where keys come from: 'file' (the keys dir, or a mounted secret there) "
+        "or 'env' (EXCHANGE_KEY_<FAMILY> variables holding the key documents).",
+    )
     escalation_interval_seconds: float = Field(
         default=300,
         ge=0,

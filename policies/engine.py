@@ -10,6 +10,8 @@ The order of the checks, which is also the order of precedence:
 1. **Deny by default.** No rule for the recipient kind, purpose and action: deny.
 2. **Refusal.** The provider recorded that the person refused to have the details passed on
    (Besluit gemeentelijke schuldhulpverlening art. 2 sub d): deny, for every purpose.
+   **Restriction.** The person's data is restricted (AVG art. 18): it is stored, and
+   nothing is disclosed for any purpose until the restriction is lifted.
 3. **Objection.** The person objected (AVG art. 21) to this purpose on or before the date of
    the decision: deny, whatever the rule says.
 4. **Withdrawal.** The person withdrew consent for this purpose on or before the date and
@@ -50,6 +52,7 @@ NO_RULE = "deny.default"
 PERMITTED = "permitted"
 NO_RULE_OUTCOME = "no_rule"
 REFUSED = "refused"
+RESTRICTED = "restricted"
 OBJECTED = "objected"
 WITHDRAWN = "withdrawn"
 NO_CONSENT = "no_consent"
@@ -92,11 +95,15 @@ class Objection:
 
 @dataclass(frozen=True, slots=True)
 class SubjectState:
-    """What the person decided: consents, objections, and a refusal the provider recorded."""
+    """What the person decided: consents, objections, and a refusal the provider recorded.
+
+    ``restricted`` is set while the person's data is restricted (AVG art. 18).
+    """
 
     consents: tuple[Consent, ...] = ()
     objections: tuple[Objection, ...] = ()
     refused: bool = False
+    restricted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +127,9 @@ class DecisionRequest:
 class Decision:
     """The answer: permit or deny, exactly which fields, which rule, which policy version, why.
 
-    ``outcome`` is a short code (``permitted``, ``no_rule``, ``refused``, ``objected``,
-    ``withdrawn``, ``no_consent``, ``no_fields``). On a deny, ``rule_id`` is the rule that
-    would have applied, or ``deny.default`` when none does; ``fields`` is empty.
+    ``outcome`` is a short code (``permitted``, ``no_rule``, ``refused``, ``restricted``,
+    ``objected``, ``withdrawn``, ``no_consent``, ``no_fields``). On a deny, ``rule_id`` is
+    the rule that would have applied, or ``deny.default`` when none does; ``fields`` is empty.
     """
 
     permitted: bool
@@ -155,6 +162,10 @@ class Purpose:
     categories: tuple[str, ...]
     retention_period: str
     retention_starts: str
+    # When set, erasure (AVG art. 17) is refused while this holds (``case_open``), on the
+    # ground given in plain language: art. 17(3)(b), a legal obligation or public task.
+    erasure_refused_while: str | None = None
+    erasure_ground: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def consent_based(self) -> bool:
@@ -270,6 +281,8 @@ class Register:
         purpose = request.purpose
         if subject.refused:
             return self._deny(permit, REFUSED)
+        if subject.restricted:
+            return self._deny(permit, RESTRICTED)
         for objection in subject.objections:
             if objection.purpose == purpose and objection.made_on <= today:
                 return self._deny(permit, OBJECTED)
@@ -379,6 +392,8 @@ def _compile(document: Any, digest: str, eligibility_version: str | None) -> Reg
             categories=tuple(item["categories"]),
             retention_period=item["retention"]["period"],
             retention_starts=item["retention"]["starts"],
+            erasure_refused_while=item.get("erasure", {}).get("refused_while"),
+            erasure_ground=item.get("erasure", {}).get("ground", {}),
         )
         for item in document["purposes"]
     )
@@ -452,6 +467,12 @@ def _permit(rule: Rule, purpose: Purpose, kind: Mapping[str, str], action: str) 
             "schuldhulpverlening art. 2 sub d); nothing is disclosed for any purpose.",
             "De persoon heeft bezwaar gemaakt tegen het doorgeven van de gegevens (Besluit "
             "gemeentelijke schuldhulpverlening art. 2 sub d); er wordt niets verstrekt.",
+        ),
+        RESTRICTED: (
+            "The processing of the person's data is restricted (AVG art. 18): it is stored, "
+            "but nothing is disclosed for any purpose while the restriction lasts.",
+            "De verwerking van de gegevens van de persoon is beperkt (AVG art. 18): ze worden "
+            "bewaard, maar er wordt niets verstrekt zolang de beperking geldt.",
         ),
         OBJECTED: (
             f"The person objected (AVG art. 21) to the purpose “{name_en}”; rule {rule.id} "

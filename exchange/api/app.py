@@ -18,6 +18,7 @@ from exchange.logs import configure_logging
 from exchange.ops import install as install_operations
 from exchange.policy import routes as policy_routes
 from exchange.reports import routes as report_routes
+from exchange.rights import routes as rights_routes
 from exchange.signals import routes as signal_routes
 from exchange.signals.intake import IntakeCoalescer
 from exchange.tracing import TraceContext
@@ -80,6 +81,7 @@ def create_app(
     v1.include_router(audit_routes.router)
     v1.include_router(webhook_routes.router)
     v1.include_router(report_routes.router)
+    v1.include_router(rights_routes.router)
     app.include_router(v1)
     app.include_router(ui_routes.router)
     app.include_router(oidc_routes.router)

@@ -1,9 +1,11 @@
-"""Periodic jobs of a running server: webhook deliveries and deadline escalations.
+"""Periodic jobs of a running server: webhook deliveries, deadline escalations and the
+retention purge.
 
 Each job runs in the thread pool (its database and HTTP work is synchronous) on its own
 interval; a failed run is logged and the next run tries again, so a database restart does
 not stop the loop. Several broker processes may run the same jobs: webhook claims use
-SKIP LOCKED and escalations are unique per case and deadline.
+SKIP LOCKED, escalations are unique per case and deadline, and the purge locks the
+households it removes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from exchange import clock
 from exchange.broker import Broker
 from exchange.cases.service import escalate_overdue
 from exchange.db import unit_of_work
+from exchange.retention.purge import purge
 from exchange.webhooks.dispatcher import deliver_due
 
 log = structlog.get_logger("exchange.background")
@@ -37,11 +40,29 @@ def escalate(broker: Broker) -> int:
     return escalated
 
 
+def purge_expired(broker: Broker) -> int:
+    """One retention purge in its own transaction; returns the households removed."""
+    removed = 0
+    for session in unit_of_work(broker.sessions):
+        report = purge(
+            session,
+            broker.policies.active(session).register,
+            broker.audit,
+            clock.today(),
+            clock.now(),
+        )
+        removed = len(report.households)
+    if removed:
+        log.info("retention.purged", households=removed)
+    return removed
+
+
 def jobs(broker: Broker) -> list[tuple[str, float, Callable[[Broker], Any]]]:
     settings = broker.settings
     return [
         ("webhooks", settings.webhook_interval_seconds, deliver_due),
         ("escalations", settings.escalation_interval_seconds, escalate),
+        ("purge", settings.purge_interval_seconds, purge_expired),
     ]
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from exchange.auditlog.held import held_data
 from exchange.auditlog.models import AuditEntry
 from exchange.auditlog.schemas import AccessReport, Disclosure
 from exchange.organisations.models import Organisation
@@ -34,7 +36,7 @@ RECORDING_ACTIONS = frozenset({"case.contact_attempt", "case.close"})
 def search(
     session: Session,
     *,
-    subject: str | None = None,
+    subject: str | Sequence[str] | None = None,
     organisation: uuid.UUID | None = None,
     purpose: str | None = None,
     action: str | None = None,
@@ -46,7 +48,7 @@ def search(
     """Entries in leaf order matching every filter given, after a leaf index (a cursor)."""
     query = select(AuditEntry.entry).order_by(AuditEntry.leaf_index).limit(min(limit, MAX_PAGE))
     if subject is not None:
-        query = query.where(AuditEntry.subject == subject)
+        query = query.where(AuditEntry.subject.in_(_stages(subject)))
     if organisation is not None:
         query = query.where(
             or_(
@@ -67,12 +69,22 @@ def search(
 
 
 def access_report(
-    session: Session, register: Register, subject: str, tree_size: int, now: dt.datetime
+    session: Session,
+    register: Register,
+    subject: str | Sequence[str],
+    tree_size: int,
+    now: dt.datetime,
 ) -> AccessReport:
-    """Every disclosure about one person: to whom, when, why, on which basis, what."""
+    """Every disclosure about one person: to whom, when, why, on which basis, what; and what
+    is held about them now, by purpose and category, with the day it expires.
+
+    ``subject`` is the person's pseudonym, or every pseudonym they had through the pseudonym
+    key rotations (oldest first, the current last): entries keep the one of their time.
+    """
+    stages = _stages(subject)
     rows = session.execute(
         select(AuditEntry.entry)
-        .where(AuditEntry.subject == subject, AuditEntry.recipient_org_id.is_not(None))
+        .where(AuditEntry.subject.in_(stages), AuditEntry.recipient_org_id.is_not(None))
         .order_by(AuditEntry.leaf_index)
     )
     entries = [orjson.loads(data) for (data,) in rows]
@@ -125,8 +137,10 @@ def access_report(
             )
         )
     recipients = sorted({d.recipient for d in disclosures})
+    held = held_data(session, register, stages[-1])
     return AccessReport(
-        subject=subject,
+        subject=stages[-1],
+        held=held,
         generated_at=now,
         tree_size=tree_size,
         disclosures=disclosures,
@@ -142,6 +156,10 @@ def access_report(
             else "No data about you was disclosed through the signal exchange."
         ),
     )
+
+
+def _stages(subject: str | Sequence[str]) -> list[str]:
+    return [subject] if isinstance(subject, str) else list(subject)
 
 
 def _organisations(session: Session, ids: set[str]) -> dict[str, tuple[str, str]]:

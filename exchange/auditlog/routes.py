@@ -22,7 +22,7 @@ from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import AUDIT_READ
 from exchange.auth.tokens import Principal
 from exchange.broker import Broker
-from exchange.identity.pseudonyms import subject_pseudonym
+from exchange.identity.pseudonyms import subject_pseudonyms
 from exchange.organisations.models import OrganisationKind
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -68,10 +68,9 @@ def list_entries(
 def search_entries(
     body: EntrySearch, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
 ) -> EntryPage:
-    pseudonym = subject_pseudonym(broker.keyring.pseudonym.active, body.person)
     entries = report.search(
         session,
-        subject=pseudonym,
+        subject=subject_pseudonyms(broker.keyring.pseudonym_keys, body.person),
         organisation=body.organisation,
         purpose=body.purpose,
         action=body.action,
@@ -92,12 +91,14 @@ def search_entries(
 def access_report(
     body: AccessReportIn, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
 ) -> AccessReport:
-    pseudonym = subject_pseudonym(broker.keyring.pseudonym.active, body.person)
+    # Every pseudonym the person had: entries from before a key rotation keep the old one.
+    stages = subject_pseudonyms(broker.keyring.pseudonym_keys, body.person)
+    pseudonym = stages[-1]
     now = clock.now()
     result = report.access_report(
         session,
         broker.policies.active(session).register,
-        pseudonym,
+        stages,
         broker.audit.tree_size(session),
         now,
     )

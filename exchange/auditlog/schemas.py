@@ -45,10 +45,27 @@ class Disclosure(BaseModel):
     sentence_en: str
 
 
+class HeldData(BaseModel):
+    """What the broker holds about the person now, for one purpose, until when."""
+
+    purpose: str
+    purpose_name: dict[str, str]
+    legal_basis: list[str]
+    categories: list[str]
+    category_names: dict[str, list[str]] = Field(description="The categories, per language")
+    items: dict[str, int] = Field(description="How many signals, cases, notes, consents")
+    expires_on: dt.date | None = Field(description="Removed from this day; none while running")
+    sentence_nl: str
+    sentence_en: str
+
+
 class AccessReport(BaseModel):
     subject: str
     generated_at: dt.datetime
     tree_size: int
+    held: list[HeldData] = Field(
+        default_factory=list, description="What is held about the person now (AVG art. 15(1))"
+    )
     disclosures: list[Disclosure]
     refusals: int = Field(description="Decisions that denied a disclosure about the person")
     summary_nl: str

@@ -31,7 +31,7 @@ from audit.merkle import (
     root_from_nodes,
     root_nodes,
 )
-from audit.note import Checkpoint, NoteSigner
+from audit.note import KEY_ROTATION, Checkpoint, NoteSigner, add_signature
 from exchange.auditlog.models import AuditCheckpoint, AuditEntry, AuditHead, AuditNode
 from exchange.db import TupleInsert
 from exchange.errors import FieldError, InvalidInput
@@ -181,6 +181,40 @@ class AuditTrail:
     def verifier_key(self) -> str:
         return self.signer.verifier_key()
 
+    def announce_key(
+        self, session: Session, new_signer: NoteSigner, new_key_id: str, now: dt.datetime
+    ) -> AuditCheckpoint:
+        """Sign, with this trail's (old) key, a checkpoint at the current size that names the
+        new checkpoint key in a ``key-rotation <verifier key>`` extension line, and co-sign
+        it with the new key.
+
+        An auditor's verifier that trusts the old key learns the new one from a statement the
+        old key signed; one that already has the new key verifies the same checkpoint by it.
+        Stored under the new key id: the new key's checkpoints start here, and every export
+        after the rotation carries the announcement.
+        """
+        head = session.scalars(
+            select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
+        ).one()
+        frontier = _frontier(head)
+        body = Checkpoint(
+            self.origin,
+            frontier.size,
+            frontier.root(),
+            (f"{KEY_ROTATION} {new_signer.verifier_key()}",),
+        ).body()
+        note = add_signature(self.signer.sign(body), new_signer)
+        checkpoint = AuditCheckpoint(
+            tree_size=frontier.size,
+            root=frontier.root(),
+            note=note,
+            key_id=new_key_id,
+            created_at=now,
+        )
+        session.add(checkpoint)
+        session.flush()
+        return checkpoint
+
     # Proofs ------------------------------------------------------------------------------
 
     def inclusion(self, session: Session, leaf_index: int, tree_size: int) -> dict[str, Any]:
@@ -234,22 +268,27 @@ class AuditTrail:
     def export_lines(self, session: Session, final: AuditCheckpoint) -> Iterator[bytes]:
         """JSON Lines up to a checkpoint: every entry in leaf order, the checkpoints signed
         along the way (each just after the entries it covers), and last ``final``."""
-        along = {
-            c.tree_size: c.note
-            for c in session.scalars(
-                select(AuditCheckpoint)
-                .where(
-                    AuditCheckpoint.key_id == self.key_id,
-                    AuditCheckpoint.tree_size < final.tree_size,
-                    AuditCheckpoint.tree_size > 0,
-                )
-                .order_by(AuditCheckpoint.created_at)
+        # Checkpoints of every key the log was signed with: across a key rotation the
+        # export carries the announcement of the new key, signed by the old one.
+        along: dict[int, list[str]] = {}
+        for c in session.scalars(
+            select(AuditCheckpoint)
+            .where(
+                AuditCheckpoint.tree_size <= final.tree_size,
+                AuditCheckpoint.tree_size > 0,
+                AuditCheckpoint.id != final.id,
             )
-        }
+            .order_by(AuditCheckpoint.created_at, AuditCheckpoint.id)
+        ):
+            notes = along.setdefault(c.tree_size, [])
+            if c.note not in notes and c.note != final.note:
+                notes.append(c.note)
         for position, data in enumerate(self.entries(session, 0, final.tree_size)):
-            if position in along:
-                yield orjson.dumps({"checkpoint": along[position]}) + b"\n"
+            for note in along.get(position, ()):
+                yield orjson.dumps({"checkpoint": note}) + b"\n"
             yield data + b"\n"
+        for note in along.get(final.tree_size, ()):
+            yield orjson.dumps({"checkpoint": note}) + b"\n"
         yield orjson.dumps({"checkpoint": final.note}) + b"\n"
 
     def _root(self, session: Session, size: int) -> bytes:

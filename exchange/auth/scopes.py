@@ -11,6 +11,8 @@ CASES_WRITE = "cases:write"
 AUDIT_READ = "audit:read"
 CONSENTS_READ = "consents:read"
 CONSENTS_WRITE = "consents:write"
+# Erasure and restriction of a person's data: the privacy officer acts on requests.
+SUBJECTS_RIGHTS = "subjects:rights"
 
 ALL_SCOPES = (
     SIGNALS_WRITE,
@@ -20,6 +22,7 @@ ALL_SCOPES = (
     AUDIT_READ,
     CONSENTS_READ,
     CONSENTS_WRITE,
+    SUBJECTS_RIGHTS,
 )
 
 
@@ -28,5 +31,5 @@ def default_scopes(kind: OrganisationKind) -> tuple[str, ...]:
     if kind in PROVIDER_KINDS:
         return (SIGNALS_WRITE, SIGNALS_READ)
     if kind is OrganisationKind.PRIVACY_OFFICER:
-        return (AUDIT_READ, CONSENTS_READ, CONSENTS_WRITE)
+        return (AUDIT_READ, CONSENTS_READ, CONSENTS_WRITE, SUBJECTS_RIGHTS)
     return (CASES_READ, CASES_WRITE, CONSENTS_READ, CONSENTS_WRITE)

@@ -8,6 +8,7 @@ rotated key keeps validating the tokens it signed until they expire.
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ AUDIENCE = "signal-exchange"
 CLIENT_ID_MAX_LENGTH = 64  # the api_clients.client_id column
 ALGORITHM = "ES256"
 VERIFIED_TOKENS_KEPT = 10_000
+RELOAD_AFTER = 5.0  # seconds between key reloads for tokens signed by an unknown key
 log = structlog.get_logger("exchange.auth")
 
 
@@ -173,6 +175,8 @@ class TokenValidator:
     """Checks a bearer token: signature by a key in the keyring, issuer, audience, expiry."""
 
     def __init__(self, keyring: Keyring, issuer: str) -> None:
+        self.keyring = keyring
+        self._reloaded_at = -RELOAD_AFTER
         self.public_keys = KeySet.import_key_set(keyring.public_jwks())  # type: ignore[arg-type]
         self.claims = jwt.JWTClaimsRegistry(
             leeway=30,
@@ -199,6 +203,12 @@ class TokenValidator:
         return principal
 
     def _verify(self, token: str) -> tuple[Principal, float]:
+        if self._unknown_key(token) and time.monotonic() - self._reloaded_at > RELOAD_AFTER:
+            # Signed by a key rotated in after this process started: read the keys again
+            # (at most every few seconds, so tokens with made-up key ids cost nothing).
+            self._reloaded_at = time.monotonic()
+            self.keyring = self.keyring.reloaded()
+            self.public_keys = KeySet.import_key_set(self.keyring.public_jwks())  # type: ignore[arg-type]
         try:
             decoded = jwt.decode(token, self.public_keys, algorithms=[ALGORITHM])
             if decoded.header.get("typ") != "at+jwt":
@@ -216,3 +226,15 @@ class TokenValidator:
             raise Unauthenticated("the access token has expired") from None
         except (JoseError, ValueError, KeyError):
             raise Unauthenticated("the access token is not valid") from None
+
+    def _unknown_key(self, token: str) -> bool:
+        try:
+            header = json.loads(base64.urlsafe_b64decode(_padded(token.split(".", 1)[0])))
+        except (ValueError, TypeError):
+            return False
+        kid = header.get("kid") if isinstance(header, dict) else None
+        return isinstance(kid, str) and kid not in {key.kid for key in self.public_keys.keys}
+
+
+def _padded(segment: str) -> str:
+    return segment + "=" * (-len(segment) % 4)

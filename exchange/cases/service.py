@@ -58,6 +58,7 @@ from exchange.identity.sealed import (
 )
 from exchange.organisations.models import Organisation, OrganisationKind
 from exchange.policy.service import categories_of
+from exchange.retention.expiry import refresh_cases
 from exchange.signals.models import Signal
 from exchange.vault.keyring import Keyring
 from policies.casework import CaseworkPolicy, FeedbackCode
@@ -681,6 +682,7 @@ def assign(
     if kind is OrganisationKind.DEBT_SERVICE:
         _set_feedback(session, context, case, context.casework.referral_feedback, context.today)
     session.flush()
+    refresh_cases(session, context.register, [case.id])
     return {
         "case_id": str(case.id),
         "status": case.status,
@@ -760,6 +762,7 @@ def record_attempt(
             _set_feedback(session, context, case, FeedbackCode.IN_CONTACT, request.date)
     _reschedule(context, case)
     session.flush()
+    refresh_cases(session, context.register, [case.id])
     return {
         "id": str(attempt.id),
         "case_id": str(case.id),
@@ -813,6 +816,7 @@ def record_result(
         session, context, case, context.casework.feedback_for_result(request.result), context.today
     )
     session.flush()
+    refresh_cases(session, context.register, [case.id])
     return {
         "id": str(case.id),
         "status": case.status,

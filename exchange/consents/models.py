@@ -44,6 +44,9 @@ class Consent(Base):
     status: Mapped[str] = mapped_column(String(16), default=ConsentStatus.GIVEN.value)
     policy_version: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Empty while the consent runs; once it ended (withdrawn or past valid_until), the
+    # register's retention for its purposes after that day (exchange.retention.expiry).
+    expires_on: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class ConsentEvent(Base):

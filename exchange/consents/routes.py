@@ -104,7 +104,7 @@ def list_consents(
 def search_consents(
     body: ConsentSearch, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
 ) -> ConsentList:
-    pseudonym = subject_pseudonym(broker.keyring.pseudonym.active, body.person)
+    pseudonym = subject_pseudonym(broker.keyring.pseudonym_keys, body.person)
     consents = service.consents_for(
         session, _context(broker, session), principal, subject_pseudonym_value=pseudonym
     )

@@ -31,6 +31,7 @@ from exchange.identity.models import Subject
 from exchange.identity.pseudonyms import subject_pseudonym
 from exchange.identity.service import ensure_subjects
 from exchange.organisations.models import Organisation
+from exchange.rights.models import Restriction
 from exchange.vault import envelope
 from exchange.vault.keyring import Keyring
 from policies import engine
@@ -243,7 +244,14 @@ def subject_state(session: Session, subject_id: uuid.UUID) -> engine.SubjectStat
         )
         for purpose in objection.purposes
     )
-    return engine.SubjectState(consents=tuple(consents), objections=objections)
+    restricted = session.scalar(
+        select(Restriction.id)
+        .where(Restriction.subject_id == subject_id, Restriction.lifted_at.is_(None))
+        .limit(1)
+    )
+    return engine.SubjectState(
+        consents=tuple(consents), objections=objections, restricted=restricted is not None
+    )
 
 
 def subject_objections(
@@ -261,6 +269,24 @@ def subject_objections(
         for pseudonym, purposes, made_on in rows:
             found[pseudonym].extend(engine.Objection(p, made_on) for p in purposes)
     return {pseudonym: tuple(items) for pseudonym, items in found.items()}
+
+
+def restricted_subjects(pseudonyms: Iterable[str], session: Session) -> frozenset[str]:
+    """Which of these people have their data restricted (AVG art. 18) right now."""
+    wanted = sorted(set(pseudonyms))
+    found: set[str] = set()
+    for start in range(0, len(wanted), CHUNK):
+        found.update(
+            session.scalars(
+                select(Subject.pseudonym)
+                .join(Restriction, Restriction.subject_id == Subject.id)
+                .where(
+                    Subject.pseudonym.in_(wanted[start : start + CHUNK]),
+                    Restriction.lifted_at.is_(None),
+                )
+            )
+        )
+    return frozenset(found)
 
 
 def _audit(
@@ -319,7 +345,7 @@ def _append(
 def _subject_id(
     session: Session, context: LedgerContext, request: ConsentIn | ObjectionIn
 ) -> uuid.UUID:
-    pseudonym = subject_pseudonym(context.keyring.pseudonym.active, request.person)
+    pseudonym = subject_pseudonym(context.keyring.pseudonym_keys, request.person)
     return ensure_subjects(session, context.keyring, {pseudonym}, context.now)[pseudonym]
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.cases.models import Case, CaseStatus, ContactAttempt, ContactChannel, PartOfDay
 from exchange.clock import local_date
-from exchange.consents.service import subject_objections
+from exchange.consents.service import restricted_subjects, subject_objections
 from exchange.db import CHUNK
 from exchange.errors import Forbidden
 from exchange.identity.models import Subject
@@ -168,9 +168,12 @@ def build_ddas(
     # The person's own objection counts as in every other disclosure: someone the register
     # denies is left out of the delivery, and the deny is on record.
     objections = subject_objections({pseudonym for _, pseudonym in rows}, session)
+    restricted = restricted_subjects({pseudonym for _, pseudonym in rows}, session)
     decisions: dict[str, Decision] = {}
     for pseudonym in sorted({pseudonym for _, pseudonym in rows}):
-        decisions[pseudonym] = _decide_for(register, request, objections.get(pseudonym, ()))
+        decisions[pseudonym] = _decide_for(
+            register, request, objections.get(pseudonym, ()), restricted=pseudonym in restricted
+        )
     signals = [signal for signal, pseudonym in rows if decisions[pseudonym].permitted]
 
     keys = household_keys(session, keyring, {s.household_id for s in signals})
@@ -348,7 +351,11 @@ def _attempts(session: Session, case_ids: set[uuid.UUID]) -> dict[uuid.UUID, lis
 
 
 def _decide_for(
-    register: Register, request: DecisionRequest, objections: tuple[Objection, ...]
+    register: Register,
+    request: DecisionRequest,
+    objections: tuple[Objection, ...],
+    *,
+    restricted: bool = False,
 ) -> Decision:
     return register.decide(
         DecisionRequest(
@@ -357,7 +364,7 @@ def _decide_for(
             action=request.action,
             purpose=request.purpose,
             today=request.today,
-            subject=SubjectState(objections=objections),
+            subject=SubjectState(objections=objections, restricted=restricted),
         )
     )
 

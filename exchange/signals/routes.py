@@ -23,6 +23,7 @@ from exchange.broker import Broker
 from exchange.cases.feedback import provider_feedback
 from exchange.cases.models import Case
 from exchange.cases.service import commit_denial
+from exchange.consents.service import restricted_subjects
 from exchange.db import unit_of_work
 from exchange.errors import FieldError, Forbidden, InvalidInput
 from exchange.identity.models import Subject
@@ -39,7 +40,7 @@ from exchange.signals.schemas import (
     SignalWithFeedback,
 )
 from policies.casework import load_casework_policy
-from policies.engine import DecisionRequest
+from policies.engine import DecisionRequest, SubjectState
 
 router = APIRouter(prefix="/signals", tags=["signals"])
 FEEDBACK_PURPOSE = "provider-feedback"
@@ -210,6 +211,7 @@ def read_signal(
     # Telling a provider the status of its signal is feedback: a disclosure like any other,
     # decided by the register and logged.
     register = broker.policies.active(session).register
+    subject = session.scalar(select(Subject.pseudonym).where(Subject.id == signal.subject_id))
     decision = register.decide(
         DecisionRequest(
             actor_org=str(principal.organisation_id),
@@ -217,9 +219,10 @@ def read_signal(
             action="read",
             purpose=FEEDBACK_PURPOSE,
             today=clock.today(),
+            # A restricted person's data goes to nobody (AVG art. 18), feedback included.
+            subject=SubjectState(restricted=bool(restricted_subjects([subject or ""], session))),
         )
     )
-    subject = session.scalar(select(Subject.pseudonym).where(Subject.id == signal.subject_id))
     broker.audit.append(
         session,
         [

@@ -25,7 +25,7 @@ from exchange import clock
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.cases.models import Case, CaseStatus
 from exchange.cases.states import schedule
-from exchange.consents.service import subject_objections
+from exchange.consents.service import restricted_subjects, subject_objections
 from exchange.db import CHUNK, insert_ignoring_conflicts, insert_rows
 from exchange.errors import (
     Conflict,
@@ -44,6 +44,7 @@ from exchange.identity.service import ensure_subjects
 from exchange.organisations.models import OrganisationKind
 from exchange.organisations.service import RoutingTable
 from exchange.policy.service import categories_of
+from exchange.retention.expiry import CASE_PURPOSE, expiry_after
 from exchange.signals.models import Signal
 from exchange.signals.schemas import SignalIn
 from exchange.vault import envelope
@@ -169,7 +170,7 @@ def receive_signals(
                 digest=digests[index],
                 document=documents[index],
                 municipality_id=municipality,
-                subject_pseudonym=subject_pseudonym(context.keyring.pseudonym.active, item.person),
+                subject_pseudonym=subject_pseudonym(context.keyring.pseudonym_keys, item.person),
                 household_pseudonym=_household_pseudonym(context.keyring, item),
             )
         )
@@ -199,7 +200,9 @@ def _decide_disclosures(
 
     Every item comes back with its decision; a denied one also gets its rejection outcome.
     """
-    objections = subject_objections({a.subject_pseudonym for a in accepted}, session)
+    pseudonym_set = {a.subject_pseudonym for a in accepted}
+    objections = subject_objections(pseudonym_set, session)
+    restricted = restricted_subjects(pseudonym_set, session) if pseudonym_set else frozenset()
     permitted = []
     for a in accepted:
         decision = context.register.decide(
@@ -209,7 +212,10 @@ def _decide_disclosures(
                 action=ROUTING_ACTION,
                 purpose=ROUTING_PURPOSE,
                 today=context.today,
-                subject=SubjectState(objections=objections.get(a.subject_pseudonym, ())),
+                subject=SubjectState(
+                    objections=objections.get(a.subject_pseudonym, ()),
+                    restricted=a.subject_pseudonym in restricted,
+                ),
             )
         )
         a.decision = decision
@@ -597,6 +603,9 @@ def _link_cases(
         case.crisis_now = case.crisis_now or a.item.crisis
         case_for_signal[a.index] = case.id
 
+    # Retention runs from the latest signal while the case is not closed; the purge works
+    # out the rest (assignments, results) again before anything goes.
+    expires_on = expiry_after(context.register, context.today, [CASE_PURPOSE])
     new_rows = []
     updates = []
     for case_id, pairs in senders.items():
@@ -630,6 +639,7 @@ def _link_cases(
                     "deadline_kind": plan.deadline_kind,
                     "feedback_status": FeedbackCode.RECEIVED.value,
                     "feedback_since": context.today,
+                    "expires_on": expires_on,
                 }
             )
         else:
@@ -638,6 +648,7 @@ def _link_cases(
                 "id": case_id,
                 "is_multiple": is_multiple,
                 "last_signal_at": now,
+                "expires_on": expires_on,
             }
             if case.crisis_now and not case.crisis:
                 # A crisis signal joins a running case: its shorter term applies from today.
@@ -679,14 +690,14 @@ def _digest(keyring: Keyring, document: dict[str, Any]) -> str:
 
 def _household_pseudonym(keyring: Keyring, item: SignalIn) -> str:
     address = item.address
-    return pseudonyms.household(
-        keyring.pseudonym.active,
-        normalise.household_key(
-            postcode_text=address.postcode,
-            house_number=address.house_number,
-            addition=address.house_number_addition,
-        ),
+    normalised = normalise.household_key(
+        postcode_text=address.postcode,
+        house_number=address.house_number,
+        addition=address.house_number_addition,
     )
+    return pseudonyms.chained(
+        keyring.pseudonym_keys, lambda key: pseudonyms.household(key, normalised)
+    )[-1]
 
 
 SEALED_PARTS = ("person", "address", "contact", "amount_cents", "arrears_since", "preconditions")

@@ -8,6 +8,7 @@ from exchange.db import Base
 from exchange.identity.models import Household, Subject
 from exchange.organisations.models import Organisation, PostcodeRange
 from exchange.policy.models import PolicyVersion
+from exchange.rights.models import RecipientNotice, Restriction
 from exchange.signals.models import Signal
 from exchange.ui.models import AuditVerification, UiSession, User
 from exchange.webhooks.models import WebhookDelivery, WebhookSubscription
@@ -32,6 +33,8 @@ __all__ = [
     "Organisation",
     "PolicyVersion",
     "PostcodeRange",
+    "RecipientNotice",
+    "Restriction",
     "Signal",
     "Subject",
     "UiSession",

@@ -724,7 +724,7 @@ def _pseudonym(broker: Any, bsn: str, surname: str, initials: str, birth_date: s
     except ValidationError as error:
         names = ", ".join(".".join(str(p) for p in e["loc"]) or "person" for e in error.errors())
         raise PageError(422, "error", f"check: {names}") from None
-    return subject_pseudonym(broker.keyring.pseudonym.active, person)
+    return subject_pseudonym(broker.keyring.pseudonym_keys, person)
 
 
 def _start_of(day: str) -> dt.datetime:

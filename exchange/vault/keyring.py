@@ -8,7 +8,14 @@ Families:
 - ``checkpoint``: Ed25519 keys that sign the audit log's checkpoints (C2SP signed notes).
 
 Keys come from a ``KeySource``. The embedded default is a directory of JSON files with
-mode 0600 under the data dir; a KMS or Vault adapter implements the same two methods.
+mode 0600 under the data dir (``FileKeySource``); in production the same documents can come
+from a mounted secret directory (a ``FileKeySource`` on the mount) or from environment
+variables (``EnvironmentKeySource``). A KMS or Vault adapter implements the same two methods.
+
+A key document is ``{"active": <key id>, "keys": {<key id>: <material>}}``, plus, once a
+family has been rotated, ``"order"`` (the key ids oldest first: pseudonyms chain through
+them) and ``"retired"`` (token-signing keys: the instant after which the key leaves the
+JWKS, when the last token it signed has expired). ``exchange keys rotate`` writes them.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ import datetime as dt
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,6 +65,36 @@ class FileKeySource:
         temporary.replace(path)
 
 
+class EnvironmentKeySource:
+    """Key documents from environment variables ``<prefix><FAMILY>`` (``EXCHANGE_KEY_KEK``,
+    ``EXCHANGE_KEY_TOKEN_SIGNING``, ...), each the JSON document, as a secret store injects
+    them. Read-only: rotate in the secret store and restart (or let replicas reload)."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None, prefix: str = "EXCHANGE_KEY_"):
+        self.environ = os.environ if environ is None else environ
+        self.prefix = prefix
+
+    def variable(self, family: str) -> str:
+        return self.prefix + family.upper().replace("-", "_")
+
+    def load(self, family: str) -> dict[str, Any] | None:
+        text = self.environ.get(self.variable(family))
+        if not text:
+            return None
+        document: dict[str, Any] = json.loads(text)
+        return document
+
+    def store(self, family: str, document: dict[str, Any]) -> None:
+        raise ReadOnlyKeySource(
+            f"keys come from the environment: put the new document in {self.variable(family)} "
+            "through your secret store"
+        )
+
+
+class ReadOnlyKeySource(RuntimeError):
+    pass
+
+
 class MissingKeys(RuntimeError):
     pass
 
@@ -65,16 +103,33 @@ class MissingKeys(RuntimeError):
 class SymmetricKeys:
     active_id: str
     keys: dict[str, bytes]
+    order: tuple[str, ...] = ()
+    # Reads the family's document again: a key another process added since start-up (a
+    # rotation) is found without a restart, so re-wrapped rows stay readable everywhere.
+    reload: Callable[[], dict[str, Any] | None] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @property
     def active(self) -> bytes:
         return self.keys[self.active_id]
 
+    @property
+    def chain(self) -> tuple[bytes, ...]:
+        """The keys oldest first, ending with the active one (pseudonyms chain through them)."""
+        ids = self.order or (self.active_id,)
+        return tuple(self.keys[key_id] for key_id in ids)
+
     def get(self, key_id: str) -> bytes:
-        try:
-            return self.keys[key_id]
-        except KeyError:
-            raise MissingKeys(f"key {key_id} is not in the keyring") from None
+        key = self.keys.get(key_id)
+        if key is None and self.reload is not None:
+            document = self.reload()
+            if document is not None:
+                self.keys.update(_symmetric(document).keys)
+            key = self.keys.get(key_id)
+        if key is None:
+            raise MissingKeys(f"key {key_id} is not in the keyring")
+        return key
 
 
 @dataclass(frozen=True)
@@ -85,6 +140,13 @@ class Keyring:
     token_signing: KeySet
     token_signing_active_id: str
     checkpoint: SymmetricKeys  # raw Ed25519 private keys (32 bytes each), by key id
+    token_signing_retired: dict[str, dt.datetime] = field(default_factory=dict)
+    source: KeySource | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def pseudonym_keys(self) -> tuple[bytes, ...]:
+        """The pseudonym key chain, oldest first (``exchange.identity.pseudonyms``)."""
+        return self.pseudonym.chain
 
     @classmethod
     def load(cls, source: KeySource) -> Keyring:
@@ -99,12 +161,23 @@ class Keyring:
         keyset = KeySet.import_key_set({"keys": list(signing["keys"].values())})
         return cls(
             pseudonym=_symmetric(documents["pseudonym"]),
-            kek=_symmetric(documents["kek"]),
+            kek=_symmetric(documents["kek"], lambda: source.load("kek")),
             digest=_symmetric(documents["digest"]),
             token_signing=keyset,
             token_signing_active_id=signing["active"],
             checkpoint=_symmetric(documents["checkpoint"]),
+            token_signing_retired={
+                key_id: dt.datetime.fromisoformat(moment)
+                for key_id, moment in signing.get("retired", {}).items()
+            },
+            source=source,
         )
+
+    def reloaded(self) -> Keyring:
+        """The keyring as its source holds it now (after a rotation by another process)."""
+        if self.source is None:
+            return self
+        return Keyring.load(self.source)
 
     def signing_key(self) -> ECKey:
         key = self.token_signing.get_by_kid(self.token_signing_active_id)
@@ -116,8 +189,18 @@ class Keyring:
         """The active key that signs audit checkpoints."""
         return Ed25519PrivateKey.from_private_bytes(self.checkpoint.active)
 
-    def public_jwks(self) -> dict[str, Any]:
-        return {"keys": [key.as_dict(private=False) for key in self.token_signing.keys]}
+    def public_jwks(self, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Every token-signing key that can still have valid tokens out: a rotated key stays
+        until the last token it signed has expired."""
+        moment = now or dt.datetime.now(dt.UTC)
+        return {
+            "keys": [
+                key.as_dict(private=False)
+                for key in self.token_signing.keys
+                if key.kid not in self.token_signing_retired
+                or self.token_signing_retired[key.kid] > moment
+            ]
+        }
 
 
 def ensure_keys(source: KeySource) -> list[str]:
@@ -144,9 +227,22 @@ def new_key_id(family: str) -> str:
     return f"{family}-{today}-{secrets.token_hex(3)}"
 
 
-def _symmetric(document: dict[str, Any] | None) -> SymmetricKeys:
+def key_source(keys_dir: Path, kind: str = "file") -> KeySource:
+    """The configured key source: ``file`` (a directory, also a mounted secret) or ``env``."""
+    if kind == "env":
+        return EnvironmentKeySource()
+    return FileKeySource(keys_dir)
+
+
+def _symmetric(
+    document: dict[str, Any] | None,
+    reload: Callable[[], dict[str, Any] | None] | None = None,
+) -> SymmetricKeys:
     assert document is not None
     keys = {kid: base64.b64decode(material) for kid, material in document["keys"].items()}
     if any(len(key) != 32 for key in keys.values()):
         raise MissingKeys("symmetric keys must be 32 bytes")
-    return SymmetricKeys(active_id=document["active"], keys=keys)
+    order = tuple(document.get("order", ()))
+    if order and order[-1] != document["active"]:
+        raise MissingKeys("the active key must be the last of the key order")
+    return SymmetricKeys(active_id=document["active"], keys=keys, order=order, reload=reload)

@@ -24,7 +24,7 @@ from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
 from exchange.cases.feedback import PAUSE_FIELD, STATUS_FIELD, provider_feedback
 from exchange.cases.models import Case
-from exchange.consents.service import subject_objections
+from exchange.consents.service import restricted_subjects, subject_objections
 from exchange.db import insert_ignoring_conflicts
 from exchange.errors import FieldError, InvalidInput, NotFound
 from exchange.identity.models import Subject
@@ -308,7 +308,9 @@ def announce_feedback(
     ).all()
     if not rows:
         return 0
-    objections = subject_objections({row.pseudonym for row in rows if row.pseudonym}, session)
+    pseudonym_set = {row.pseudonym for row in rows if row.pseudonym}
+    objections = subject_objections(pseudonym_set, session)
+    restricted = restricted_subjects(pseudonym_set, session)
     legal_basis = register.purpose(FEEDBACK_PURPOSE).legal_basis
     today = clock.local_date(now)
     occurred_at = _instant(now)
@@ -322,7 +324,10 @@ def announce_feedback(
                 action="read",
                 purpose=FEEDBACK_PURPOSE,
                 today=today,
-                subject=SubjectState(objections=objections.get(row.pseudonym or "", ())),
+                subject=SubjectState(
+                    objections=objections.get(row.pseudonym or "", ()),
+                    restricted=row.pseudonym in restricted,
+                ),
             )
         )
         feedback = provider_feedback(casework, decision, case)

@@ -1,0 +1,1 @@
+"""Data-subject rights: erasure by crypto-shredding, restriction, notices to recipients."""

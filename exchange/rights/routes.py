@@ -1,0 +1,84 @@
+"""``/v1/subjects``: a privacy officer honours erasure and restriction requests;
+``/v1/notices``: recipients read what was erased or restricted of the data they received."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy.orm import Session
+
+from exchange import clock
+from exchange.api.deps import CurrentBroker, DbSession
+from exchange.auth.guards import CurrentPrincipal, requires
+from exchange.auth.scopes import SUBJECTS_RIGHTS
+from exchange.broker import Broker
+from exchange.organisations.models import PROVIDER_KINDS, OrganisationKind
+from exchange.rights import service
+from exchange.rights.schemas import (
+    ErasureOut,
+    NoticeList,
+    NoticeOut,
+    RestrictionOut,
+    RightsRequest,
+)
+
+router = APIRouter(tags=["data-subject rights"])
+OVERSIGHT = {OrganisationKind.PRIVACY_OFFICER}
+RECIPIENT_KINDS = {
+    OrganisationKind.MUNICIPALITY,
+    OrganisationKind.NEIGHBOURHOOD_TEAM,
+    OrganisationKind.DEBT_SERVICE,
+}
+
+
+@router.post(
+    "/subjects/erasure",
+    response_model=ErasureOut,
+    summary="Erase a person's data (AVG art. 17), or say which legal duty overrides it",
+    responses={409: {"description": "A legal obligation overrides erasure; the ground in words"}},
+)
+@requires(SUBJECTS_RIGHTS, OVERSIGHT)
+def erasure(
+    body: RightsRequest, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
+) -> ErasureOut:
+    result = service.erase(session, _context(broker, session), principal, body.person, body.reason)
+    return ErasureOut.model_validate(result)
+
+
+@router.post(
+    "/subjects/restriction",
+    response_model=RestrictionOut,
+    summary="Restrict a person's data (AVG art. 18): kept, disclosed to nobody",
+)
+@requires(SUBJECTS_RIGHTS, OVERSIGHT)
+def restriction(
+    body: RightsRequest, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
+) -> RestrictionOut:
+    result = service.restrict(
+        session, _context(broker, session), principal, body.person, body.reason
+    )
+    return RestrictionOut.model_validate(result)
+
+
+@router.get(
+    "/notices",
+    response_model=NoticeList,
+    summary="Erasures and restrictions of data you received (AVG art. 19)",
+)
+@requires(None, RECIPIENT_KINDS | set(PROVIDER_KINDS))
+def notices(principal: CurrentPrincipal, session: DbSession) -> NoticeList:
+    return NoticeList(
+        items=[
+            NoticeOut(id=n.id, event=n.event, resources=n.resources, created_at=n.created_at)
+            for n in service.notices_for(session, principal.organisation_id)
+        ]
+    )
+
+
+def _context(broker: Broker, session: Session) -> service.RightsContext:
+    return service.RightsContext(
+        keyring=broker.keyring,
+        register=broker.policies.active(session).register,
+        audit=broker.audit,
+        today=clock.today(),
+        now=clock.now(),
+    )

@@ -1,0 +1,342 @@
+"""Erasure (AVG art. 17) and restriction (art. 18) for a privacy officer, and the notices
+to the recipients that received the data (art. 19).
+
+Erasure is crypto-shredding (``exchange.retention.shred``): a household that is only the
+person's loses its data key and its rows; a household shared with others gets a new key
+with the person's signals gone. The audit log keeps every entry (pseudonyms only), so it
+still verifies and still shows that disclosures happened.
+
+The register says which purposes rest on a legal duty that overrides erasure
+(``erasure.refused_while`` of a purpose): then the answer is a 409 with that ground in
+plain language, and nothing is erased.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exchange.auditlog.models import AuditEntry
+from exchange.auditlog.report import RECORDING_ACTIONS
+from exchange.auditlog.service import AuditRecord, AuditTrail
+from exchange.auth.tokens import Principal
+from exchange.cases.models import Case, CaseStatus
+from exchange.errors import Conflict
+from exchange.identity.models import Subject
+from exchange.identity.pseudonyms import subject_pseudonyms
+from exchange.identity.schemas import Person
+from exchange.identity.service import ensure_subjects
+from exchange.organisations.models import PROVIDER_KINDS, Organisation
+from exchange.retention import shred
+from exchange.rights.models import RecipientNotice, Restriction
+from exchange.signals.models import Signal
+from exchange.vault.keyring import Keyring
+from exchange.webhooks.models import WebhookDelivery, WebhookSubscription
+from policies.engine import Register
+
+OVERSIGHT_PURPOSE = "privacy-oversight"
+ERASED_EVENT = "signal.erased"
+
+
+@dataclass(frozen=True)
+class RightsContext:
+    keyring: Keyring
+    register: Register
+    audit: AuditTrail
+    today: dt.date
+    now: dt.datetime
+
+
+class ErasureRefused(Conflict):
+    """Erasure is refused on a legal ground the register names; the ground is in the answer."""
+
+    title = "Erasure is refused on a legal ground"
+    slug = "erasure-refused"
+
+    def __init__(self, purpose: str, ground: dict[str, str]) -> None:
+        super().__init__(ground.get("en", "a legal obligation overrides erasure"))
+        self.purpose = purpose
+        self.ground = ground
+
+    def as_problem(self, instance: str | None = None) -> dict[str, Any]:
+        problem = super().as_problem(instance)
+        problem["purpose"] = self.purpose
+        problem["legal_ground"] = self.ground
+        return problem
+
+
+def erase(
+    session: Session, context: RightsContext, principal: Principal, person: Person, reason: str
+) -> dict[str, Any]:
+    """Erase everything held about the person, unless a legal duty overrides erasure."""
+    stages = subject_pseudonyms(context.keyring.pseudonym_keys, person)
+    subjects = dict(
+        session.execute(select(Subject.id, Subject.pseudonym).where(Subject.pseudonym.in_(stages)))
+        .tuples()
+        .all()
+    )
+    subject_ids = set(subjects)
+    signals = session.execute(
+        select(Signal.id, Signal.household_id, Signal.case_id, Signal.provider_id).where(
+            Signal.subject_id.in_(subject_ids)
+        )
+    ).all()
+    case_ids = {s.case_id for s in signals}
+    refusal = _override(session, context.register, case_ids)
+    if refusal is not None:
+        _record(session, context, principal, "subject.erasure", "deny", stages[-1], refusal.purpose)
+        session.commit()  # the refused request stays on record; nothing else was written
+        raise refusal
+
+    notified = notify_recipients(session, context, stages, "erasure", {s.id for s in signals})
+    removed = shred.Removed()
+    households: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+    for household_id, subject_id in session.execute(
+        select(Signal.household_id, Signal.subject_id)
+        .where(Signal.household_id.in_({s.household_id for s in signals}))
+        .distinct()
+    ):
+        households[household_id].add(subject_id)
+    only_theirs = [h for h, people in households.items() if people <= subject_ids]
+    shared = [h for h, people in households.items() if not people <= subject_ids]
+    removed.add(shred.remove_households(session, only_theirs))
+    for household_id in sorted(shared):
+        removed.add(
+            shred.remove_person_from_household(session, context.keyring, household_id, subject_ids)
+        )
+    removed.add(shred.remove_subjects(session, subject_ids, keep_wishes=False))
+    resources = {"reason_given": "yes" if reason.strip() else "no", **removed.as_resources()}
+    _record(
+        session,
+        context,
+        principal,
+        "subject.erasure",
+        "recorded",
+        stages[-1],
+        None,
+        resources,
+    )
+    return {
+        "status": "erased",
+        "erased": vars(removed),
+        "recipients_notified": notified,
+        "detail": (
+            "Everything held about the person was erased: the data keys of their households "
+            "were destroyed (or, in a household shared with others, their data was removed "
+            "and the rest sealed under a new key). The audit log keeps its entries, which "
+            "hold pseudonyms only."
+            if subject_ids
+            else "Nothing was held about the person."
+        ),
+    }
+
+
+def restrict(
+    session: Session, context: RightsContext, principal: Principal, person: Person, reason: str
+) -> dict[str, Any]:
+    """Restrict the person's data: kept, disclosed to nobody, from this very decision on."""
+    stages = subject_pseudonyms(context.keyring.pseudonym_keys, person)
+    subject_id = ensure_subjects(session, context.keyring, {stages[-1]}, context.now)[stages[-1]]
+    existing = session.scalar(
+        select(Restriction).where(
+            Restriction.subject_id == subject_id, Restriction.lifted_at.is_(None)
+        )
+    )
+    if existing is None:
+        existing = Restriction(
+            id=uuid.uuid4(),
+            subject_id=subject_id,
+            made_on=context.today,
+            recorded_by_id=principal.organisation_id,
+            recorded_at=context.now,
+        )
+        session.add(existing)
+        session.flush()
+        signal_ids = set(session.scalars(select(Signal.id).where(Signal.subject_id == subject_id)))
+        notified = notify_recipients(session, context, stages, "restriction", signal_ids)
+    else:
+        notified = 0
+    _record(
+        session,
+        context,
+        principal,
+        "subject.restriction",
+        "recorded",
+        stages[-1],
+        None,
+        {"restriction": str(existing.id), "reason_given": "yes" if reason.strip() else "no"},
+    )
+    return {
+        "status": "restricted",
+        "restricted_since": existing.made_on.isoformat(),
+        "recipients_notified": notified,
+        "detail": (
+            "The person's data stays stored, but every disclosure is refused while the "
+            "restriction lasts."
+        ),
+    }
+
+
+def notify_recipients(
+    session: Session,
+    context: RightsContext,
+    stages: list[str],
+    event: str,
+    signal_ids: set[uuid.UUID],
+) -> int:
+    """Tell every organisation that received the person's data (AVG art. 19), per the log.
+
+    Each gets a notice naming only the case and signal ids it already knows; a provider with
+    a webhook also gets a ``signal.erased`` delivery for each of its signals. One audit entry
+    per recipient. Returns the number of recipients told.
+    """
+    received: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for (data,) in session.execute(
+        select(AuditEntry.entry).where(
+            AuditEntry.subject.in_(stages),
+            AuditEntry.decision == "permit",
+            AuditEntry.recipient_org_id.is_not(None),
+        )
+    ):
+        entry = orjson.loads(data)
+        if entry["action"] in RECORDING_ACTIONS:
+            continue
+        for name in ("case", "signal"):
+            if entry["resources"].get(name):
+                received[entry["recipient"]][name + "s"].add(entry["resources"][name])
+        received[entry["recipient"]].setdefault("cases", set())
+    # The providers that sent the signals hear of them too, on their feedback channel.
+    for signal_id, provider_id in session.execute(
+        select(Signal.id, Signal.provider_id).where(Signal.id.in_(signal_ids))
+    ):
+        received[str(provider_id)]["signals"].add(str(signal_id))
+    if not received:
+        return 0
+    organisations = {
+        str(org.id): org
+        for org in session.scalars(
+            select(Organisation).where(Organisation.id.in_([uuid.UUID(r) for r in received]))
+        )
+    }
+    subscribed = set(
+        session.scalars(
+            select(WebhookSubscription.organisation_id).where(
+                WebhookSubscription.organisation_id.in_([o.id for o in organisations.values()])
+            )
+        )
+    )
+    occurred_at = context.now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    records = []
+    for recipient, what in sorted(received.items()):
+        organisation = organisations.get(recipient)
+        if organisation is None:
+            continue
+        resources = {name: sorted(ids) for name, ids in what.items() if ids}
+        notice = RecipientNotice(
+            id=uuid.uuid4(),
+            organisation_id=organisation.id,
+            event=event,
+            resources=resources,
+            created_at=context.now,
+        )
+        session.add(notice)
+        if organisation.id in subscribed and organisation.kind in {k.value for k in PROVIDER_KINDS}:
+            for erased_signal in resources.get("signals", []):
+                delivery_id = uuid.uuid4()
+                payload = {
+                    "type": ERASED_EVENT if event == "erasure" else "signal.restricted",
+                    "id": str(delivery_id),
+                    "signal_id": erased_signal,
+                    "occurred_at": occurred_at,
+                }
+                session.add(
+                    WebhookDelivery(
+                        id=delivery_id,
+                        organisation_id=organisation.id,
+                        event_type=payload["type"],
+                        payload=orjson.dumps(payload).decode(),
+                        state="pending",
+                        attempts=0,
+                        created_at=context.now,
+                        next_attempt_at=context.now,
+                    )
+                )
+        records.append(
+            AuditRecord(
+                action=f"subject.{event}_notice",
+                decision="recorded",
+                actor_org=None,
+                actor_client="exchange-rights",
+                purpose=OVERSIGHT_PURPOSE,
+                recipient_org=organisation.id,
+                subject=stages[-1],
+                resources={"notice": str(notice.id)},
+            )
+        )
+    session.flush()
+    context.audit.append(session, records, context.now)
+    return len(records)
+
+
+def notices_for(session: Session, organisation_id: uuid.UUID, limit: int = 100) -> list[Any]:
+    """The newest notices for one recipient organisation."""
+    return list(
+        session.scalars(
+            select(RecipientNotice)
+            .where(RecipientNotice.organisation_id == organisation_id)
+            .order_by(RecipientNotice.created_at.desc(), RecipientNotice.id)
+            .limit(limit)
+        )
+    )
+
+
+def _override(
+    session: Session, register: Register, case_ids: set[uuid.UUID]
+) -> ErasureRefused | None:
+    """The first purpose whose legal duty overrides erasure of these cases now, if any."""
+    if not case_ids:
+        return None
+    open_cases = session.scalar(
+        select(Case.id)
+        .where(Case.id.in_(case_ids), Case.status != CaseStatus.CLOSED.value)
+        .limit(1)
+    )
+    for purpose in register.purposes:
+        if purpose.erasure_refused_while == "case_open" and open_cases is not None:
+            return ErasureRefused(purpose.id, dict(purpose.erasure_ground))
+    return None
+
+
+def _record(
+    session: Session,
+    context: RightsContext,
+    principal: Principal,
+    action: str,
+    decision: str,
+    pseudonym: str,
+    purpose: str | None,
+    resources: dict[str, str] | None = None,
+) -> None:
+    context.audit.append(
+        session,
+        [
+            AuditRecord(
+                action=action,
+                decision=decision,
+                actor_org=principal.organisation_id,
+                actor_client=principal.client_id,
+                purpose=purpose or OVERSIGHT_PURPOSE,
+                policy_version=context.register.version_hash,
+                subject=pseudonym,
+                resources=resources or {},
+            )
+        ],
+        context.now,
+    )
