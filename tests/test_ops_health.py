@@ -33,14 +33,27 @@ def test_a_migrated_broker_with_keys_is_ready(client: TestClient, broker: Broker
 
 
 def test_a_schema_behind_the_code_is_not_ready(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, settings: Settings
 ) -> None:
-    monkeypatch.setattr(health, "_script_heads", lambda _url: frozenset({"2099-01-01-newer"}))
+    _, known = health._script_revisions(settings.resolved_database_url)
+    newer = frozenset({"2099-01-01-newer"})
+    monkeypatch.setattr(health, "_script_revisions", lambda _url: (newer, known | newer))
     response = client.get("/readyz")
     assert response.status_code == 503
     migrations = response.json()["checks"]["migrations"]
     assert not migrations["ok"]
     assert "2099-01-01-newer" in migrations["detail"]
+
+
+def test_a_schema_newer_than_the_code_keeps_it_ready_during_a_rolling_update(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This code knows only an older revision: the database's head is a later release's.
+    older = frozenset({"2020-01-01-older"})
+    monkeypatch.setattr(health, "_script_revisions", lambda _url: (older, older))
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert "newer than this code" in response.json()["checks"]["migrations"]["detail"]
 
 
 def test_an_unreachable_database_is_not_ready_and_its_address_is_not_told(

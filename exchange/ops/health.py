@@ -97,19 +97,26 @@ def _keys_loaded(broker: Broker) -> str:
 
 def _migrations_at_head(broker: Broker, connection: Connection) -> str:
     current = set(MigrationContext.configure(connection).get_current_heads())
-    wanted = _script_heads(broker.settings.resolved_database_url)
-    if current != wanted:
-        raise RuntimeError(
-            f"schema at {', '.join(sorted(current)) or 'nothing'}, "
-            f"code expects {', '.join(sorted(wanted))}; run 'exchange init' (the migration job)"
-        )
-    return ", ".join(sorted(current))
+    heads, known = _script_revisions(broker.settings.resolved_database_url)
+    if current == heads:
+        return ", ".join(sorted(current))
+    if current and not current <= known:
+        # A revision this code does not know was written by a newer release's migration
+        # (a rolling update: the Job ran, older replicas still serve). Migrations are kept
+        # backward compatible for one release, so the older code stays in service.
+        return f"schema at {', '.join(sorted(current))}, newer than this code"
+    raise RuntimeError(
+        f"schema at {', '.join(sorted(current)) or 'nothing'}, "
+        f"code expects {', '.join(sorted(heads))}; run 'exchange init' (the migration job)"
+    )
 
 
 @cache
-def _script_heads(url: str) -> frozenset[str]:
-    # The migration scripts ship with the code and do not change while it runs.
-    return frozenset(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+def _script_revisions(url: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The heads and every revision of the migration scripts (they ship with the code)."""
+    script = ScriptDirectory.from_config(alembic_config(url))
+    known = frozenset(revision.revision for revision in script.walk_revisions())
+    return frozenset(script.get_heads()), known
 
 
 def _audit_appendable(connection: Connection) -> str:
