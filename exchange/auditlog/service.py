@@ -13,7 +13,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import and_, or_, select
@@ -71,6 +71,15 @@ class AuditRecord:
     recipient_org: uuid.UUID | None = None
     subject: str | None = None
     resources: Mapping[str, str] = field(default_factory=dict)
+
+
+class AuditSink(Protocol):
+    """Where a service appends its audit records: the trail itself, or a buffer that appends
+    them to the trail at the end of the transaction (``exchange.signals.intake``)."""
+
+    def append(
+        self, session: Session, records: Sequence[AuditRecord], now: dt.datetime
+    ) -> list[int]: ...
 
 
 class AuditTrail:

@@ -10,6 +10,7 @@ Each request still gets its own outcome, and its answer is sent only after the c
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 import weakref
 from collections import defaultdict
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from exchange import clock
+from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
 from exchange.broker import Broker
 from exchange.db import is_retryable, unit_of_work
@@ -35,23 +37,65 @@ ATTEMPTS = 3
 MAX_COALESCED = 500
 
 
+class DeferredAudit:
+    """The audit entries of one transaction, appended once, as its last write.
+
+    The audit head row is one lock that every writing transaction takes. Taken last, it is
+    never held while the transaction waits for another lock (a household row another replica
+    is linking), so two transactions cannot wait on each other through it (a deadlock).
+    """
+
+    def __init__(self, trail: AuditTrail) -> None:
+        self.trail = trail
+        self.pending: list[AuditRecord] = []
+        self.now: dt.datetime | None = None
+
+    def append(
+        self, session: Session, records: Sequence[AuditRecord], now: dt.datetime
+    ) -> list[int]:
+        self.pending.extend(records)
+        self.now = now
+        return []
+
+    def flush(self, session: Session) -> None:
+        if self.pending and self.now is not None:
+            self.trail.append(session, self.pending, self.now)
+        self.pending = []
+
+
+def take_in(
+    broker: Broker,
+    session: Session,
+    principal: Principal,
+    items: Sequence[tuple[int, SignalIn]],
+    audit: DeferredAudit,
+) -> list[service.Outcome]:
+    """One provider's signals in this transaction, once; the audit entries wait in ``audit``."""
+    active = broker.policies.active(session)
+    context = service.IntakeContext(
+        keyring=broker.keyring,
+        policy=active.intake,
+        register=active.register,
+        audit=audit,
+        actor_client=principal.client_id,
+        today=clock.today(),
+        now=clock.now(),
+    )
+    return service.receive_signals(session, context, principal.organisation_id, items)
+
+
 def receive(
     broker: Broker, session: Session, principal: Principal, items: Sequence[tuple[int, SignalIn]]
 ) -> list[service.Outcome]:
-    """Take one provider's signals in this session's transaction, retrying lost races."""
+    """Take one provider's signals in this session's transaction, retrying lost races.
+
+    The session must hold nothing else: a retry rolls the whole transaction back.
+    """
     for attempt in range(1, ATTEMPTS + 1):
-        active = broker.policies.active(session)
-        context = service.IntakeContext(
-            keyring=broker.keyring,
-            policy=active.intake,
-            register=active.register,
-            audit=broker.audit,
-            actor_client=principal.client_id,
-            today=clock.today(),
-            now=clock.now(),
-        )
+        audit = DeferredAudit(broker.audit)
         try:
-            outcomes = service.receive_signals(session, context, principal.organisation_id, items)
+            outcomes = take_in(broker, session, principal, items, audit)
+            audit.flush(session)
             session.flush()
         except DBAPIError as error:
             session.rollback()
@@ -123,11 +167,24 @@ class IntakeCoalescer:
         for position, waiting in enumerate(taken):
             key = (waiting.principal.organisation_id, waiting.principal.client_id)
             groups[key].append(position)
-        results: list[service.Outcome | None] = [None] * len(taken)
-        for session in unit_of_work(self.broker.sessions):
-            for positions in groups.values():
-                principal = taken[positions[0]].principal
-                items = [(position, taken[position].item) for position in positions]
-                for outcome in receive(self.broker, session, principal, items):
-                    results[outcome.index] = outcome
-        return [outcome for outcome in results if outcome is not None]
+        # A lost race or a deadlock reruns the whole transaction, every group in it: rolling
+        # back inside it would also undo the groups already taken in, whose requests would
+        # then be told 201 for signals that were never stored.
+        for attempt in range(1, ATTEMPTS + 1):
+            results: list[service.Outcome | None] = [None] * len(taken)
+            try:
+                for session in unit_of_work(self.broker.sessions):
+                    audit = DeferredAudit(self.broker.audit)
+                    for positions in groups.values():
+                        principal = taken[positions[0]].principal
+                        items = [(position, taken[position].item) for position in positions]
+                        for outcome in take_in(self.broker, session, principal, items, audit):
+                            results[outcome.index] = outcome
+                    audit.flush(session)
+            except DBAPIError as error:
+                if attempt == ATTEMPTS or not is_retryable(error):
+                    raise
+                log.info("signal.intake_retried", attempt=attempt, error_type=type(error).__name__)
+                continue
+            return [outcome for outcome in results if outcome is not None]
+        raise AssertionError("unreachable")

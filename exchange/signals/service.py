@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from exchange import clock
-from exchange.auditlog.service import AuditRecord, AuditTrail
+from exchange.auditlog.service import AuditRecord, AuditSink
 from exchange.cases.models import Case, CaseStatus
 from exchange.cases.states import schedule
 from exchange.consents.service import restricted_subjects, subject_objections
@@ -98,7 +98,7 @@ class IntakeContext:
     keyring: Keyring
     policy: IntakePolicy
     register: Register
-    audit: AuditTrail
+    audit: AuditSink
     today: dt.date
     now: dt.datetime
     actor_client: str | None = None
