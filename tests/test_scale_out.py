@@ -177,15 +177,9 @@ def test_concurrent_intake_and_reads_on_three_replicas_lose_and_duplicate_nothin
     assert_export_verifies(d, officer, checkpoints[0], tmp_path)
 
 
-@pytest.mark.xfail(
-    reason="known defect, found by this module: concurrent intake on several replicas "
-    "deadlocks in PostgreSQL on the audit head row (answered 500), and one household "
-    "signalled by two providers at two replicas can get two cases. A likely cause: a "
-    "coalesced intake transaction appends one provider's audit entries, so holds the head "
-    "row, and then inserts the next provider's households, which may wait on a transaction "
-    "of another replica that is waiting for the head row",
-    strict=False,
-)
+# This test found a defect (fixed in exchange/signals/intake.py): a coalesced intake
+# transaction held the audit head row while inserting another provider's households, so two
+# replicas could deadlock; and its retry undid groups already answered 201.
 def test_one_household_signalled_by_two_providers_at_two_replicas_gets_one_case(
     deployment: Deployment,
 ) -> None:
@@ -360,9 +354,9 @@ def send(
 ) -> httpx.Response:
     """Send as a client does: a 500 says nothing was stored, so the client sends again.
 
-    Resends show as warnings in the test summary rather than failures: concurrent intake on
-    several replicas can still deadlock in PostgreSQL (the xfail above), and what this
-    module holds the broker to is that nothing is lost or stored twice.
+    Resends show as warnings in the test summary rather than failures: what this module
+    holds the broker to is that nothing is lost or stored twice. Since the deadlock fix
+    (the test above) none is expected; a warning here is worth a look.
     """
     url = d.replicas[replica].base_url + path
     for _ in range(resends):

@@ -183,8 +183,24 @@ def _audit(
     *,
     recipient_org: uuid.UUID | None = None,
 ) -> None:
+    context.audit.append(
+        session,
+        _records(context, principal, people, action, purpose, resources, recipient_org),
+        context.now,
+    )
+
+
+def _records(
+    context: CaseContext,
+    principal: Principal,
+    people: Iterable[_Person],
+    action: str,
+    purpose: str,
+    resources: dict[str, str],
+    recipient_org: uuid.UUID | None = None,
+) -> list[AuditRecord]:
     legal_basis = context.register.purpose(purpose).legal_basis
-    records = [
+    return [
         AuditRecord(
             action=action,
             decision="permit" if person.decision.permitted else "deny",
@@ -202,7 +218,6 @@ def _audit(
         )
         for person in people
     ]
-    context.audit.append(session, records, context.now)
 
 
 def commit_denial(session: Session, error: ExchangeError) -> ExchangeError:
@@ -280,14 +295,19 @@ def queue(
     signals = _signals_of(session, [c.id for c in cases])
     items = []
     withheld = 0
+    records: list[AuditRecord] = []
     for case in cases:
         people = _people(session, context, principal, case.id, "read", purpose)
-        _audit(session, context, principal, people, "case.list", purpose, {"case": str(case.id)})
+        records += _records(
+            context, principal, people, "case.list", purpose, {"case": str(case.id)}
+        )
         permitted = [p for p in people if p.decision.permitted]
         if not permitted:
             withheld += 1
             continue
         items.append(_summary(context, case, signals[case.id], permitted[0].decision.fields))
+    # One append for the page, after every read: the audit head row is the last lock taken.
+    context.audit.append(session, records, context.now)
     return {
         "items": items,
         "total": total,

@@ -29,7 +29,7 @@ from exchange.cases.schemas import AssignmentIn, ContactAttemptIn, ResultIn
 from exchange.consents.models import Consent, Objection
 from exchange.errors import FieldError, InvalidInput
 from exchange.identity.models import Subject
-from exchange.identity.pseudonyms import subject_pseudonym
+from exchange.identity.pseudonyms import subject_pseudonyms
 from exchange.identity.schemas import Person
 from exchange.organisations.models import Organisation, OrganisationKind
 from exchange.reports.overview import build_overview
@@ -507,7 +507,7 @@ def _audit_page(
     register = case_context(broker, session).register
     found: list[dict[str, Any]] = []
     if searched:
-        pseudonym = _pseudonym(
+        stages = _pseudonyms(
             broker, form["bsn"], form["surname"], form["initials"], form["birth_date"]
         )
         try:
@@ -518,7 +518,7 @@ def _audit_page(
             raise PageError(422, "error", "dates as YYYY-MM-DD, organisation as an id") from None
         found = report.search(
             session,
-            subject=pseudonym,
+            subject=stages,
             organisation=organisation_id,
             purpose=form["purpose"] or None,
             action=form["action"] or None,
@@ -567,14 +567,16 @@ def access_report(
     user = current_user(request, session)
     require(user, OVERSIGHT_KINDS)
     check_form(request, user, {"csrf_token": csrf_token})
-    pseudonym = _pseudonym(broker, bsn, surname, initials, birth_date)
-    if pseudonym is None:
+    # Every pseudonym the person had: entries from before a key rotation keep the old one.
+    stages = _pseudonyms(broker, bsn, surname, initials, birth_date)
+    if stages is None:
         raise PageError(422, "error", "a BSN, or surname, initials and date of birth")
+    pseudonym = stages[-1]
     now = clock.now()
     result = report.access_report(
         session,
         case_context(broker, session).register,
-        pseudonym,
+        stages,
         broker.audit.tree_size(session),
         now,
     )
@@ -672,9 +674,10 @@ def consent_ledger(
     user = current_user(request, session)
     require(user, OVERSIGHT_KINDS)
     check_form(request, user, {"csrf_token": csrf_token})
-    pseudonym = _pseudonym(broker, bsn, surname, initials, birth_date)
-    if pseudonym is None:
+    stages = _pseudonyms(broker, bsn, surname, initials, birth_date)
+    if stages is None:
         raise PageError(422, "error", "a BSN, or surname, initials and date of birth")
+    pseudonym = stages[-1]  # the stored subject has the newest
     consents: list[Consent] = []
     objections: list[Objection] = []
     subject_id = session.scalar(select(Subject.id).where(Subject.pseudonym == pseudonym))
@@ -708,8 +711,11 @@ def consent_ledger(
     )
 
 
-def _pseudonym(broker: Any, bsn: str, surname: str, initials: str, birth_date: str) -> str | None:
-    """The broker's pseudonym of a person given on a form, the same way intake computes it."""
+def _pseudonyms(
+    broker: Any, bsn: str, surname: str, initials: str, birth_date: str
+) -> list[str] | None:
+    """The broker's pseudonyms of a person given on a form (one per pseudonym key, oldest
+    first, the newest last), the same way intake computes them."""
     if not (bsn or surname):
         return None
     fields: dict[str, Any] = {"bsn": bsn.strip() or None}
@@ -724,7 +730,7 @@ def _pseudonym(broker: Any, bsn: str, surname: str, initials: str, birth_date: s
     except ValidationError as error:
         names = ", ".join(".".join(str(p) for p in e["loc"]) or "person" for e in error.errors())
         raise PageError(422, "error", f"check: {names}") from None
-    return subject_pseudonym(broker.keyring.pseudonym_keys, person)
+    return subject_pseudonyms(broker.keyring.pseudonym_keys, person)
 
 
 def _start_of(day: str) -> dt.datetime:
