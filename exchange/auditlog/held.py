@@ -39,16 +39,12 @@ def held_data(session: Session, register: Register, pseudonym: str) -> list[Held
             select(Signal.case_id, func.count(Signal.id))
             .where(Signal.subject_id == subject_id)
             .group_by(Signal.case_id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     case_ids = list(signal_cases)
     if case_ids:
         case_expiry = dict(
-            session.execute(select(Case.id, Case.expires_on).where(Case.id.in_(case_ids)))
-            .tuples()
-            .all()
+            session.execute(select(Case.id, Case.expires_on).where(Case.id.in_(case_ids))).all()
         )
         notes = session.scalar(
             select(func.count(ContactAttempt.id)).where(

@@ -85,9 +85,7 @@ def purge(
                 select(Consent.id, Consent.subject_id).where(
                     Consent.id.in_(expired_consents[start : start + CHUNK])
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     touched = {p for group in people.values() for p in group} | set(consent_people.values())
     pseudonyms = _pseudonyms(session, touched)
@@ -189,9 +187,7 @@ def _pseudonyms(session: Session, subject_ids: set[uuid.UUID]) -> dict[uuid.UUID
                 select(Subject.id, Subject.pseudonym).where(
                     Subject.id.in_(wanted[start : start + CHUNK])
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     return found
 

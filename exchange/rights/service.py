@@ -78,9 +78,9 @@ def erase(
     """Erase everything held about the person, unless a legal duty overrides erasure."""
     stages = subject_pseudonyms(context.keyring.pseudonym_keys, person)
     subjects = dict(
-        session.execute(select(Subject.id, Subject.pseudonym).where(Subject.pseudonym.in_(stages)))
-        .tuples()
-        .all()
+        session.execute(
+            select(Subject.id, Subject.pseudonym).where(Subject.pseudonym.in_(stages))
+        ).all()
     )
     subject_ids = set(subjects)
     signals = session.execute(
