@@ -12,7 +12,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from exchange.auditlog.held import held_data
-from exchange.auditlog.models import AuditEntry
+from exchange.auditlog.models import AuditEntry, subject_keys
 from exchange.auditlog.schemas import AccessReport, Disclosure
 from exchange.organisations.models import Organisation
 from policies.engine import Register
@@ -48,7 +48,10 @@ def search(
     """Entries in leaf order matching every filter given, after a leaf index (a cursor)."""
     query = select(AuditEntry.entry).order_by(AuditEntry.leaf_index).limit(min(limit, MAX_PAGE))
     if subject is not None:
-        query = query.where(AuditEntry.subject.in_(_stages(subject)))
+        stages = _stages(subject)
+        query = query.where(
+            AuditEntry.subject_key.in_(subject_keys(stages)), AuditEntry.subject.in_(stages)
+        )
     if organisation is not None:
         query = query.where(
             or_(
@@ -84,7 +87,11 @@ def access_report(
     stages = _stages(subject)
     rows = session.execute(
         select(AuditEntry.entry)
-        .where(AuditEntry.subject.in_(stages), AuditEntry.recipient_org_id.is_not(None))
+        .where(
+            AuditEntry.subject_key.in_(subject_keys(stages)),
+            AuditEntry.subject.in_(stages),
+            AuditEntry.recipient_org_id.is_not(None),
+        )
         .order_by(AuditEntry.leaf_index)
     )
     entries = [orjson.loads(data) for (data,) in rows]

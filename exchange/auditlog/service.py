@@ -32,7 +32,7 @@ from audit.merkle import (
     root_nodes,
 )
 from audit.note import KEY_ROTATION, Checkpoint, NoteSigner, add_signature
-from exchange.auditlog.models import AuditCheckpoint, AuditEntry, AuditHead, AuditNode
+from exchange.auditlog.models import AuditCheckpoint, AuditEntry, AuditHead, AuditNode, subject_key
 from exchange.db import TupleInsert
 from exchange.errors import FieldError, InvalidInput
 from exchange.tracing import current_trace
@@ -50,6 +50,7 @@ _ENTRY_COLUMNS = (
     "actor_org_id",
     "recipient_org_id",
     "subject",
+    "subject_key",
 )
 _NODE_COLUMNS = ("level", "index", "hash")
 
@@ -145,6 +146,7 @@ class AuditTrail:
                     organisation(record.actor_org),
                     organisation(record.recipient_org),
                     record.subject,
+                    subject_key(record.subject) if record.subject is not None else None,
                 )
             )
             index += 1

@@ -23,7 +23,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exchange.auditlog.models import AuditEntry
+from exchange.auditlog.models import AuditEntry, subject_keys
 from exchange.auditlog.report import RECORDING_ACTIONS
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
@@ -200,6 +200,7 @@ def notify_recipients(
     received: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for (data,) in session.execute(
         select(AuditEntry.entry).where(
+            AuditEntry.subject_key.in_(subject_keys(stages)),
             AuditEntry.subject.in_(stages),
             AuditEntry.decision == "permit",
             AuditEntry.recipient_org_id.is_not(None),
