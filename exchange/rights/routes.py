@@ -17,6 +17,8 @@ from exchange.rights.schemas import (
     ErasureOut,
     NoticeList,
     NoticeOut,
+    RectificationOut,
+    RectificationRequest,
     RestrictionOut,
     RightsRequest,
 )
@@ -59,10 +61,33 @@ def restriction(
     return RestrictionOut.model_validate(result)
 
 
+@router.post(
+    "/subjects/rectification",
+    response_model=RectificationOut,
+    summary="Correct a person's details (AVG art. 16); the recipients are told (art. 19)",
+)
+@requires(SUBJECTS_RIGHTS, OVERSIGHT)
+def rectification(
+    body: RectificationRequest,
+    principal: CurrentPrincipal,
+    broker: CurrentBroker,
+    session: DbSession,
+) -> RectificationOut:
+    result = service.rectify(
+        session,
+        _context(broker, session),
+        principal,
+        body.person,
+        body.corrections.model_dump(exclude_unset=True),
+        body.reason,
+    )
+    return RectificationOut.model_validate(result)
+
+
 @router.get(
     "/notices",
     response_model=NoticeList,
-    summary="Erasures and restrictions of data you received (AVG art. 19)",
+    summary="Erasures, rectifications and restrictions of data you received (AVG art. 19)",
 )
 @requires(None, RECIPIENT_KINDS | set(PROVIDER_KINDS))
 def notices(principal: CurrentPrincipal, session: DbSession) -> NoticeList:

@@ -28,21 +28,28 @@ from exchange.auditlog.report import RECORDING_ACTIONS
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
 from exchange.cases.models import Case, CaseStatus
-from exchange.errors import Conflict
+from exchange.errors import Conflict, FieldError, InvalidInput
 from exchange.identity.models import Subject
 from exchange.identity.pseudonyms import subject_pseudonyms
 from exchange.identity.schemas import Person
+from exchange.identity.sealed import household_keys, open_identity
 from exchange.identity.service import ensure_subjects
 from exchange.organisations.models import PROVIDER_KINDS, Organisation
 from exchange.retention import shred
 from exchange.rights.models import RecipientNotice, Restriction
 from exchange.signals.models import Signal
+from exchange.vault import envelope
 from exchange.vault.keyring import Keyring
 from exchange.webhooks.models import WebhookDelivery, WebhookSubscription
 from policies.engine import Register
 
 OVERSIGHT_PURPOSE = "privacy-oversight"
 ERASED_EVENT = "signal.erased"
+WEBHOOK_EVENTS = {
+    "erasure": ERASED_EVENT,
+    "restriction": "signal.restricted",
+    "rectification": "signal.rectified",
+}
 
 
 @dataclass(frozen=True)
@@ -184,6 +191,79 @@ def restrict(
     }
 
 
+# Where each correctable field lives in a signal's sealed identity.
+CORRECTABLE = {
+    "initials": ("person", "initials"),
+    "surname_prefix": ("person", "surname_prefix"),
+    "surname": ("person", "surname"),
+    "street": ("address", "street"),
+    "city": ("address", "city"),
+    "phone": ("contact", "phone"),
+    "email": ("contact", "email"),
+}
+
+
+def rectify(
+    session: Session,
+    context: RightsContext,
+    principal: Principal,
+    person: Person,
+    corrections: dict[str, Any],
+    reason: str,
+) -> dict[str, Any]:
+    """Correct the person's details in every signal held about them (AVG art. 16) and tell
+    every recipient that received them (art. 19). The pseudonyms stay: they name the person
+    as first signalled, and the audit log refers to them."""
+    if not corrections:
+        raise InvalidInput(
+            "name at least one field to correct", [FieldError("corrections", "is empty")]
+        )
+    stages = subject_pseudonyms(context.keyring.pseudonym_keys, person)
+    signals = list(
+        session.scalars(
+            select(Signal)
+            .join(Subject, Subject.id == Signal.subject_id)
+            .where(Subject.pseudonym.in_(stages))
+        )
+    )
+    keys = household_keys(session, context.keyring, {s.household_id for s in signals})
+    for signal in signals:
+        key = keys[signal.household_id]
+        document = open_identity(key, signal.id, signal.sealed_identity)
+        for name, value in corrections.items():
+            part, field = CORRECTABLE[name]
+            document.setdefault(part, {})[field] = value
+        signal.sealed_identity = envelope.seal(key, orjson.dumps(document), signal.id.bytes)
+    session.flush()
+    notified = notify_recipients(session, context, stages, "rectification", {s.id for s in signals})
+    _record(
+        session,
+        context,
+        principal,
+        "subject.rectification",
+        "recorded",
+        stages[-1],
+        None,
+        {
+            "fields": ",".join(sorted(corrections)),
+            "signals": str(len(signals)),
+            "reason_given": "yes" if reason.strip() else "no",
+        },
+    )
+    return {
+        "status": "rectified" if signals else "nothing_held",
+        "signals_corrected": len(signals),
+        "fields": sorted(corrections),
+        "recipients_notified": notified,
+        "detail": (
+            "The details were corrected in every signal held about the person; the "
+            "organisations that received them have a notice."
+            if signals
+            else "Nothing is held about the person."
+        ),
+    }
+
+
 def notify_recipients(
     session: Session,
     context: RightsContext,
@@ -252,7 +332,7 @@ def notify_recipients(
             for erased_signal in resources.get("signals", []):
                 delivery_id = uuid.uuid4()
                 payload = {
-                    "type": ERASED_EVENT if event == "erasure" else "signal.restricted",
+                    "type": WEBHOOK_EVENTS.get(event, f"signal.{event}"),
                     "id": str(delivery_id),
                     "signal_id": erased_signal,
                     "occurred_at": occurred_at,
