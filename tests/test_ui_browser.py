@@ -249,7 +249,13 @@ def test_every_page_passes_axe_s_wcag_2_1_aa_rules(
     case_id = response.json()["case_id"]
     pages = {
         "municipality": ["/ui/cases", f"/ui/cases/{case_id}", "/ui/overview", "/ui/register"],
-        "privacy_officer": ["/ui/audit", "/ui/access-report", "/ui/consents", "/ui/log"],
+        "privacy_officer": [
+            "/ui/audit",
+            "/ui/access-report",
+            "/ui/consents",
+            "/ui/log",
+            "/ui/rights",
+        ],
     }
     options = {
         "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},

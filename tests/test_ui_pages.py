@@ -285,3 +285,32 @@ def test_verify_now_records_a_verification_of_the_whole_log(
     # Twice: the second run also checks consistency with the first run's checkpoint.
     officer.post("/ui/log/verification", data={"csrf_token": csrf(officer, "/ui/log")})
     assert "Het logboek klopt." in officer.get("/ui/log").text
+
+
+def test_the_privacy_officer_honours_rights_requests_on_a_page(
+    client: TestClient, token_for: Any, login: Login, db_session: Any
+) -> None:
+    body = signal_body()
+    sent = client.post("/v1/signals", json=body, headers=token_for("housing_corporation"))
+    officer = login("privacy_officer")
+    token = csrf(officer, "/ui/rights")
+    person = {"bsn": body["person"]["bsn"], "csrf_token": token}
+
+    corrected = officer.post(
+        "/ui/rights", data=person | {"request": "rectification", "new_phone": "+31611112222"}
+    )
+    assert corrected.status_code == 200, corrected.text
+    assert "Rectificatie" in corrected.text and "Ontvangers bericht" in corrected.text
+    case = client.get(f"/v1/cases/{sent.json()['case_id']}", headers=token_for("municipality"))
+    assert case.json()["signals"][0]["contact"]["phone"] == "+31611112222"
+
+    # The case is open: the Wgs duty to offer help comes before erasure; the page says so.
+    refused = officer.post("/ui/rights", data=person | {"request": "erasure"})
+    assert refused.status_code == 409
+    assert "wettelijke plicht" in refused.text
+    assert entries(db_session, "subject.erasure")[-1]["decision"] == "deny"
+
+    restricted = officer.post("/ui/rights", data=person | {"request": "restriction"})
+    assert restricted.status_code == 200
+    assert entries(db_session, "subject.restriction")
+    assert login("neighbourhood_team").get("/ui/rights").status_code == 403

@@ -165,6 +165,28 @@ _TEXT: dict[str, tuple[str, str]] = {
     "objections": ("Bezwaren", "Objections"),
     "recipients": ("Ontvangers", "Recipients"),
     "valid": ("Geldig", "Valid"),
+    # Rights of the person
+    "rights": ("Rechten van betrokkene", "Data-subject rights"),
+    "rights_intro": (
+        "Verzoeken om rectificatie, beperking of wissing (AVG art. 16–18). Elke ontvanger "
+        "van de gegevens krijgt bericht (art. 19).",
+        "Requests for rectification, restriction or erasure (GDPR art. 16–18). Every "
+        "recipient of the data is told (art. 19).",
+    ),
+    "request": ("Verzoek", "Request"),
+    "request_rectification": ("Rectificatie", "Rectification"),
+    "request_restriction": ("Beperking", "Restriction"),
+    "request_erasure": ("Wissing", "Erasure"),
+    "new_phone": ("Juist telefoonnummer", "Correct phone number"),
+    "new_email": ("Juist e-mailadres", "Correct e-mail address"),
+    "new_surname": ("Juiste achternaam", "Correct surname"),
+    "reason": ("Toelichting (wordt niet bewaard)", "Reason (not stored)"),
+    "carry_out": ("Uitvoeren", "Carry out"),
+    "erasure_refused": (
+        "Wissen kan nu niet: een wettelijke plicht gaat voor.",
+        "Erasure is not possible now: a legal duty comes first.",
+    ),
+    "recipients_notified": ("Ontvangers bericht", "Recipients notified"),
     # Overview
     "overview_intro": (
         "Aantallen onder de 10 worden niet getoond.",

@@ -33,6 +33,8 @@ from exchange.identity.pseudonyms import subject_pseudonyms
 from exchange.identity.schemas import Person
 from exchange.organisations.models import Organisation, OrganisationKind
 from exchange.reports.overview import build_overview
+from exchange.rights import service as rights
+from exchange.rights.schemas import Corrections
 from exchange.signals.models import SignalKind
 from exchange.ui import accounts, charts
 from exchange.ui.accounts import SignedIn
@@ -755,4 +757,86 @@ def _record_oversight(
             for subject in subjects
         ],
         clock.now(),
+    )
+
+
+# A person's rights: erasure, rectification, restriction -----------------------------------
+
+
+@router.get("/rights", response_class=HTMLResponse)
+@page
+def rights_form(request: Request, session: DbSession) -> Response:
+    user = current_user(request, session)
+    require(user, OVERSIGHT_KINDS)
+    return render(request, "rights.html", {"result": None, "refused": None}, user=user)
+
+
+@router.post("/rights", response_class=HTMLResponse)
+@page
+def rights_request(
+    request: Request,
+    broker: CurrentBroker,
+    session: DbSession,
+    csrf_token: Annotated[str, Form()],
+    request_kind: Annotated[str, Form(alias="request")],
+    bsn: Annotated[str, Form(max_length=20)] = "",
+    surname: Annotated[str, Form(max_length=200)] = "",
+    initials: Annotated[str, Form(max_length=20)] = "",
+    birth_date: Annotated[str, Form(max_length=10)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    new_phone: Annotated[str, Form(max_length=32)] = "",
+    new_email: Annotated[str, Form(max_length=254)] = "",
+    new_surname: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """The same services as ``/v1/subjects/*``: decided, carried out and logged alike."""
+    user = current_user(request, session)
+    require(user, OVERSIGHT_KINDS)
+    check_form(request, user, {"csrf_token": csrf_token})
+    if request_kind not in ("erasure", "restriction", "rectification"):
+        raise PageError(422, "error", "request: erasure, restriction or rectification")
+    if _pseudonyms(broker, bsn, surname, initials, birth_date) is None:
+        raise PageError(422, "error", "a BSN, or surname, initials and date of birth")
+    fields: dict[str, Any] = {"bsn": bsn.strip() or None}
+    if not bsn:
+        fields |= {"surname": surname.strip(), "initials": initials.strip() or None,
+                   "birth_date": birth_date or None}  # fmt: skip
+    person = Person.model_validate(fields)
+    context = rights.RightsContext(
+        keyring=broker.keyring,
+        register=case_context(broker, session).register,
+        audit=broker.audit,
+        today=clock.today(),
+        now=clock.now(),
+    )
+    principal = principal_of(user)
+    try:
+        if request_kind == "erasure":
+            result = rights.erase(session, context, principal, person, reason)
+        elif request_kind == "restriction":
+            result = rights.restrict(session, context, principal, person, reason)
+        else:
+            corrections = {
+                name: value.strip()
+                for name, value in (
+                    ("phone", new_phone),
+                    ("email", new_email),
+                    ("surname", new_surname),
+                )
+                if value.strip()
+            }
+            checked = _validated(Corrections, corrections)
+            result = rights.rectify(
+                session, context, principal, person, checked.model_dump(exclude_unset=True), reason
+            )
+    except rights.ErasureRefused as refusal:
+        # The refusal's audit entry is committed by the service; show the legal ground.
+        return render(
+            request,
+            "rights.html",
+            {"result": None, "refused": refusal.ground},
+            user=user,
+            status=409,
+        )
+    return render(
+        request, "rights.html", {"result": result, "refused": None, "kind": request_kind}, user=user
     )
