@@ -270,7 +270,7 @@ def _deployment(
     try:
         work.mkdir(parents=True, exist_ok=True)
         _exchange(["init"], env)
-        _exchange(["demo", "--json"], env)
+        _exchange(["demo", "--json", "--no-signals"], env)
         # The file rather than standard output: it holds the clients, and nothing else.
         demo = json.loads((work / "demo-clients.json").read_text())
         credentials = {

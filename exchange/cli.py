@@ -538,6 +538,12 @@ def demo(
     as_json_output: Annotated[
         bool, typer.Option("--json", help="Print JSON only (for scripts).")
     ] = False,
+    with_signals: Annotated[
+        bool,
+        typer.Option(
+            "--signals/--no-signals", help="Send test signals the first time (benchmarks: no)."
+        ),
+    ] = True,
 ) -> None:
     """Seed the demo world (Rotterdam, 0599) and print its client credentials."""
     settings = Settings()
@@ -549,7 +555,7 @@ def demo(
             organisations = seed_demo(session)
             _record(session, "demo.seed", {"organisations": str(len(organisations))})
         people = seed_demo_people(session, organisations, _known_people(settings))
-    if first_time:
+    if first_time and with_signals:
         _send_demo_signals(settings, organisations)
     document = as_json(organisations) | {"people": [asdict(p) for p in people]}
     _write_private(settings.data_dir / DEMO_FILE, document)
