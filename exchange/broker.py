@@ -14,7 +14,7 @@ from audit.note import NoteSigner
 from exchange.auditlog.service import AuditTrail
 from exchange.auth.tokens import TokenServer, TokenValidator
 from exchange.config import Settings
-from exchange.db import make_engine, make_session_factory
+from exchange.db import WalCheckpointer, make_engine, make_session_factory, sqlite_file
 from exchange.policy.service import PolicyStore
 from exchange.vault.keyring import Keyring, key_source
 
@@ -29,10 +29,17 @@ class Broker:
     audit: AuditTrail
     token_server: TokenServer
     token_validator: TokenValidator
+    # Set for a serving broker on a SQLite file; the server's lifespan starts and stops it.
+    checkpointer: WalCheckpointer | None = None
 
     @classmethod
-    def start(cls, settings: Settings) -> Broker:
-        engine = make_engine(settings.resolved_database_url)
+    def start(cls, settings: Settings, *, serving: bool = False) -> Broker:
+        """The broker of this process. ``serving``: a long-running server (``exchange
+        serve``), which checkpoints a SQLite database's log in the background."""
+        database = sqlite_file(settings.resolved_database_url) if serving else None
+        engine = make_engine(
+            settings.resolved_database_url, background_checkpoints=database is not None
+        )
         sessions = make_session_factory(engine)
         keyring = Keyring.load(key_source(settings.resolved_keys_dir, settings.key_source))
         return cls(
@@ -46,6 +53,7 @@ class Broker:
                 sessions, keyring, settings.issuer, settings.token_lifetime_seconds
             ),
             token_validator=TokenValidator(keyring, settings.issuer),
+            checkpointer=WalCheckpointer(database) if database is not None else None,
         )
 
 

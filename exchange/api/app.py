@@ -40,7 +40,7 @@ def create_app(
     webhook deliveries and deadline escalations (``exchange.api.background``)."""
     settings = settings or (broker.settings if broker else Settings())
     configure_logging(settings.log_format, settings.log_level)
-    broker = broker or Broker.start(settings)
+    broker = broker or Broker.start(settings, serving=background_jobs)
 
     app = FastAPI(
         title="Signal exchange",

@@ -1,5 +1,5 @@
 """Periodic jobs of a running server: webhook deliveries, deadline escalations and the
-retention purge.
+retention purge; and, on SQLite, the log checkpoints (``exchange.db.WalCheckpointer``).
 
 Each job runs in the thread pool (its database and HTTP work is synchronous) on its own
 interval; a failed run is logged and the next run tries again, so a database restart does
@@ -71,6 +71,8 @@ def lifespan(broker: Broker) -> Callable[[FastAPI], AbstractAsyncContextManager[
 
     @asynccontextmanager
     async def run(_app: FastAPI) -> AsyncIterator[None]:
+        if broker.checkpointer is not None:
+            broker.checkpointer.start()
         tasks = [
             asyncio.create_task(_every(name, interval, job, broker))
             for name, interval, job in jobs(broker)
@@ -84,6 +86,8 @@ def lifespan(broker: Broker) -> Callable[[FastAPI], AbstractAsyncContextManager[
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if broker.checkpointer is not None:
+                await run_in_threadpool(broker.checkpointer.stop)
 
     return run
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from exchange.auditlog.service import AuditRecord, AuditTrail
@@ -254,18 +254,31 @@ def subject_state(session: Session, subject_id: uuid.UUID) -> engine.SubjectStat
     )
 
 
+# Both run in every intake transaction: built once (see exchange.db on hot paths).
+_OBJECTIONS_OF = (
+    select(Subject.pseudonym, Objection.purposes, Objection.made_on)
+    .join(Objection, Objection.subject_id == Subject.id)
+    .where(Subject.pseudonym.in_(bindparam("pseudonyms", expanding=True)))
+)
+_RESTRICTED_AMONG = (
+    select(Subject.pseudonym)
+    .join(Restriction, Restriction.subject_id == Subject.id)
+    .where(
+        Subject.pseudonym.in_(bindparam("pseudonyms", expanding=True)),
+        Restriction.lifted_at.is_(None),
+    )
+)
+
+
 def subject_objections(
     pseudonyms: Iterable[str], session: Session
 ) -> dict[str, tuple[engine.Objection, ...]]:
     """The objections of many people at once, by pseudonym (one query per chunk)."""
     wanted = sorted(set(pseudonyms))
     found: dict[str, list[engine.Objection]] = defaultdict(list)
+    connection = session.connection()
     for start in range(0, len(wanted), CHUNK):
-        rows = session.execute(
-            select(Subject.pseudonym, Objection.purposes, Objection.made_on)
-            .join(Objection, Objection.subject_id == Subject.id)
-            .where(Subject.pseudonym.in_(wanted[start : start + CHUNK]))
-        )
+        rows = connection.execute(_OBJECTIONS_OF, {"pseudonyms": wanted[start : start + CHUNK]})
         for pseudonym, purposes, made_on in rows:
             found[pseudonym].extend(engine.Objection(p, made_on) for p in purposes)
     return {pseudonym: tuple(items) for pseudonym, items in found.items()}
@@ -275,16 +288,12 @@ def restricted_subjects(pseudonyms: Iterable[str], session: Session) -> frozense
     """Which of these people have their data restricted (AVG art. 18) right now."""
     wanted = sorted(set(pseudonyms))
     found: set[str] = set()
+    connection = session.connection()
     for start in range(0, len(wanted), CHUNK):
         found.update(
-            session.scalars(
-                select(Subject.pseudonym)
-                .join(Restriction, Restriction.subject_id == Subject.id)
-                .where(
-                    Subject.pseudonym.in_(wanted[start : start + CHUNK]),
-                    Restriction.lifted_at.is_(None),
-                )
-            )
+            connection.execute(
+                _RESTRICTED_AMONG, {"pseudonyms": wanted[start : start + CHUNK]}
+            ).scalars()
         )
     return frozenset(found)
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from exchange.db import CHUNK, insert_ignoring_conflicts
 from exchange.identity.models import Subject
 from exchange.vault.keyring import Keyring
+
+# Built once (see exchange.db on hot paths): every intake transaction runs it.
+_SUBJECT_IDS = select(Subject.pseudonym, Subject.id).where(
+    Subject.pseudonym.in_(bindparam("pseudonyms", expanding=True))
+)
 
 
 def ensure_subjects(
@@ -33,10 +38,8 @@ def ensure_subjects(
         ["pseudonym"],
     )
     found: dict[str, uuid.UUID] = {}
+    connection = session.connection()
     for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        rows = session.execute(
-            select(Subject.pseudonym, Subject.id).where(Subject.pseudonym.in_(chunk))
-        )
+        rows = connection.execute(_SUBJECT_IDS, {"pseudonyms": wanted[start : start + CHUNK]})
         found.update((pseudonym, subject_id) for pseudonym, subject_id in rows)
     return found

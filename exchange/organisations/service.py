@@ -132,6 +132,12 @@ def _refuse_overlap(session: Session, spans: list[tuple[int, int]]) -> None:
             )
 
 
+# Read in every intake transaction: built once (see exchange.db on hot paths).
+_ROUTING_SPANS = select(
+    PostcodeRange.pc4_from, PostcodeRange.pc4_to, PostcodeRange.municipality_id
+).order_by(PostcodeRange.pc4_from)
+
+
 @dataclass(frozen=True)
 class RoutingTable:
     """All PC4 ranges in memory, sorted: routing a batch costs one query and a bisect each."""
@@ -141,11 +147,7 @@ class RoutingTable:
 
     @classmethod
     def load(cls, session: Session) -> RoutingTable:
-        rows = session.execute(
-            select(
-                PostcodeRange.pc4_from, PostcodeRange.pc4_to, PostcodeRange.municipality_id
-            ).order_by(PostcodeRange.pc4_from)
-        ).all()
+        rows = session.connection().execute(_ROUTING_SPANS).all()
         spans = [(low, high, municipality) for low, high, municipality in rows]
         return cls(starts=[s[0] for s in spans], spans=spans)
 

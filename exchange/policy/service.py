@@ -107,6 +107,9 @@ def ensure_active(session: Session, audit: AuditTrail | None = None) -> PolicyVe
     return active or activate(session, default_register_dir(), audit)
 
 
+_ACTIVE_VERSION = select(PolicyVersion.version_hash).where(PolicyVersion.active_slot == 1)
+
+
 class PolicyStore:
     """Compiled registers by version hash, materialised from the database once each."""
 
@@ -118,9 +121,9 @@ class PolicyStore:
 
     def active(self, session: Session) -> ActivePolicy:
         """The policy in force for this transaction (the shipped one if none was stored)."""
-        version_hash = session.scalar(
-            select(PolicyVersion.version_hash).where(PolicyVersion.active_slot == 1)
-        )
+        # Asked in every transaction that decides (another replica may have activated a new
+        # version a moment ago); the statement is built once (see exchange.db on hot paths).
+        version_hash = session.connection().execute(_ACTIVE_VERSION).scalar()
         if version_hash is None:
             return self._shipped()
         compiled = self._compiled.get(version_hash)

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from exchange import clock
@@ -68,18 +68,6 @@ class StoredSignal:
     received_at: dt.datetime
     content_digest: str
 
-    @classmethod
-    def of(cls, signal: Signal) -> StoredSignal:
-        return cls(
-            signal.id,
-            signal.external_ref,
-            signal.kind,
-            signal.status,
-            signal.case_id,
-            signal.received_at,
-            signal.content_digest,
-        )
-
 
 @dataclass
 class Outcome:
@@ -112,6 +100,49 @@ ROUTING_ACTION = "receive"
 DERIVED_FIELDS = frozenset(
     {"amount_band", "age_band", "days_in_arrears", "subject_pseudonym", "household_pseudonym"}
 )
+
+# The intake's statements, built once (see exchange.db on hot paths).
+_STORED_SIGNALS = select(
+    Signal.id,
+    Signal.external_ref,
+    Signal.kind,
+    Signal.status,
+    Signal.case_id,
+    Signal.received_at,
+    Signal.content_digest,
+).where(
+    Signal.provider_id == bindparam("provider_id"),
+    Signal.external_ref.in_(bindparam("refs", expanding=True)),
+)
+_HOUSEHOLD_KEYS = (
+    select(Household.id, Household.pseudonym, Household.kek_id, Household.wrapped_data_key)
+    .where(Household.pseudonym.in_(bindparam("pseudonyms", expanding=True)))
+    .order_by(Household.pseudonym)
+    .with_for_update()  # PostgreSQL: one replica links a household at a time
+)
+_HOUSEHOLD_CASES = (
+    select(
+        Case.id,
+        Case.household_id,
+        Case.municipality_id,
+        Case.status,
+        Case.is_repeat,
+        Case.last_signal_at,
+        Case.opened_at,
+        Case.crisis,
+        Case.contact_due_on,
+        Case.first_attempt_on,
+        Case.first_reached_on,
+    )
+    .where(Case.household_id.in_(bindparam("household_ids", expanding=True)))
+    .order_by(Case.last_signal_at)
+)
+_CASE_SENDERS = (
+    select(Signal.case_id, Signal.provider_id, Signal.kind)
+    .where(Signal.case_id.in_(bindparam("case_ids", expanding=True)))
+    .distinct()
+)
+_CASE_UPDATE = update(Case).where(Case.id == bindparam("case_id"))
 
 
 @dataclass
@@ -312,13 +343,12 @@ def _resolve_duplicates(
 ) -> list[tuple[int, SignalIn]]:
     """Answer the items already stored (same content: 200; other content: 409)."""
     refs = list({item.external_ref for _, item in items})
-    stored: dict[str, Signal] = {}
+    stored: dict[str, StoredSignal] = {}
+    connection = session.connection()
     for start in range(0, len(refs), CHUNK):
         chunk = refs[start : start + CHUNK]
-        for signal in session.scalars(
-            select(Signal).where(Signal.provider_id == provider_id, Signal.external_ref.in_(chunk))
-        ):
-            stored[signal.external_ref] = signal
+        for row in connection.execute(_STORED_SIGNALS, {"provider_id": provider_id, "refs": chunk}):
+            stored[row.external_ref] = StoredSignal(*row)
     fresh: list[tuple[int, SignalIn]] = []
     first_in_request: set[str] = set()
     for index, item in items:
@@ -326,7 +356,7 @@ def _resolve_duplicates(
         if existing is not None:
             if hmac.compare_digest(existing.content_digest, digests[index]):
                 outcomes[index] = Outcome(
-                    index, item.external_ref, "duplicate", 200, signal=StoredSignal.of(existing)
+                    index, item.external_ref, "duplicate", 200, signal=existing
                 )
             else:
                 outcomes[index] = _conflict(index, item.external_ref)
@@ -478,16 +508,12 @@ def _households(
     insert_ignoring_conflicts(session, Household, rows, ["pseudonym"])
     wanted = sorted(first_seen)
     found: dict[str, _HouseholdKey] = {}
+    connection = session.connection()
     for start in range(0, len(wanted), CHUNK):
-        query = (
-            select(Household.id, Household.pseudonym, Household.kek_id, Household.wrapped_data_key)
-            .where(Household.pseudonym.in_(wanted[start : start + CHUNK]))
-            .order_by(Household.pseudonym)
-            .with_for_update()  # PostgreSQL: one replica links a household at a time
-        )
+        keys = connection.execute(_HOUSEHOLD_KEYS, {"pseudonyms": wanted[start : start + CHUNK]})
         found.update(
             (pseudonym, _HouseholdKey(household_id, pseudonym, kek_id, bytes(wrapped)))
-            for household_id, pseudonym, kek_id, wrapped in session.execute(query)
+            for household_id, pseudonym, kek_id, wrapped in keys
         )
     return found
 
@@ -532,25 +558,10 @@ def _link_cases(
     household_ids = [h.id for h in households.values()]
     latest_open: dict[uuid.UUID, _OpenCase] = {}
     latest_any: dict[uuid.UUID, dt.datetime] = {}
+    connection = session.connection()
     for start in range(0, len(household_ids), CHUNK):
         chunk = household_ids[start : start + CHUNK]
-        for row in session.execute(
-            select(
-                Case.id,
-                Case.household_id,
-                Case.municipality_id,
-                Case.status,
-                Case.is_repeat,
-                Case.last_signal_at,
-                Case.opened_at,
-                Case.crisis,
-                Case.contact_due_on,
-                Case.first_attempt_on,
-                Case.first_reached_on,
-            )
-            .where(Case.household_id.in_(chunk))
-            .order_by(Case.last_signal_at)
-        ):
+        for row in connection.execute(_HOUSEHOLD_CASES, {"household_ids": chunk}):
             household_id, last = row.household_id, row.last_signal_at
             latest_any[household_id] = last
             # Any case not yet closed takes new signals, whoever is working on it.
@@ -573,10 +584,8 @@ def _link_cases(
     senders: dict[uuid.UUID, set[tuple[uuid.UUID, str]]] = {case_id: set() for case_id in joined}
     joined_ids = list(joined)
     for start in range(0, len(joined_ids), CHUNK):
-        for case_id, sender, kind in session.execute(
-            select(Signal.case_id, Signal.provider_id, Signal.kind)
-            .where(Signal.case_id.in_(joined_ids[start : start + CHUNK]))
-            .distinct()
+        for case_id, sender, kind in connection.execute(
+            _CASE_SENDERS, {"case_ids": joined_ids[start : start + CHUNK]}
         ):
             senders[case_id].add((sender, kind))
 
@@ -645,7 +654,7 @@ def _link_cases(
         else:
             case = joined[case_id]
             change: dict[str, Any] = {
-                "id": case_id,
+                "case_id": case_id,
                 "is_multiple": is_multiple,
                 "last_signal_at": now,
                 "expires_on": expires_on,
@@ -670,12 +679,13 @@ def _link_cases(
             updates.append(change)
     if new_rows:
         insert_rows(session, Case, new_rows)
-    # Grouped by their keys: an executemany needs the same columns in every row.
+    # Grouped by their keys: an executemany needs the same columns in every row. The SET
+    # clause is taken from the other keys of the rows.
     by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for change in updates:
         by_shape.setdefault(tuple(change), []).append(change)
     for rows in by_shape.values():
-        session.execute(update(Case), rows)
+        connection.execute(_CASE_UPDATE, rows)
     return case_for_signal
 
 
