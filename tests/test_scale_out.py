@@ -6,6 +6,11 @@ two providers at once, and case reads; afterwards nothing is lost or duplicated,
 log is contiguous, its export verifies offline, and the checkpoints the replicas signed are
 consistent with each other. A replica told to stop (SIGTERM) finishes the batch it is
 working on first.
+
+Each replica writes its log (warnings and errors, JSON lines) to ``replica-<n>.log`` in the
+module's tmp dir, and every request carries its own ``X-Request-ID``: a 5xx answer, resent
+or not, shows the lines the replica logged for that request (the traceback) in the warning
+or failure message.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -160,11 +166,10 @@ def test_concurrent_intake_and_reads_on_three_replicas_lose_and_duplicate_nothin
     once, again = responses[4:6]
     assert sorted([once.status_code, again.status_code]) == [200, 201], (once.text, again.text)
     assert once.json()["id"] == again.json()["id"]
-    assert all(r.status_code == 201 for r in responses[6 : 6 + SINGLES]), [
-        r.text for r in responses[6 : 6 + SINGLES] if r.status_code != 201
-    ]
+    singles_answered = responses[6 : 6 + SINGLES]
+    assert all(r.status_code == 201 for r in singles_answered), explain(d, singles_answered)
     reads = responses[6 + SINGLES : -3]
-    assert all(r.status_code == 200 for r in reads), [r.text for r in reads]
+    assert all(r.status_code == 200 for r in reads), explain(d, reads)
     checkpoints += [r.text for r in responses[-3:]]
     checkpoints += [get(d, n, "/v1/audit/checkpoint", officer).text for n in range(3)]
 
@@ -204,7 +209,7 @@ def test_one_household_signalled_by_two_providers_at_two_replicas_gets_one_case(
     responses = run_at_once(work)
 
     pairs = responses[: 2 * len(households)]
-    assert all(r.status_code == 201 for r in pairs), [r.text for r in pairs]
+    assert all(r.status_code == 201 for r in pairs), explain(d, pairs)
     for e, w in zip(pairs[0::2], pairs[1::2], strict=True):
         assert e.json()["case_id"] == w.json()["case_id"]
     assert_no_duplicate_signals(d)
@@ -217,10 +222,12 @@ def test_sigterm_lets_the_batch_in_flight_finish(deployment: Deployment) -> None
     batch = {"signals": signal_bodies(2_000, "SHUTDOWN", seed=4)}
     before = d.query("SELECT count(*) FROM signals")[0][0]
 
+    ((sent_at,),) = d.query("SELECT clock_timestamp()")
     with ThreadPoolExecutor(1) as pool:
         answer = pool.submit(post, d, 2, "/v1/signals/batch", housing, batch)
-        # The batch is in flight once the replica's database session is busy with it.
-        while not answer.done() and not replica_busy(d, "replica-2"):
+        # The batch is in flight once the replica's database session is busy with it (a
+        # transaction begun after it was sent: not the token request's, still closing).
+        while not answer.done() and not replica_busy(d, "replica-2", since=sent_at):
             threading.Event().wait(0.005)
         in_flight = not answer.done()
         assert replica.process is not None
@@ -229,7 +236,7 @@ def test_sigterm_lets_the_batch_in_flight_finish(deployment: Deployment) -> None
         exit_code = replica.process.wait(REQUEST_TIMEOUT)
 
     assert in_flight, "the batch finished before the replica was told to stop"
-    assert response.status_code == 200, response.text
+    assert response.status_code == 200, explain(d, [response])
     assert response.json()["summary"]["created"] == 2_000
     # uvicorn finishes what is in flight, then re-raises the SIGTERM it caught, so that its
     # parent sees why it ended: -15 is a graceful stop, as 0 would be.
@@ -310,12 +317,14 @@ def consistent(older: Checkpoint, newer: Checkpoint, proof: dict[str, Any]) -> b
     )
 
 
-def replica_busy(d: Deployment, application_name: str) -> bool:
-    rows = d.query(
-        "SELECT count(*) FROM pg_stat_activity"
-        f" WHERE application_name = '{application_name}' AND state <> 'idle'"
-    )
-    return bool(rows[0][0])
+def replica_busy(d: Deployment, application_name: str, since: Any) -> bool:
+    with psycopg.connect(d.url) as connection:
+        ((busy,),) = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE application_name = %s AND state <> 'idle' AND xact_start > %s",
+            (application_name, since),
+        ).fetchall()
+    return bool(busy)
 
 
 def run_at_once(work: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
@@ -338,7 +347,7 @@ def post(
 
 def get(d: Deployment, replica: int, path: str, headers: dict[str, str]) -> httpx.Response:
     response = send(d, replica, "GET", path, headers)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 200, explain(d, [response])
     return response
 
 
@@ -352,21 +361,91 @@ def send(
     *,
     resends: int = RESENDS,
 ) -> httpx.Response:
-    """Send as a client does: a 500 says nothing was stored, so the client sends again.
+    """Send as a client does: a 5xx says nothing was stored, so the client sends again.
 
     Resends show as warnings in the test summary rather than failures: what this module
-    holds the broker to is that nothing is lost or stored twice. Since the deadlock fix
-    (the test above) none is expected; a warning here is worth a look.
+    holds the broker to is that nothing is lost or stored twice. No 5xx is expected; the
+    warning quotes what the replica logged for the request (its traceback), so that one
+    seen once in CI can be diagnosed from the run's output alone.
     """
     url = d.replicas[replica].base_url + path
     for _ in range(resends):
-        response = httpx.request(method, url, json=body, headers=headers, timeout=REQUEST_TIMEOUT)
-        if response.status_code != 500:
+        # Each attempt its own id: the replica's log lines for it carry the same.
+        request_id = f"scale-{uuid.uuid4().hex}"
+        response = httpx.request(
+            method,
+            url,
+            json=body,
+            headers={**headers, "X-Request-ID": request_id},
+            timeout=REQUEST_TIMEOUT,
+        )
+        if response.status_code < 500:
             return response
         warnings.warn(
-            f"{method} {path} answered 500 at replica-{replica}; sent again", stacklevel=2
+            f"{method} {path} answered {response.status_code} at replica-{replica}; sent again"
+            f"\n{replica_log(d, replica, request_id)}",
+            stacklevel=2,
         )
     return response
+
+
+def explain(d: Deployment, responses: list[httpx.Response]) -> str:
+    """The bodies of the 5xx answers among ``responses``, each with its replica's log lines."""
+    parts = []
+    for response in responses:
+        if response.status_code < 500:
+            continue
+        port = response.request.url.port
+        replica = next(n for n, r in enumerate(d.replicas) if r.port == port)
+        request_id = response.request.headers.get("X-Request-ID", "")
+        parts.append(
+            f"{response.request.method} {response.request.url.path} answered"
+            f" {response.status_code} at replica-{replica}: {response.text}"
+            f"\n{replica_log(d, replica, request_id)}"
+        )
+    return "\n\n".join(parts) or f"no 5xx among: {[r.text[:200] for r in responses]}"
+
+
+def replica_log(d: Deployment, replica: int, request_id: str, wait: float = 5.0) -> str:
+    """What the replica logged for one request, tracebacks unfolded; else its log's tail.
+
+    uvicorn logs the traceback of a failed request just after it sent the 500, so the lines
+    may reach the file a moment after the answer reached us: wait for them a little.
+    """
+    server = d.replicas[replica]
+    deadline = time.monotonic() + wait
+    while True:
+        found = [e for e in _log_events(server.log_path) if e.get("request_id") == request_id]
+        if any("exception" in e for e in found) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    if not found:
+        return f"(no line of {server.log_path} names request {request_id}; its tail:)\n" + (
+            server.log_tail(40)
+        )
+    lines = [f"{server.log_path}, request {request_id}:"]
+    for event in found:
+        exception = event.pop("exception", None)
+        lines.append(json.dumps(event, sort_keys=True))
+        if exception:
+            lines.append(str(exception).rstrip())
+    return "\n".join(lines)
+
+
+def _log_events(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    events = []
+    for line in text.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            event = {"event": line}  # not JSON: a crash before logging was set up
+        if isinstance(event, dict):
+            events.append(event)
+    return events
 
 
 def replica_env(url: str, data_dir: Path, application_name: str = "exchange-cli") -> dict[str, str]:

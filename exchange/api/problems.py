@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
@@ -20,6 +21,8 @@ from exchange.errors import (
 )
 
 MEDIA_TYPE = "application/problem+json"
+# Seconds a client waits before it sends again when no database connection was free.
+BUSY_RETRY_AFTER = 1
 log = structlog.get_logger("exchange.api")
 
 
@@ -27,6 +30,14 @@ class BadJson(ExchangeError):
     status = 400
     title = "The body is not valid JSON"
     slug = "malformed-json"
+
+
+class Busy(ExchangeError):
+    """No database connection came free in time: load, not a fault; the client sends again."""
+
+    status = 503
+    title = "The broker is busy"
+    slug = "busy"
 
 
 def problem_response(error: ExchangeError, request: Request | None = None) -> JSONResponse:
@@ -85,6 +96,16 @@ def install(app: FastAPI) -> None:
         response = problem_response(HttpProblem(error.status_code, str(error.detail)), request)
         for name, value in (error.headers or {}).items():
             response.headers[name] = value
+        return response
+
+    @app.exception_handler(PoolTimeout)
+    async def _busy(request: Request, error: PoolTimeout) -> JSONResponse:
+        # Every connection of this replica's pool was in use for the whole pool timeout.
+        # Nothing was done (the request never got a connection), so sending again is safe.
+        log.warning("request.pool_exhausted", error_type=type(error).__name__)
+        problem = Busy("no database connection was free in time; nothing was stored, send again")
+        response = problem_response(problem, request)
+        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
         return response
 
     @app.exception_handler(Exception)

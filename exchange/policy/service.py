@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import tempfile
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -155,7 +156,7 @@ class PolicyStore:
                 if root.resolve() not in target.resolve().parents:
                     raise InvalidInput(f"stored policy file {relative!r} lies outside its set")
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text)
+                _replace_file(target, text)
             register = load_register(directory)
             if register.version_hash != version_hash:
                 # The stored text no longer hashes to its own name: refuse to decide by it.
@@ -170,6 +171,21 @@ class PolicyStore:
         )
         self._compiled[version_hash] = policy
         return policy
+
+
+def _replace_file(target: Path, text: str) -> None:
+    """Write ``target`` whole in one step (a new file renamed over it).
+
+    Replicas share the data dir and materialise a version on first use, often at the same
+    moment: with ``write_text`` one truncated a file another was reading, which then failed
+    to load (a 500 for the request). A rename is atomic: a reader sees the whole old file or
+    the whole new one, and both hold the same text of the same version.
+    """
+    with tempfile.NamedTemporaryFile(
+        "w", dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
+    ) as handle:
+        handle.write(text)
+    os.replace(handle.name, target)
 
 
 def categories_of(register: Register, fields: Iterable[str]) -> tuple[str, ...]:
