@@ -141,11 +141,6 @@ class IntakeCoalescer:
         if not queue.running:
             queue.running = True
             try:
-                # Let the requests that arrived in the same turn of the event loop reach
-                # this queue first (not a timer: a single pass over what is ready now).
-                # When a transaction's answers go out, their clients' next requests tend to
-                # arrive together, and one transaction for all of them is cheaper than two.
-                await asyncio.sleep(0)
                 while queue.waiting:
                     taken = queue.waiting[:MAX_COALESCED]
                     queue.waiting = queue.waiting[MAX_COALESCED:]
