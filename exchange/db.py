@@ -16,22 +16,22 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import operator
 import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, Engine, Table, create_engine, event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool, QueuePool
-from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import NullType, TypeDecorator
 
 MIGRATIONS_DIR = Path(__file__).parent / "storage" / "migrations"
@@ -223,60 +223,115 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+def insert_rows(
+    session: Session, model: type[DeclarativeBase], rows: Sequence[dict[str, Any]]
+) -> None:
+    """A plain executemany INSERT of many rows, each a dict with the same keys.
+
+    The rows go to the driver as tuples, each value converted by its column type's own bind
+    processor (see :class:`TupleInsert`): SQLAlchemy's own executemany builds a parameter
+    dict per row and runs every processor through its execution context, which for a batch
+    of 10,000 signals took longer than SQLite's insert itself (BENCHMARKS.md). The keys of
+    the first row are the columns; a column left out gets no Python-side default here, so a
+    table column that has one must be given (checked, with the plan built once per table
+    and columns).
+    """
+    _insert_tuples(session, model, rows, ())
+
+
+def _insert_tuples(
+    session: Session,
+    model: type[DeclarativeBase],
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: tuple[str, ...],
+) -> None:
+    if not rows:
+        return
+    connection = session.connection()
+    columns = tuple(rows[0])
+    plan = _insert_plan(connection.dialect, cast(Table, model.__table__), columns, conflict_columns)
+    if plan.defaulted:
+        raise ValueError(f"rows for {model.__tablename__} leave out {list(plan.defaulted)}")
+    values = operator.itemgetter(*columns)
+    converters = plan.converters
+    if len(columns) == 1:
+        tuples = [(_convert(converters[0], row[columns[0]]),) for row in rows]
+    elif all(converter is None for converter in converters):
+        tuples = [values(row) for row in rows]
+    else:
+        tuples = [
+            tuple([value if convert is None else convert(value) for convert, value in pairs])
+            for pairs in (zip(converters, values(row), strict=True) for row in rows)
+        ]
+    connection.exec_driver_sql(plan.statement, tuples)
+
+
+def _convert(converter: Callable[[Any], Any] | None, value: Any) -> Any:
+    return value if converter is None else converter(value)
+
+
+@dataclass(frozen=True)
+class _InsertPlan:
+    statement: str
+    # Per column, the bind processor of its type for the dialect; None where values go as
+    # they are (SQLAlchemy skips those too).
+    converters: tuple[Callable[[Any], Any] | None, ...]
+    # Columns with a Python-side default that these columns leave out.
+    defaulted: tuple[str, ...]
+
+
 @functools.cache
-def _plain_insert(table: Table) -> Insert:
-    return table.insert()
-
-
-def insert_rows(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
-    """A plain executemany INSERT of many rows.
-
-    Through the table on the connection, not the mapped class on the session: the ORM's bulk
-    path spends several times longer per row collecting what it already has (see
-    BENCHMARKS.md). The statement is built once per table (see the module docstring)."""
-    if rows:
-        session.connection().execute(_plain_insert(cast(Table, model.__table__)), list(rows))
+def _insert_plan(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], conflict_columns: tuple[str, ...] = ()
+) -> _InsertPlan:
+    chosen = [table.c[name] for name in columns]
+    for column in chosen:
+        if isinstance(column.type, NullType):
+            # A foreign key column whose type comes from a table not imported yet: its
+            # values would reach the driver unconverted.
+            raise RuntimeError(f"{table.name}.{column.name} has no resolved type")
+    quote = dialect.identifier_preparer.quote
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    # Only names from the table definition, quoted by the dialect; values go as parameters.
+    statement = (
+        f"INSERT INTO {quote(table.name)} "  # noqa: S608
+        f"({', '.join(quote(name) for name in columns)}) "
+        f"VALUES ({', '.join([marker] * len(columns))})"
+    )
+    if conflict_columns:
+        # The same clause on SQLite (3.24+) and PostgreSQL.
+        statement += (
+            f" ON CONFLICT ({', '.join(quote(name) for name in conflict_columns)}) DO NOTHING"
+        )
+    converters = tuple(
+        column.type.dialect_impl(dialect).bind_processor(dialect) for column in chosen
+    )
+    defaulted = tuple(c.name for c in table.c if c.default is not None and c.name not in columns)
+    return _InsertPlan(statement, converters, defaulted)
 
 
 class TupleInsert:
     """An INSERT of many rows given as tuples of driver-ready values, for hot append paths.
 
-    :func:`insert_rows` lets SQLAlchemy build a parameter dict per row and run every column's
-    type conversion on every row: at 10,000 audit entries a transaction that was the larger
-    part of an append (BENCHMARKS.md). Here the caller converts values with
-    :meth:`converter`, which is the column type's own bind processor for this dialect (what
-    SQLAlchemy itself would apply, so the database stores the very same values), and can
-    convert a value that many rows share (a timestamp, an organisation id) once. The rows
-    then go as they are to the driver's executemany, through ``exec_driver_sql`` so that
-    engine events and SQLAlchemy's error wrapping (retries on ``IntegrityError``) still apply.
+    Like :func:`insert_rows`, but the caller converts the values with :meth:`converter`,
+    which is the column type's own bind processor for this dialect (what SQLAlchemy itself
+    would apply, so the database stores the very same values), and can convert a value that
+    many rows share (a timestamp, an organisation id) once. The rows then go as they are to
+    the driver's executemany, through ``exec_driver_sql`` so that engine events and
+    SQLAlchemy's error wrapping (retries on ``IntegrityError``) still apply.
     """
 
     def __init__(self, session: Session, model: type[Base], columns: Sequence[str]) -> None:
         self._connection = session.connection()
-        dialect = self._connection.dialect
-        table = cast(Table, model.__table__)
-        self._columns = {name: table.c[name] for name in columns}
-        for column in self._columns.values():
-            if isinstance(column.type, NullType):
-                # A foreign key column whose type comes from a table not imported yet: its
-                # values would reach the driver unconverted.
-                raise RuntimeError(f"{table.name}.{column.name} has no resolved type")
-        quote = dialect.identifier_preparer.quote
-        marker = "?" if dialect.paramstyle == "qmark" else "%s"
-        # Only names from the table definition, quoted by the dialect; values go as parameters.
-        self.statement = (
-            f"INSERT INTO {quote(table.name)} "  # noqa: S608
-            f"({', '.join(quote(name) for name in columns)}) "
-            f"VALUES ({', '.join([marker] * len(columns))})"
+        self._columns = tuple(columns)
+        self._plan = _insert_plan(
+            self._connection.dialect, cast(Table, model.__table__), self._columns
         )
-        self._dialect = dialect
+        self.statement = self._plan.statement
 
     def converter(self, column: str) -> Callable[[Any], Any]:
         """The function that turns a Python value into what the driver gets for ``column``."""
-        processor = (
-            self._columns[column].type.dialect_impl(self._dialect).bind_processor(self._dialect)
-        )
-        return processor or _unchanged
+        return self._plan.converters[self._columns.index(column)] or _unchanged
 
     def execute(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert the rows: tuples in the order of ``columns``, every value converted."""
@@ -290,23 +345,13 @@ def _unchanged(value: Any) -> Any:
 
 def insert_ignoring_conflicts(
     session: Session,
-    model: type[Base],
+    model: type[DeclarativeBase],
     rows: Sequence[dict[str, Any]],
     conflict_columns: list[str],
 ) -> None:
-    """Insert rows, skipping those that collide on ``conflict_columns`` (both backends)."""
-    if not rows:
-        return
-    connection = session.connection()
-    table = cast(Table, model.__table__)
-    statement = _insert_ignoring(connection.dialect.name, table, tuple(conflict_columns))
-    connection.execute(statement, list(rows))
-
-
-@functools.cache
-def _insert_ignoring(dialect: str, table: Table, conflict_columns: tuple[str, ...]) -> Insert:
-    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return builder(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+    """Insert rows, skipping those that collide on ``conflict_columns`` (both backends), as
+    tuples like :func:`insert_rows`."""
+    _insert_tuples(session, model, rows, tuple(conflict_columns))
 
 
 def is_retryable(error: DBAPIError) -> bool:
