@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import operator
 import sqlite3
 import threading
 import uuid
@@ -252,22 +251,25 @@ def _insert_tuples(
     plan = _insert_plan(connection.dialect, cast(Table, model.__table__), columns, conflict_columns)
     if plan.defaulted:
         raise ValueError(f"rows for {model.__tablename__} leave out {list(plan.defaulted)}")
-    values = operator.itemgetter(*columns)
-    converters = plan.converters
-    if len(columns) == 1:
-        tuples = [(_convert(converters[0], row[columns[0]]),) for row in rows]
-    elif all(converter is None for converter in converters):
-        tuples = [values(row) for row in rows]
-    else:
-        tuples = [
-            tuple([value if convert is None else convert(value) for convert, value in pairs])
-            for pairs in (zip(converters, values(row), strict=True) for row in rows)
-        ]
-    connection.exec_driver_sql(plan.statement, tuples)
+    # Column by column: a batch's rows share most values of a column (the timestamp, the
+    # provider, the policy version), and each distinct value is converted once.
+    converted = [
+        _converted(convert, memoise, [row[name] for row in rows])
+        for name, convert, memoise in zip(columns, plan.converters, plan.memoise, strict=True)
+    ]
+    connection.exec_driver_sql(plan.statement, list(zip(*converted, strict=True)))
 
 
-def _convert(converter: Callable[[Any], Any] | None, value: Any) -> Any:
-    return value if converter is None else converter(value)
+def _converted(convert: Callable[[Any], Any] | None, memoise: bool, values: list[Any]) -> list[Any]:
+    if convert is None:
+        return values
+    if not memoise:
+        return [convert(v) for v in values]
+    seen: dict[Any, Any] = {}
+    try:
+        return [seen[v] if v in seen else seen.setdefault(v, convert(v)) for v in values]
+    except TypeError:  # an unhashable value (a JSON column): convert each one
+        return [convert(v) for v in values]
 
 
 @dataclass(frozen=True)
@@ -278,6 +280,10 @@ class _InsertPlan:
     converters: tuple[Callable[[Any], Any] | None, ...]
     # Columns with a Python-side default that these columns leave out.
     defaulted: tuple[str, ...]
+    # Per column, whether equal values always convert alike, so that each distinct value
+    # is converted once. Not so for a plain DateTime: two equal instants in different time
+    # zones are stored as different wall-clock texts (UtcDateTime normalises to UTC first).
+    memoise: tuple[bool, ...]
 
 
 @functools.cache
@@ -307,7 +313,10 @@ def _insert_plan(
         column.type.dialect_impl(dialect).bind_processor(dialect) for column in chosen
     )
     defaulted = tuple(c.name for c in table.c if c.default is not None and c.name not in columns)
-    return _InsertPlan(statement, converters, defaulted)
+    memoise = tuple(
+        isinstance(c.type, UtcDateTime) or not isinstance(c.type, DateTime) for c in chosen
+    )
+    return _InsertPlan(statement, converters, defaulted, memoise)
 
 
 class TupleInsert:
