@@ -5,7 +5,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exchange.db import Base, UtcDateTime, new_id, utcnow
@@ -21,11 +21,19 @@ class AuditEntry(Base):
         # and an index four times smaller stays in the page cache as the log grows, where the
         # text index made appends at a million entries about half as fast (BENCHMARKS.md).
         Index("ix_audit_entries_subject_key", "subject_key"),
-        Index("ix_audit_entries_actor", "actor_org_id"),
+        # Searches by time. No index on actor_org_id: the one query on it (search by
+        # organisation, actor or recipient) cannot use an index on one side of the OR and
+        # scans in leaf order on both backends, so that index only cost appends
+        # (migration 20261125_1800).
         Index("ix_audit_entries_recorded_at", "recorded_at"),
     )
 
-    leaf_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # On SQLite the column is the table's rowid (INTEGER PRIMARY KEY): a BIGINT key is a
+    # separate unique index beside the rowid, one more B-tree written on every append and
+    # read on every lookup by leaf index. SQLite's INTEGER is 64-bit.
+    leaf_index: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
+    )
     entry: Mapped[bytes] = mapped_column(LargeBinary)
     # The leaf hash (level 0 of the tree) lives with its entry rather than as a node row:
     # one row fewer per entry appended.
