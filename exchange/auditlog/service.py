@@ -17,7 +17,7 @@ from typing import Any, Protocol, cast
 
 import orjson
 import psycopg
-from sqlalchemy import Connection, Table, and_, or_, select
+from sqlalchemy import Connection, Table, and_, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -100,6 +100,23 @@ class AuditSink(Protocol):
     ) -> list[int]: ...
 
 
+# The head row is read and moved with plain statements, built once, never as an ORM object:
+# an object in the session's identity map would keep the values it was first loaded with
+# (another transaction's append, even another replica's, would not show), and flushing its
+# change went through the unit of work, a sixth of a single-signal intake transaction.
+_HEAD = select(AuditHead.tree_size, AuditHead.frontier).where(AuditHead.id == HEAD_ID)
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_MOVE_HEAD = (
+    update(AuditHead)
+    .where(AuditHead.id == HEAD_ID)
+    .values(
+        tree_size=bindparam("new_size"),
+        frontier=bindparam("new_frontier", type_=AuditHead.__table__.c.frontier.type),
+        updated_at=bindparam("moved_at", type_=AuditHead.__table__.c.updated_at.type),
+    )
+)
+
+
 class AuditTrail:
     """The broker's view of its log: appends, checkpoints and proofs on one database."""
 
@@ -125,17 +142,14 @@ class AuditTrail:
         trace_id, span_id = current_trace()
         timestamp = now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
         parts = _entry_parts(records, timestamp, trace_id, span_id)
-        head = session.scalars(
-            select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
-        ).one()
-        frontier = _frontier(head)
+        connection = session.connection()
+        frontier = _frontier(connection.execute(_HEAD_FOR_UPDATE).one().frontier)
         first = frontier.size
         # Rows go to the driver as tuples of values already converted by the columns' own
         # types (TupleInsert): SQLAlchemy's per-row parameter handling was most of an append.
         # On PostgreSQL the same tuples go by COPY (_copy).
         entries = TupleInsert(session, AuditEntry, _ENTRY_COLUMNS)
         nodes = TupleInsert(session, AuditNode, _NODE_COLUMNS)
-        connection = session.connection()
         # Every entry of the append has the same timestamp and one of a few organisations:
         # each converted once rather than once per row. Actor and recipient are both
         # organisation ids, of one column type. Hashes and entry bytes go as bytes, not
@@ -183,9 +197,10 @@ class AuditTrail:
         else:
             entries.execute(entry_rows)
             nodes.execute(node_rows)
-        head.tree_size = frontier.size
-        head.frontier = frontier.to_json()
-        head.updated_at = now
+        connection.execute(
+            _MOVE_HEAD,
+            {"new_size": frontier.size, "new_frontier": frontier.to_json(), "moved_at": now},
+        )
         if first // self.checkpoint_every != frontier.size // self.checkpoint_every:
             self._sign(session, frontier.size, frontier.root(), now)
         session.flush()
@@ -199,8 +214,7 @@ class AuditTrail:
 
     def checkpoint(self, session: Session, now: dt.datetime) -> AuditCheckpoint:
         """The newest checkpoint, signing a new one when the log has grown since."""
-        head = session.get(AuditHead, HEAD_ID)
-        assert head is not None
+        head = session.connection().execute(_HEAD).one()
         latest = session.scalars(
             select(AuditCheckpoint)
             .where(AuditCheckpoint.key_id == self.key_id)
@@ -209,7 +223,7 @@ class AuditTrail:
         ).first()
         if latest is not None and latest.tree_size == head.tree_size:
             return latest
-        return self._sign(session, head.tree_size, _frontier(head).root(), now)
+        return self._sign(session, head.tree_size, _frontier(head.frontier).root(), now)
 
     def _sign(self, session: Session, size: int, root: bytes, now: dt.datetime) -> AuditCheckpoint:
         note = self.signer.sign(Checkpoint(self.origin, size, root).body())
@@ -235,10 +249,7 @@ class AuditTrail:
         Stored under the new key id: the new key's checkpoints start here, and every export
         after the rotation carries the announcement.
         """
-        head = session.scalars(
-            select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
-        ).one()
-        frontier = _frontier(head)
+        frontier = _frontier(session.connection().execute(_HEAD_FOR_UPDATE).one().frontier)
         body = Checkpoint(
             self.origin,
             frontier.size,
@@ -584,8 +595,8 @@ def _copy(
         raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
 
 
-def _frontier(head: AuditHead) -> Frontier:
-    return Frontier.from_json(head.frontier) if head.frontier else Frontier.empty()
+def _frontier(stored: dict[str, object] | None) -> Frontier:
+    return Frontier.from_json(stored) if stored else Frontier.empty()
 
 
 def _b64(data: bytes) -> str:
