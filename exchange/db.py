@@ -26,7 +26,7 @@ from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, Engine, Table, create_engine, event
+from sqlalchemy import Date, DateTime, Engine, Table, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -283,9 +283,11 @@ class _InsertPlan:
     converters: tuple[Callable[[Any], Any] | None, ...]
     # Columns with a Python-side default that these columns leave out.
     defaulted: tuple[str, ...]
-    # Per column, whether equal values always convert alike, so that each distinct value
-    # is converted once. Not so for a plain DateTime: two equal instants in different time
-    # zones are stored as different wall-clock texts (UtcDateTime normalises to UTC first).
+    # Per column, whether each distinct value is converted once: for timestamps and dates,
+    # whose conversion formats text and whose values a batch mostly shares. Not for UUIDs
+    # (hashing one in Python costs more than converting it), nor for a plain DateTime: two
+    # equal instants in different zones are stored as different wall-clock texts
+    # (UtcDateTime normalises to UTC first).
     memoise: tuple[bool, ...]
 
 
@@ -316,9 +318,7 @@ def _insert_plan(
         column.type.dialect_impl(dialect).bind_processor(dialect) for column in chosen
     )
     defaulted = tuple(c.name for c in table.c if c.default is not None and c.name not in columns)
-    memoise = tuple(
-        isinstance(c.type, UtcDateTime) or not isinstance(c.type, DateTime) for c in chosen
-    )
+    memoise = tuple(isinstance(c.type, UtcDateTime | Date) for c in chosen)
     return _InsertPlan(statement, converters, defaulted, memoise)
 
 
