@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -43,7 +45,29 @@ class Base(DeclarativeBase):
 
 
 def new_id() -> uuid.UUID:
-    return uuid.uuid4()
+    """A new row id: a UUID version 7 (RFC 9562, section 5.7), time-ordered.
+
+    48 bits of Unix time in milliseconds, then 74 random bits (with the version and variant
+    bits). Ids made one after another sort together, so a new row goes to the end of its
+    table's primary-key index and of the indexes on the ids it refers to, instead of to a
+    random page of each: a batch of 10,000 signals wrote a few thousand index pages fewer,
+    and intake no longer slowed down as the tables grew (BENCHMARKS.md). The time in an id
+    says nothing its row does not already show (every row keeps when it was made). Python
+    3.14's ``uuid.uuid7`` does the same.
+    """
+    milliseconds = time.time_ns() // 1_000_000
+    random_bits = int.from_bytes(os.urandom(10))
+    return uuid.UUID(
+        int=(milliseconds & _48_BITS) << 80
+        | 0x7 << 76  # version 7
+        | (random_bits >> 62 & 0xFFF) << 64  # rand_a: 12 bits
+        | 0b10 << 62  # the RFC's variant
+        | random_bits & _62_BITS  # rand_b: 62 bits
+    )
+
+
+_48_BITS = (1 << 48) - 1
+_62_BITS = (1 << 62) - 1
 
 
 def utcnow() -> dt.datetime:

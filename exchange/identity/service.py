@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from exchange.db import CHUNK, insert_ignoring_conflicts
+from exchange.db import CHUNK, insert_ignoring_conflicts, new_id
 from exchange.identity.models import Subject
 from exchange.vault.keyring import Keyring
 
@@ -28,7 +28,7 @@ def ensure_subjects(
         Subject,
         [
             {
-                "id": uuid.uuid4(),
+                "id": new_id(),
                 "pseudonym": p,
                 "pseudonym_key_id": keyring.pseudonym.active_id,
                 "created_at": now,

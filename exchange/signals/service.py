@@ -26,7 +26,7 @@ from exchange.auditlog.service import AuditRecord, AuditSink
 from exchange.cases.models import Case, CaseStatus
 from exchange.cases.states import schedule
 from exchange.consents.service import restricted_subjects, subject_objections
-from exchange.db import CHUNK, insert_ignoring_conflicts, insert_rows
+from exchange.db import CHUNK, insert_ignoring_conflicts, insert_rows, new_id
 from exchange.errors import (
     Conflict,
     DisclosureDenied,
@@ -157,7 +157,7 @@ class _Accepted:
     household_pseudonym: str
     document: dict[str, Any] = field(default_factory=dict)
     decision: Decision | None = None
-    signal_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    signal_id: uuid.UUID = field(default_factory=new_id)
 
 
 def receive_signals(
@@ -490,7 +490,7 @@ def _households(
         first_seen.setdefault(a.household_pseudonym, a)
     rows = []
     for pseudonym, a in sorted(first_seen.items()):
-        household_id = uuid.uuid4()
+        household_id = new_id()
         rows.append(
             {
                 "id": household_id,
@@ -599,7 +599,7 @@ def _link_cases(
         else:
             previous = latest_any.get(household.id)
             case = _OpenCase(
-                id=uuid.uuid4(),
+                id=new_id(),
                 household_id=household.id,
                 municipality_id=a.municipality_id,
                 is_repeat=previous is not None and now - previous <= policy.repeat_window,
