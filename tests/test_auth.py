@@ -215,6 +215,22 @@ def test_a_nul_in_a_posted_client_id_is_invalid_client_not_a_500(
     assert response.status_code in (400, 401)
 
 
+def test_a_token_request_over_plain_http_is_refused_as_insecure_transport_not_a_500(
+    broker: Broker, world: World
+) -> None:
+    # Behind a proxy that forwards plain HTTP without saying the client used HTTPS, the
+    # request looks insecure: OAuth 2.0 requires TLS (only localhost is exempt).
+    with TestClient(create_app(broker=broker), base_url="http://broker.example") as client:
+        organisation = world["housing_corporation"]
+        response = client.post(
+            TOKEN,
+            data=CLIENT_CREDENTIALS,
+            auth=(organisation.client_id, organisation.client_secret),
+        )
+    _oauth_error(response, 400, "insecure_transport")
+    assert "access_token" not in response.text
+
+
 @pytest.mark.parametrize("grant_type", ["password", "authorization_code", "refresh_token", None])
 def test_an_unknown_grant_type_is_400_unsupported_grant_type(
     client: TestClient, world: World, grant_type: str | None

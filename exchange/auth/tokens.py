@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request
-from authlib.oauth2.rfc6749.errors import InvalidClientError
+from authlib.oauth2.rfc6749.errors import InvalidClientError, OAuth2Error
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
@@ -153,7 +153,13 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
                 status_code=401, description="the Basic credentials are not base64 of UTF-8 text"
             )
             return self.handle_response(*error())
-        response: JSONResponse = self.create_token_response(request)
+        try:
+            response: JSONResponse = self.create_token_response(request)
+        except OAuth2Error as error:
+            # authlib raises some errors before its own handling starts, such as a token
+            # request over plain HTTP to a host other than localhost (insecure_transport):
+            # the client gets the RFC 6749 error, not a 500.
+            return self.handle_response(*error())
         return response
 
 
