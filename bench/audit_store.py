@@ -39,7 +39,14 @@ from exchange.auditlog.report import access_report
 from exchange.auditlog.service import AuditRecord
 from exchange.broker import audit_trail
 from exchange.config import Settings
-from exchange.db import make_engine, make_session_factory, migrate, unit_of_work
+from exchange.db import (
+    WalCheckpointer,
+    make_engine,
+    make_session_factory,
+    migrate,
+    sqlite_file,
+    unit_of_work,
+)
 from exchange.organisations.models import Organisation
 from exchange.vault.keyring import FileKeySource, Keyring, ensure_keys
 from policies.engine import load_register
@@ -74,7 +81,11 @@ def main() -> None:
             data_dir=root, database_url=url, keys_dir=root / "keys", audit_checkpoint_every=10_000
         )
         trail = audit_trail(settings, Keyring.load(FileKeySource(root / "keys")))
-        engine = make_engine(url)
+        # As `exchange serve` runs on SQLite: the log is checkpointed from a thread of its own
+        # (exchange.db.WalCheckpointer); its CPU time counts in the figures below.
+        database = sqlite_file(url)
+        engine = make_engine(url, background_checkpoints=database is not None)
+        checkpointer = WalCheckpointer(database).start() if database is not None else None
         sessions = make_session_factory(engine)
         subjects = [
             hashlib.sha256(f"subject-{i}".encode()).hexdigest()
@@ -168,6 +179,8 @@ def main() -> None:
             f"access report over {n:,} entries (~{args.per_subject} per person): median "
             f"{statistics.median(reports) * 1e3:.1f} ms, max {max(reports) * 1e3:.1f} ms"
         )
+        if checkpointer is not None:
+            checkpointer.stop()
         engine.dispose()
 
 

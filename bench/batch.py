@@ -81,13 +81,14 @@ def run_batches(
                 run.problems.append(f"batch {number}: {type(error).__name__}: {error}")
                 break
             elapsed = time.perf_counter() - started
-            run.server_cpu += server.cpu_seconds() - cpu
+            used = server.cpu_seconds() - cpu
+            run.server_cpu += used
             created = _check(number, size, response, run.problems)
             run.seconds.append(elapsed)
             run.created.append(created)
             print(
                 f"  batch {number:>2}/{batches}: {elapsed:6.2f} s, "
-                f"{size / elapsed:7.0f} signals/s, {created} created",
+                f"{size / elapsed:7.0f} signals/s, {created} created, server CPU {used:5.2f} s",
                 flush=True,
             )
     run.stored = _count_signals(database)
