@@ -52,6 +52,10 @@ def create_app(
         # Off unless asked for, so that tests and tools building an app send no webhooks
         # and record no escalations behind the test's back.
         lifespan=background.lifespan(broker) if background_jobs else None,
+        # No OpenTelemetry export: the broker carries W3C trace context itself (into every
+        # log line and audit entry, exchange.tracing) and serves Prometheus metrics. Off,
+        # FastAPI no longer asks the OpenTelemetry API for providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.broker = broker
     app.state.intake = IntakeCoalescer(broker)
