@@ -6,13 +6,14 @@ creates under the data dir (the embedded default), or are mounted there in produ
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -55,6 +56,13 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(
         default=5, gt=0, le=30, description="Connect and read timeout for one webhook request."
     )
+    outbound_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names (or addresses) the broker may connect to although they are "
+        "internal: webhook receivers inside a closed network. Comma-separated or a JSON "
+        "list; exact names, no patterns. Empty by default: only public addresses are reached "
+        "(exchange/outbound.py).",
+    )
     purge_interval_seconds: float = Field(
         default=3600,
         ge=0,
@@ -85,6 +93,22 @@ class Settings(BaseSettings):
         default="email",
         description="The ID-token claim that names the person's account the first time.",
     )
+
+    @field_validator("outbound_allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [host.strip() for host in value.split(",") if host.strip()]
+        return value
+
+    @field_validator("outbound_allowed_hosts")
+    @classmethod
+    def _canonical_hosts(cls, hosts: list[str]) -> list[str]:
+        from exchange.outbound import allowed_host  # it imports httpx: only when set
+
+        return [allowed_host(host) for host in hosts]
 
     @property
     def oidc_enabled(self) -> bool:

@@ -5,6 +5,7 @@ probe paths, ports, labels and selectors, settings names."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import yaml
 from compose_spec import PyOptions
 
 from exchange.config import Settings
+from exchange.outbound import DestinationRefused, Outbound
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 K8S = DEPLOY / "k8s"
@@ -91,6 +93,48 @@ def test_service_disruption_budget_and_network_policy_select_the_broker_pods() -
         p["name"] for c in deployment["spec"]["template"]["spec"]["containers"] for p in c["ports"]
     }
     assert of_kind("Service")["spec"]["ports"][0]["targetPort"] in ports
+
+
+def test_the_broker_may_send_only_dns_database_and_https_to_public_addresses() -> None:
+    policy = of_kind("NetworkPolicy")["spec"]
+    assert "Egress" in policy["policyTypes"]
+    rules = policy["egress"]
+    # No rule without a destination or without ports: either would open everything.
+    assert all(rule.get("to") and rule.get("ports") for rule in rules)
+    dns, database, outside = rules
+    assert dns["to"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ]
+    assert {(p["port"], p["protocol"]) for p in dns["ports"]} == {(53, "UDP"), (53, "TCP")}
+    assert [set(peer) for peer in database["to"]] == [{"podSelector"}]  # this namespace only
+    assert database["ports"] == [{"port": 5432, "protocol": "TCP"}]
+    assert outside["ports"] == [{"port": 443, "protocol": "TCP"}]
+    blocks = [peer["ipBlock"] for peer in outside["to"]]
+    assert {b["cidr"] for b in blocks} == {"0.0.0.0/0", "::/0"}
+
+    def reachable(address: str) -> bool:
+        ip = ipaddress.ip_address(address)
+        return any(
+            ip in ipaddress.ip_network(b["cidr"])
+            and not any(ip in ipaddress.ip_network(e) for e in b.get("except", []))
+            for b in blocks
+        )
+
+    internal = ["169.254.169.254", "10.0.0.1", "172.16.0.1", "192.168.0.1", "100.64.0.1"]
+    internal += ["127.0.0.1", "0.0.0.0", "fd00:ec2::254", "fe80::1", "fd12::1"]
+    for address in internal:
+        assert not reachable(address), address
+    assert reachable("93.184.215.14") and reachable("2a00:1450:400e:80f::200e")
+    # Everything the policy keeps out, the broker refuses itself as well.
+    outbound = Outbound()
+    for block in blocks:
+        for excepted in block["except"]:
+            first = str(ipaddress.ip_network(excepted).network_address)
+            with pytest.raises(DestinationRefused):
+                outbound.check(first, 443)
 
 
 def test_configuration_names_are_settings_the_broker_reads() -> None:

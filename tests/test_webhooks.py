@@ -40,22 +40,26 @@ from exchange.webhooks.dispatcher import BACKOFF, MAX_ATTEMPTS, deliver_due
 from exchange.webhooks.models import WebhookDelivery, WebhookSubscription
 from exchange.webhooks.service import announce_feedback
 from policies.engine import Decision, DecisionRequest, Register
-from tests.conftest import ISSUER, Database
+from tests.conftest import ISSUER, Database, broker_settings
 from tests.factories import errors_of, problem_of, signal_body
 
 Headers = Callable[[str], dict[str, str]]
 
 
+# A public address (IANA's, for example.com), for URLs that are registered, never sent to.
+PUBLIC_URL = "https://93.184.215.14/hooks"
+
+
 @pytest.fixture
 def settings(database: Database, keys_dir: Path, tmp_path: Path) -> Settings:
-    # As in conftest, with plain http allowed: the receiver below listens on 127.0.0.1.
-    return Settings(
-        data_dir=tmp_path,
-        database_url=database.url,
-        keys_dir=keys_dir,
-        issuer=ISSUER,
-        log_format="json",
+    # As in conftest, with plain http allowed: the receiver below listens on 127.0.0.1,
+    # which the broker connects to only because it is named as an allowed internal host.
+    return broker_settings(
+        database,
+        keys_dir,
+        tmp_path,
         webhook_allow_http=True,
+        outbound_allowed_hosts=["127.0.0.1"],
         webhook_interval_seconds=0,
     )
 
@@ -573,9 +577,7 @@ def test_subscribe_replace_rotate_and_remove(
 ) -> None:
     assert problem_of(client.get("/v1/webhook", headers=provider), 404, "not-found")
 
-    created = client.put(
-        "/v1/webhook", json={"url": "https://hooks.example.test/a"}, headers=provider
-    )
+    created = client.put("/v1/webhook", json={"url": PUBLIC_URL}, headers=provider)
     assert created.status_code == 201, created.text
     assert created.headers["cache-control"] == "no-store"
     first = created.json()["secret"]
@@ -676,9 +678,44 @@ def test_plain_http_is_refused_unless_the_setting_allows_it(
     assert errors_of(problem) == [("url", "must be an https URL")]
 
 
-@pytest.mark.parametrize(
-    "body", [{}, {"url": 12}, {"url": "https://hooks.example.test/", "secret": "mine"}]
-)
+def test_the_local_receiver_is_refused_unless_the_allowed_hosts_name_it(
+    client: TestClient,
+    broker: Broker,
+    provider: dict[str, str],
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(broker.settings, "outbound_allowed_hosts", [])
+    problem = problem_of(
+        client.put("/v1/webhook", json={"url": receiver.url}, headers=provider), 422
+    )
+    assert errors_of(problem) == [
+        ("url", "must point to the public internet: 127.0.0.1 is a loopback address")
+    ]
+
+
+def test_a_host_taken_off_the_allowed_hosts_is_not_sent_to_any_more(
+    client: TestClient,
+    broker: Broker,
+    provider: dict[str, str],
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _subscribe(client, provider, receiver.url)
+    signal = _send_signal(client, provider)
+    _change_feedback(broker, signal["case_id"], "in_contact")
+    monkeypatch.setattr(broker.settings, "outbound_allowed_hosts", [])
+
+    assert deliver_due(broker).retrying == 1
+    assert receiver.requests == []
+    [delivery] = _deliveries(broker)
+    assert (delivery.last_status, delivery.last_error) == (
+        None,
+        "destination refused: a loopback address",
+    )
+
+
+@pytest.mark.parametrize("body", [{}, {"url": 12}, {"url": PUBLIC_URL, "secret": "mine"}])
 def test_a_malformed_body_is_a_problem_naming_the_field(
     client: TestClient, provider: dict[str, str], body: dict[str, Any]
 ) -> None:
@@ -745,6 +782,7 @@ def test_exchange_webhooks_deliver_sends_once_from_the_command_line(
     monkeypatch.setenv("EXCHANGE_DATABASE_URL", settings.resolved_database_url)
     monkeypatch.setenv("EXCHANGE_KEYS_DIR", str(settings.keys_dir))
     monkeypatch.setenv("EXCHANGE_WEBHOOK_ALLOW_HTTP", "true")
+    monkeypatch.setenv("EXCHANGE_OUTBOUND_ALLOWED_HOSTS", "127.0.0.1")
 
     result = CliRunner().invoke(app, ["webhooks", "deliver"])
     assert result.exit_code == 0, result.output

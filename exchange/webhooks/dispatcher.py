@@ -6,16 +6,19 @@ SQLite has one writer anyway): the claim counts the attempt and moves ``next_att
 lease ahead, so a delivery whose sender died is taken up again when the lease ends. The
 request itself is sent outside any transaction, and its result recorded in another short one.
 
+Every request goes through ``exchange.outbound``: the URL's host is resolved and checked
+again at each attempt (a name may point elsewhere since it was registered, and the allowed
+hosts may have changed), and the connection goes to the address checked.
+
 2xx is delivered. Anything else (a redirect, which is never followed, an error status, a
-timeout, a refused connection) is retried after 30 s, 2 min, 10 min, 1 h, 6 h, 24 h and
-24 h; after the eighth attempt the delivery is failed. Only the status code and the kind of
-error are kept, never the response body.
+timeout, a refused connection, a destination that is not public) is retried after 30 s,
+2 min, 10 min, 1 h, 6 h, 24 h and 24 h; after the eighth attempt the delivery is failed.
+Only the status code and the kind of error are kept, never the response body.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import uuid
 from dataclasses import dataclass
 
@@ -27,10 +30,10 @@ from sqlalchemy.orm import Session
 from exchange import clock
 from exchange.broker import Broker
 from exchange.db import unit_of_work
-from exchange.errors import InvalidInput
+from exchange.outbound import DestinationRefused, Outbound, http_client
 from exchange.vault.keyring import Keyring
 from exchange.webhooks.models import WebhookDelivery, WebhookSubscription
-from exchange.webhooks.service import DeliveryState, check_url, signing_secret
+from exchange.webhooks.service import DeliveryState, signing_secret, url_problem
 from exchange.webhooks.signing import signed_headers
 
 log = structlog.get_logger("exchange.webhooks")
@@ -70,12 +73,13 @@ def deliver_due(
     *,
     now: dt.datetime | None = None,
     limit: int = BATCH,
-    client: httpx.Client | None = None,
+    outbound: Outbound | None = None,
 ) -> DispatchReport:
     """Send up to ``limit`` deliveries that are due at ``now`` (default: the clock).
 
     With an explicit ``now`` every timestamp of the run is that instant (tests drive time
     this way); otherwise each request is signed and scheduled by the clock when it is sent.
+    ``outbound`` decides where requests may go (default: from the settings).
     """
     moment = now or clock.now()
     for session in unit_of_work(broker.sessions):
@@ -83,11 +87,20 @@ def deliver_due(
     report = DispatchReport(failed=unsubscribed)
     if not outgoing:
         return report
-    http = client or _client(broker.settings.webhook_timeout_seconds)
-    try:
+    http = http_client(
+        outbound or Outbound.from_settings(broker.settings),
+        timeout=broker.settings.webhook_timeout_seconds,
+        headers={"user-agent": USER_AGENT},
+    )
+    with http:
         for item in outgoing:
             sent_at = now or clock.now()
-            error = _refusal(item.url, broker.settings.webhook_allow_http)
+            # The http setting may have changed since the URL was registered.
+            error = (
+                "url not allowed"
+                if url_problem(item.url, broker.settings.webhook_allow_http)
+                else None
+            )
             status: int | None = None
             if error is None:
                 status, error = _post(http, item, sent_at)
@@ -99,9 +112,6 @@ def deliver_due(
                 report.failed += 1
             elif outcome == DeliveryState.PENDING:
                 report.retrying += 1
-    finally:
-        if client is None:
-            http.close()
     return report
 
 
@@ -165,25 +175,6 @@ def _claim(
     return outgoing, unsubscribed
 
 
-def _client(timeout: float) -> httpx.Client:
-    # httpx logs each request's full URL at INFO; a provider's URL may carry its own token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    return httpx.Client(
-        timeout=httpx.Timeout(timeout),
-        follow_redirects=False,
-        headers={"user-agent": USER_AGENT},
-    )
-
-
-def _refusal(url: str, allow_http: bool) -> str | None:
-    """Why a stored URL may not be used now (the http setting may have changed since)."""
-    try:
-        check_url(url, allow_http=allow_http)
-    except InvalidInput:
-        return "url not allowed"
-    return None
-
-
 def _post(http: httpx.Client, item: _Outgoing, at: dt.datetime) -> tuple[int | None, str | None]:
     headers = signed_headers(item.secret, str(item.delivery_id), at, item.body)
     headers["content-type"] = "application/json"
@@ -191,6 +182,9 @@ def _post(http: httpx.Client, item: _Outgoing, at: dt.datetime) -> tuple[int | N
         # Streamed and closed unread: the receiver's answer body is never read or kept.
         with http.stream("POST", item.url, content=item.body, headers=headers) as response:
             status = response.status_code
+    except DestinationRefused as refused:
+        # Nothing was connected to. The kind only ("resolves to a loopback address").
+        return None, f"destination refused: {refused.reason}"
     except httpx.HTTPError as error:
         # The class name only: some messages quote the URL, which may hold a token.
         return None, type(error).__name__

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import orjson
 import structlog
 from sqlalchemy import select, update
@@ -29,6 +30,7 @@ from exchange.db import insert_ignoring_conflicts
 from exchange.errors import FieldError, InvalidInput, NotFound
 from exchange.identity.models import Subject
 from exchange.organisations.models import Organisation
+from exchange.outbound import DestinationRefused, Outbound
 from exchange.policy.service import categories_of
 from exchange.signals.models import Signal
 from exchange.vault import envelope
@@ -71,6 +73,7 @@ def subscribe(
     url: str,
     *,
     allow_http: bool,
+    outbound: Outbound,
     now: dt.datetime,
 ) -> Subscribed:
     """Set or replace the organisation's webhook URL; a new secret comes with every call.
@@ -78,7 +81,7 @@ def subscribe(
     A replaced URL gets a new secret too: the old secret may be known at the old address,
     which need not be the same party.
     """
-    url = check_url(url, allow_http=allow_http)
+    url = check_url(url, allow_http=allow_http, outbound=outbound)
     candidate = uuid.uuid4()
     secret = signing.new_secret()
     # Insert-or-keep, then lock: two concurrent first PUTs end in one row, not an error.
@@ -181,14 +184,20 @@ def signing_secret(keyring: Keyring, subscription: WebhookSubscription) -> bytes
     )
 
 
-def check_url(url: str, *, allow_http: bool) -> str:
+def check_url(url: str, *, allow_http: bool, outbound: Outbound) -> str:
     """The URL if a webhook may be sent there, else ``InvalidInput`` naming the field ``url``.
 
     https only (plain http where the setting allows it, for development); no user name or
-    password in the URL, since it would be sent along and shown back.
+    password in the URL, since it would be sent along and shown back; and a host that
+    ``outbound`` lets the broker connect to now (the dispatcher asks again at each attempt).
     """
     url = url.strip()
-    problem = _url_problem(url, allow_http)
+    problem = url_problem(url, allow_http)
+    if problem is None:
+        try:
+            outbound.check_url(url)
+        except DestinationRefused as refused:
+            problem = refused.problem
     if problem is not None:
         raise InvalidInput(
             f"the webhook URL is not usable: {problem}", [FieldError("url", problem)]
@@ -196,7 +205,9 @@ def check_url(url: str, *, allow_http: bool) -> str:
     return url
 
 
-def _url_problem(url: str, allow_http: bool) -> str | None:
+def url_problem(url: str, allow_http: bool) -> str | None:
+    """What is wrong with the URL's form, or None; where it points is ``Outbound``'s
+    question."""
     if not url:
         return "is required"
     if len(url) > MAX_URL_LENGTH:
@@ -217,6 +228,10 @@ def _url_problem(url: str, allow_http: bool) -> str | None:
         return "must not contain a user name or password"
     if parts.fragment:
         return "must not contain a fragment (#...)"
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL:
+        return "is not a valid URL"
     return None
 
 
