@@ -1,7 +1,11 @@
-"""``python -m audit verify EXPORT --public-key KEY [--checkpoint OLD]``: the auditor's tool.
+"""``python -m audit verify EXPORT --public-key KEY [--checkpoint OLD] [--strict]``: the
+auditor's tool.
 
 Exit status: 0 when everything verifies, 1 when something does not (the first problem is
-named), 2 on usage errors (unreadable file, malformed key).
+named), 2 on usage errors (unreadable file, malformed key). A line of the export the verifier
+does not use (a checkpoint signed by a key it was not given and saw no announcement of, a
+blank line, ...) is printed as a warning, naming the line and why; it leaves the status at 0,
+unless ``--strict``, which makes every such line a problem (status 1).
 """
 
 from __future__ import annotations
@@ -47,11 +51,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="OLD",
         help="a signed checkpoint you kept earlier; the log must extend it",
     )
+    verify.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 1) on any line the verifier does not use, which otherwise is only "
+        "a warning: a checkpoint signed by a key neither given nor announced, a signature by "
+        "such a key, an unknown checkpoint extension, an entry not in canonical form, a "
+        "blank line",
+    )
     args = parser.parse_args(argv)
-    return _verify(args.export, args.public_key, args.checkpoint)
+    return _verify(args.export, args.public_key, args.checkpoint, strict=args.strict)
 
 
-def _verify(export: str, key_arg: str, old_path: str | None) -> int:
+def _verify(export: str, key_arg: str, old_path: str | None, *, strict: bool = False) -> int:
     """Verify one export and print a summary; return the exit status."""
     try:
         verifier_key = _read_key(key_arg)
@@ -78,6 +90,7 @@ def _verify(export: str, key_arg: str, old_path: str | None) -> int:
             verifier_key,
             earlier_checkpoint=earlier,
             progress=(lambda n: bar.update(n, counted.bytes_read)) if bar else None,
+            strict=strict,
         )
     except OSError as exc:
         return _usage(f"EXPORT: {exc}")
@@ -99,16 +112,19 @@ def _read_key(arg: str) -> str:
 
 
 def _print_report(report: VerificationReport, out: TextIO) -> None:
-    """A plain summary: OK or FAILED, then the facts an auditor writes down."""
+    """A plain summary: OK or FAILED, then the facts an auditor writes down (the warnings
+    among them: which lines were not used, and why)."""
     root = base64.b64encode(report.root).decode("ascii")
     if report.ok:
         print(f"OK: {report.message}", file=out)
         print(f"entries: {report.size}", file=out)
         print(f"root: {root}", file=out)
+        _print_warnings(report, out)
         return
     print(f"FAILED: {report.message}", file=out)
     for problem in report.problems[1:]:
         print(f"also: {problem.message}", file=out)
+    _print_warnings(report, out)
     if report.first_bad_leaf_index is not None:
         print(f"first bad leaf index: {report.first_bad_leaf_index}", file=out)
     if report.window is not None:
@@ -120,6 +136,13 @@ def _print_report(report: VerificationReport, out: TextIO) -> None:
         else "verified: nothing",
         file=out,
     )
+
+
+def _print_warnings(report: VerificationReport, out: TextIO) -> None:
+    for warning in report.warnings:
+        print(f"warning: {warning.message}", file=out)
+    if report.warnings_not_listed:
+        print(f"warning: and {report.warnings_not_listed} more lines not used", file=out)
 
 
 def _usage(message: str) -> int:

@@ -36,11 +36,13 @@ __all__ = [
     "ALG_ED25519",
     "KEY_ROTATION",
     "Checkpoint",
+    "MissingSignature",
     "NoteError",
     "NoteSigner",
     "add_signature",
     "announced_keys",
     "key_id",
+    "note_signatures",
     "open_checkpoint",
     "open_note",
     "parse_checkpoint",
@@ -65,6 +67,15 @@ _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
 
 class NoteError(ValueError):
     """A note or checkpoint is malformed, or carries no valid signature by the expected key."""
+
+
+class MissingSignature(NoteError):
+    """A well-formed note carries no signature by the expected key (only other keys' ones).
+
+    Unlike a signature by the key that does not verify (a plain NoteError), this says nothing
+    against the note: it was signed by someone else, and a verifier that holds only this key
+    cannot use it.
+    """
 
 
 @dataclass(frozen=True)
@@ -190,34 +201,20 @@ def parse_verifier_key(text: str) -> tuple[str, bytes, Ed25519PublicKey]:
 def open_note(note: str, verifier_key: str) -> str:
     """Return the text of a signed note once a signature by ``verifier_key`` verifies.
 
-    Signatures by other keys are ignored (C2SP signed-note); a signature that names this key
-    (same name and key ID) but does not verify makes the whole note invalid. Raises NoteError
-    when the note is malformed or carries no valid signature by the key.
+    Signatures by other keys are ignored (C2SP signed-note; :func:`note_signatures` lists
+    them); a signature that names this key (same name and key ID) but does not verify makes
+    the whole note invalid. Raises MissingSignature when the note is well-formed but carries
+    no signature by the key, NoteError when it is malformed or that key's signature does not
+    verify.
     """
     name, kid, public_key = parse_verifier_key(verifier_key)
-    if _CONTROL.search(note):
-        raise NoteError("a signed note holds no control characters other than newlines")
-    split = note.rfind("\n\n")
-    if split < 0:
-        raise NoteError("a signed note needs a blank line before its signatures")
-    text, signatures = note[: split + 1], note[split + 2 :]
-    if not signatures.endswith("\n"):
-        raise NoteError("a signed note ends with a newline after its last signature line")
-    verified = False
-    lines = signatures[:-1].split("\n")
-    if len(lines) > _MAX_SIGNATURES:
-        raise NoteError(f"more than {_MAX_SIGNATURES} signatures")
+    text, signatures = _split_note(note)
     try:
         message = text.encode("utf-8")
     except UnicodeEncodeError:
         raise NoteError("a signed note must be valid UTF-8") from None
-    for line in lines:
-        if not line.startswith(_SIG_PREFIX):
-            raise NoteError("a signature line starts with an em dash and a space")
-        sig_name, _, b64 = line[len(_SIG_PREFIX) :].partition(" ")
-        blob = _b64decode(b64)
-        if not _is_valid_name(sig_name) or blob is None or len(blob) < 5:
-            raise NoteError("malformed signature line")
+    verified = False
+    for sig_name, blob in signatures:
         if sig_name != name or blob[:4] != kid:
             continue  # another key's signature: ignored, as the spec says
         try:
@@ -226,8 +223,17 @@ def open_note(note: str, verifier_key: str) -> str:
             raise NoteError(f"the signature by {name} does not verify") from None
         verified = True
     if not verified:
-        raise NoteError(f"no signature by {name} (key ID {kid.hex()}) on this note")
+        raise MissingSignature(f"no signature by {name} (key ID {kid.hex()}) on this note")
     return text
+
+
+def note_signatures(note: str) -> list[tuple[str, bytes]]:
+    """The (key name, 4-byte key ID) of each signature line of a signed note, in order.
+
+    Nothing is verified: this tells which keys a note claims to be signed by, for example
+    to name the keys of a note that no trusted key signed. Raises NoteError when malformed.
+    """
+    return [(sig_name, blob[:4]) for sig_name, blob in _split_note(note)[1]]
 
 
 def open_checkpoint(note: str, verifier_key: str, origin: str | None = None) -> Checkpoint:
@@ -301,3 +307,28 @@ def _b64decode(text: str) -> bytes | None:
     if base64.b64encode(data).decode("ascii") != text:
         return None
     return data
+
+
+def _split_note(note: str) -> tuple[str, list[tuple[str, bytes]]]:
+    """Split a signed note into its text and its signatures as (key name, key ID || signature)."""
+    if _CONTROL.search(note):
+        raise NoteError("a signed note holds no control characters other than newlines")
+    split = note.rfind("\n\n")
+    if split < 0:
+        raise NoteError("a signed note needs a blank line before its signatures")
+    text, signatures = note[: split + 1], note[split + 2 :]
+    if not signatures.endswith("\n"):
+        raise NoteError("a signed note ends with a newline after its last signature line")
+    lines = signatures[:-1].split("\n")
+    if len(lines) > _MAX_SIGNATURES:
+        raise NoteError(f"more than {_MAX_SIGNATURES} signatures")
+    parsed = []
+    for line in lines:
+        if not line.startswith(_SIG_PREFIX):
+            raise NoteError("a signature line starts with an em dash and a space")
+        sig_name, _, b64 = line[len(_SIG_PREFIX) :].partition(" ")
+        blob = _b64decode(b64)
+        if not _is_valid_name(sig_name) or blob is None or len(blob) < 5:
+            raise NoteError("malformed signature line")
+        parsed.append((sig_name, blob))
+    return text, parsed

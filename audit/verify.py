@@ -5,17 +5,25 @@ What it proves, when it says OK:
 - every entry line, re-encoded canonically (RFC 8785), hashes into the Merkle tree whose
   root each checkpoint line states for its size, and each checkpoint carries a valid
   Ed25519 signature by the given key: no entry was altered, removed, added or moved;
-- entries carry ``leaf_index`` 0, 1, 2, ... in order, and the file ends with a checkpoint
-  that covers all of them;
+- entries carry ``leaf_index`` 0, 1, 2, ... in order, and a checkpoint after the last of
+  them covers them all;
 - if you kept an earlier checkpoint, the exported log extends it: the root recomputed at
   its size equals its root, which, with every leaf in hand, is the consistency proof.
 
 Key rotation: a checkpoint signed by a trusted key may announce the broker's next
 checkpoint key in an extension line ``key-rotation <verifier key>``; from there on
-checkpoints signed by that key are trusted as well. An auditor keeps verifying with the key
-they first trusted. One who has only a newer key can verify too: checkpoints before the
-first one that key signed are skipped (that checkpoint's root covers every earlier entry,
-so only the finer location of an alteration is lost), and any later one must verify.
+checkpoints signed by that key are trusted as well (and its co-signature on the announcement
+must verify). An auditor keeps verifying with the key they first trusted. One who has only a
+newer key can verify too: checkpoints before the first one that key signed are left out (that
+checkpoint's root covers every earlier entry, so only the finer location of an alteration is
+lost).
+
+Nothing is left out silently. A checkpoint no trusted key signed, wherever it stands, is not
+used, and the report warns about it by line; so it does about every other line or part of a
+line the verifier reads but does not use (a signature by an untrusted key, an unknown
+checkpoint extension, an entry not in its canonical bytes, a blank line). Strict
+verification makes each warning a problem. A checkpoint whose signature by a trusted key
+does not verify is always a problem, and so are entries that no trusted checkpoint covers.
 
 What it cannot prove: that nothing was appended after the last checkpoint in the export
 (ask the broker for a newer checkpoint and verify again), or which single entry changed
@@ -38,10 +46,14 @@ from typing import Any
 from audit.entry import canonical_bytes
 from audit.merkle import EMPTY_ROOT
 from audit.note import (
+    KEY_ROTATION,
     Checkpoint,
+    MissingSignature,
     NoteError,
     announced_keys,
+    note_signatures,
     open_checkpoint,
+    open_note,
     parse_verifier_key,
 )
 
@@ -50,19 +62,31 @@ __all__ = ["Problem", "VerificationReport", "verify_export"]
 PROGRESS_EVERY = 8192
 """``progress`` is called after every this many entries (and once at the end)."""
 
+MAX_WARNINGS = 1000
+"""At most this many warnings are listed; the rest are counted (a file of a million blank
+lines should not cost a million messages)."""
+
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing that does not verify, with where it was found.
+    """One thing that does not verify, or a line that is not used, with where it was found.
 
-    ``kind`` is one of: ``malformed`` (a line that is not a well-formed entry or checkpoint),
-    ``missing`` (leaf indices absent: entries deleted), ``reordered`` (a leaf index repeated
-    or out of order: entries moved, duplicated or inserted), ``altered`` (a checkpoint's root
-    does not match the entries it covers), ``signature`` (a checkpoint without a valid
-    signature by the key), ``unsigned`` (entries after the last checkpoint, or no checkpoint
-    at all), ``origin`` (a checkpoint of another log), ``inconsistent`` (the earlier
-    checkpoint is not a prefix of this log), ``rolled-back`` (the log is shorter than the
-    earlier checkpoint).
+    For a problem, ``kind`` is one of: ``malformed`` (a line that is not a well-formed entry
+    or checkpoint), ``missing`` (leaf indices absent: entries deleted), ``reordered`` (a leaf
+    index repeated or out of order: entries moved, duplicated or inserted), ``altered`` (a
+    checkpoint's root does not match the entries it covers), ``signature`` (a checkpoint
+    without a valid signature by the key), ``unsigned`` (entries after the last checkpoint,
+    or no checkpoint at all), ``origin`` (a checkpoint of another log), ``inconsistent``
+    (the earlier checkpoint is not a prefix of this log), ``rolled-back`` (the log is shorter
+    than the earlier checkpoint).
+
+    For a warning (something in the export the verifier read but did not use), ``kind`` is
+    one of: ``unknown-key`` (a checkpoint signed by no trusted key, left out),
+    ``unknown-signature`` (a signature by an untrusted key on a checkpoint that verifies, not
+    checked), ``extension`` (a checkpoint extension line other than ``key-rotation``, not
+    used), ``non-canonical`` (an entry line that is not the canonical bytes the broker
+    writes: only its parsed content is verified), ``blank`` (a blank line). Warnings name a
+    line, not a leaf: the entries themselves verify.
     """
 
     kind: str
@@ -84,6 +108,11 @@ class VerificationReport:
     that verified. ``first_bad_leaf_index`` is the first leaf this verifier cannot vouch for
     (None when everything verifies or the problem is not tied to a leaf); ``window`` is the
     leaf range ``[start, end)`` an altered entry must lie in, when that is all that is known.
+
+    ``warnings`` name every line (or part of one) the verifier read but did not use, in file
+    order; they do not change ``ok``, unless the verification was strict, where they are
+    problems instead (and ``warnings`` is empty). Only the first ``MAX_WARNINGS`` are listed;
+    ``warnings_not_listed`` counts the rest.
     """
 
     ok: bool
@@ -96,6 +125,8 @@ class VerificationReport:
     checkpoints: int = 0
     origin: str | None = None
     window: tuple[int, int] | None = None
+    warnings: list[Problem] = field(default_factory=list)
+    warnings_not_listed: int = 0
 
 
 class _Stop(Exception):
@@ -112,6 +143,8 @@ def verify_export(
     verifier_key: str,
     earlier_checkpoint: str | None = None,
     progress: Callable[[int], None] | None = None,
+    *,
+    strict: bool = False,
 ) -> VerificationReport:
     """Verify an exported audit log (JSON Lines, see :mod:`audit.export`) against a key.
 
@@ -120,6 +153,12 @@ def verify_export(
     checkpoint note you kept from before (it must be a prefix of this log), ``progress``
     a callback receiving the number of entries read so far. Raises NoteError when
     ``verifier_key`` itself is malformed; everything else is reported, never raised.
+
+    Every line the verifier reads but does not use is a warning in the report (a checkpoint
+    no trusted key signed, an untrusted co-signature, an unknown checkpoint extension, an
+    entry not in canonical form, a blank line). With ``strict`` each of them is a problem
+    instead: the report is not ok, although the entries may all verify. An export the broker
+    wrote, verified with its current key or a key it announced since, has none.
     """
     key_name = parse_verifier_key(verifier_key)[0]
     problems: list[Problem] = []
@@ -141,9 +180,20 @@ def verify_export(
         problem = _compare_earlier(earlier, state)
         if problem is not None:
             problems.append(problem)
+    # A line that is itself the problem (a checkpoint by an unknown key where the tail needed
+    # one) is named once, as the problem.
+    lines_at_fault = {p.line for p in problems if p.line is not None}
+    warnings = [w for w in state.warnings if w.line not in lines_at_fault]
+    not_listed = state.warnings_not_listed
+    unused = len(warnings) + not_listed
     first_bad = next((p.leaf_index for p in problems if p.leaf_index is not None), None)
     if problems:
         message = problems[0].message
+    elif strict and warnings:
+        message = (
+            f"strict verification: {_lines(unused)} of the export not used, although the "
+            f"entries verify; the first: {warnings[0].message}"
+        )
     else:
         message = (
             f"verified: {state.size} entries of log {state.origin!r}, root "
@@ -152,6 +202,11 @@ def verify_export(
         )
         if earlier is not None:
             message += f"; consistent with the earlier checkpoint at size {earlier.size}"
+        if warnings:
+            message += f"; {_lines(unused)} not used (see the warnings)"
+    if strict:
+        problems.extend(warnings)
+        warnings = []
     return VerificationReport(
         ok=not problems,
         size=state.size,
@@ -163,7 +218,13 @@ def verify_export(
         checkpoints=state.checkpoints,
         origin=state.origin,
         window=window,
+        warnings=warnings,
+        warnings_not_listed=not_listed,
     )
+
+
+def _lines(n: int) -> str:
+    return f"{n} line" if n == 1 else f"{n} lines"
 
 
 def _compare_earlier(earlier: Checkpoint, state: _Scan) -> Problem | None:
@@ -204,7 +265,12 @@ class _Scan:
         progress: Callable[[int], None] | None,
     ) -> None:
         self.verifier_keys = [verifier_key]
-        self.skipped: Problem | None = None  # a checkpoint by an unknown key, before any trusted
+        name, kid, _ = parse_verifier_key(verifier_key)
+        self.trusted = {(name, kid)}  # (key name, key ID) of every key in verifier_keys
+        self.skipped: Problem | None = None  # the first checkpoint no trusted key signed
+        self.last_skipped: tuple[int, MissingSignature] | None = None  # the last one
+        self.warnings: list[Problem] = []
+        self.warnings_not_listed = 0
         self.earlier = earlier
         self.progress = progress
         self.size = 0
@@ -237,22 +303,22 @@ class _Scan:
         progress = self.progress
         size = self.size
         line_no = 0
-        last_was_checkpoint = False
         seen_any = False
         self._check_earlier(size)
         for raw in lines:
             line_no += 1
             if len(raw) < 3 and not raw.strip():
-                continue  # blank line
+                self._warn(Problem("blank", f"line {line_no}: a blank line, not used", line_no))
+                continue
             seen_any = True
             data = b""
+            line = raw[:-1] if raw.endswith(b"\n") else raw
             try:
                 obj = decode(raw.decode("utf-8"))
                 if type(obj) is dict and "checkpoint" not in obj:
                     # The fast decoder keeps the last of duplicate keys; when the line is not
                     # byte-for-byte canonical, parse it again refusing them.
                     text = dumps(obj)
-                    line = raw[:-1] if raw.endswith(b"\n") else raw
                     if text.isascii() and line == text.encode("ascii"):
                         data = line
                     else:
@@ -268,7 +334,6 @@ class _Scan:
             if "checkpoint" in obj:
                 self.size = size
                 self._checkpoint(obj, line_no)
-                last_was_checkpoint = True
                 continue
             index = obj.get("leaf_index")
             if type(index) is not int or type(obj.get("schema_version")) is not int:
@@ -287,6 +352,17 @@ class _Scan:
                 except ValueError as exc:
                     self.size = size
                     raise _Stop(self._malformed(line_no, size, str(exc))) from None
+                if data != line:
+                    self._warn(
+                        Problem(
+                            "non-canonical",
+                            f"line {line_no}: entry {size} is not written as the broker writes "
+                            f"entries (RFC 8785 canonical JSON): its whitespace, key order or "
+                            f"escapes differ; it is verified by its parsed content, the rest of "
+                            f"its bytes is not used",
+                            line_no,
+                        )
+                    )
             h = sha(b"\x00" + data).digest()
             carry = size
             while carry & 1:
@@ -295,7 +371,6 @@ class _Scan:
             hashes.append(h)
             size += 1
             line_of_leaf.append(line_no)
-            last_was_checkpoint = False
             if self.earlier is not None and size == self.earlier.size:
                 self.size = size
                 self._check_earlier(size)
@@ -308,8 +383,21 @@ class _Scan:
             raise _Stop(Problem("unsigned", "the export is empty: no entries, no checkpoint"))
         if self.skipped is not None and not self.checkpoints:
             raise _Stop(self.skipped)
-        if not last_was_checkpoint:
+        if self.verified_size != size:
             start = self.verified_size
+            if self.last_skipped is not None and self.last_skipped[0] > line_of_leaf[size - 1]:
+                # A checkpoint by an unknown key stands where the one covering the tail should.
+                skipped_line, missing = self.last_skipped
+                raise _Stop(
+                    Problem(
+                        "signature",
+                        f"line {skipped_line}: the checkpoint does not verify ({missing}); leaves "
+                        f"{start}..{size - 1} are not verified",
+                        skipped_line,
+                        start,
+                    ),
+                    (start, size),
+                )
             where = f" (lines {line_of_leaf[start]}–{line_of_leaf[size - 1]})" if size else ""
             raise _Stop(
                 Problem(
@@ -333,14 +421,10 @@ class _Scan:
             )
         try:
             checkpoint = self._open(note)
+        except MissingSignature as exc:
+            self._skip(note, line_no, exc)
+            return
         except NoteError as exc:
-            if not self.checkpoints and str(exc).startswith("no signature by"):
-                # Signed by a key older than the one given: the first checkpoint the given
-                # key signed covers these leaves too.
-                self.skipped = self.skipped or Problem(
-                    "signature", f"line {line_no}: the checkpoint does not verify ({exc})", line_no
-                )
-                return
             unverified = f"leaves {start}..{size - 1} are not verified" if size > start else ""
             raise _Stop(
                 Problem(
@@ -415,27 +499,120 @@ class _Scan:
         self.verified_size = size
         self.verified_line = line_no
         self.checkpoints += 1
-        for announced in announced_keys(checkpoint):
+        self._learn_keys(checkpoint, note, line_no)
+
+    def _open(self, note: str) -> Checkpoint:
+        """The checkpoint, when a trusted key signed it and every trusted key's signature on
+        it verifies; else the error of a key whose signature is there but does not verify,
+        or (MissingSignature) of the first key when no trusted key signed it."""
+        opened: Checkpoint | None = None
+        errors: list[NoteError] = []
+        for key in self.verifier_keys:
             try:
-                parse_verifier_key(announced)
+                checkpoint = open_checkpoint(note, key)
+            except NoteError as exc:
+                errors.append(exc)
+            else:
+                opened = opened or checkpoint
+        broken = [e for e in errors if not isinstance(e, MissingSignature)]
+        if broken:
+            raise broken[0]
+        if opened is None:
+            raise errors[0]
+        return opened
+
+    def _skip(self, note: str, line_no: int, exc: MissingSignature) -> None:
+        """Leave out a checkpoint no trusted key signed, and say so.
+
+        Signed by a key older than the one given (the auditor has only the newer key), or by
+        a key nobody announced: either way the trusted checkpoints around it still cover its
+        entries (only the finer location of an alteration is lost), and a tail that no
+        trusted checkpoint covers is refused at the end.
+        """
+        signers = ", ".join(f"{name} (key ID {kid.hex()})" for name, kid in note_signatures(note))
+        covered = (
+            "the first checkpoint that verifies covers its entries too"
+            if not self.checkpoints
+            else "its entries are vouched for only by the next checkpoint that verifies"
+        )
+        self._warn(
+            Problem(
+                "unknown-key",
+                f"line {line_no}: checkpoint not used: {exc}; it is signed only by {signers}, "
+                f"a key neither given to the verifier nor announced by a trusted checkpoint; "
+                f"{covered}",
+                line_no,
+            )
+        )
+        self.skipped = self.skipped or Problem(
+            "signature", f"line {line_no}: the checkpoint does not verify ({exc})", line_no
+        )
+        self.last_skipped = (line_no, exc)
+
+    def _learn_keys(self, checkpoint: Checkpoint, note: str, line_no: int) -> None:
+        """Trust the keys a verified checkpoint announces; name what of it goes unused.
+
+        The new key's own signature on its announcement is checked too (the broker co-signs
+        it, so that an auditor holding only the new key can start there); a signature by any
+        other key, and an extension line other than ``key-rotation``, is not used: a warning.
+        """
+        size = self.size
+        announced: list[str] = []
+        prefix = KEY_ROTATION + " "
+        for extension in checkpoint.extensions:
+            if not extension.startswith(prefix):
+                self._warn(
+                    Problem(
+                        "extension",
+                        f"line {line_no}: the checkpoint's extension line {extension[:80]!r} is "
+                        f"not one this verifier knows (only {KEY_ROTATION}); it is signed but "
+                        f"not used",
+                        line_no,
+                    )
+                )
+        for key in announced_keys(checkpoint):
+            try:
+                name, kid, _ = parse_verifier_key(key)
             except NoteError as exc:
                 raise _Stop(
                     self._malformed(line_no, size, f"the announced key is not usable: {exc}")
                 ) from None
-            if announced not in self.verifier_keys:
-                self.verifier_keys.append(announced)
-
-    def _open(self, note: str) -> Checkpoint:
-        """The checkpoint, when a trusted key signed it; the error of the first key otherwise
-        (or of a key whose signature is there but does not verify)."""
-        errors: list[NoteError] = []
-        for key in self.verifier_keys:
+            if key not in self.verifier_keys:
+                self.verifier_keys.append(key)
+                self.trusted.add((name, kid))
+                announced.append(key)
+        for name, kid in note_signatures(note):
+            if (name, kid) not in self.trusted:
+                self._warn(
+                    Problem(
+                        "unknown-signature",
+                        f"line {line_no}: the checkpoint also carries a signature by {name} "
+                        f"(key ID {kid.hex()}), a key neither given to the verifier nor "
+                        f"announced by a trusted checkpoint; that signature is not checked",
+                        line_no,
+                    )
+                )
+        for key in announced:
             try:
-                return open_checkpoint(note, key)
+                open_note(note, key)
+            except MissingSignature:
+                continue  # announced without co-signing: its own checkpoints come later
             except NoteError as exc:
-                errors.append(exc)
-        broken = [e for e in errors if not str(e).startswith("no signature by")]
-        raise (broken or errors)[0]
+                raise _Stop(
+                    Problem(
+                        "signature",
+                        f"line {line_no}: the checkpoint announces a key whose own signature "
+                        f"on it does not verify ({exc})",
+                        line_no,
+                    )
+                ) from None
+
+    def _warn(self, problem: Problem) -> None:
+        """Note a line (or part of one) that is not used; the first MAX_WARNINGS are kept."""
+        if len(self.warnings) < MAX_WARNINGS:
+            self.warnings.append(problem)
+        else:
+            self.warnings_not_listed += 1
 
     def _check_earlier(self, size: int) -> None:
         """Keep the root at the earlier checkpoint's size, to compare once the export verifies."""

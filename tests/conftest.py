@@ -55,10 +55,10 @@ def database(
         migrate(url)
         yield Database("sqlite", url)
         return
-    yield from _postgres_database()
+    yield from postgres_database()
 
 
-def _postgres_database() -> Iterator[Database]:
+def postgres_database() -> Iterator[Database]:
     admin_url = os.environ.get("EXCHANGE_TEST_DATABASE_URL", DEFAULT_POSTGRES)
     try:
         admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
@@ -78,15 +78,24 @@ def _postgres_database() -> Iterator[Database]:
         admin.close()
 
 
-@pytest.fixture
-def settings(database: Database, keys_dir: Path, tmp_path: Path) -> Settings:
+def broker_settings(
+    database: Database, keys_dir: Path, data_dir: Path, **overrides: Any
+) -> Settings:
+    """The settings every test broker runs with; a test module that needs other ones
+    overrides the ``settings`` fixture with a call to this."""
     return Settings(
-        data_dir=tmp_path,
+        data_dir=data_dir,
         database_url=database.url,
         keys_dir=keys_dir,
         issuer=ISSUER,
         log_format="json",
+        **overrides,
     )
+
+
+@pytest.fixture
+def settings(database: Database, keys_dir: Path, tmp_path: Path) -> Settings:
+    return broker_settings(database, keys_dir, tmp_path)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The offline verifier: an intact export verifies; each kind of tampering is named and placed.
+"""The offline verifier: an intact export verifies; each kind of tampering is named and placed;
+every line it does not use is a warning naming the line, and an error when strict.
 
 Exports are built here from scratch (entries -> canonical bytes -> Frontier -> checkpoints
 signed every N entries and at the end), then tampered with line by line.
@@ -22,13 +23,14 @@ from hypothesis import strategies as st
 from audit.entry import SCHEMA_VERSION, canonical_bytes
 from audit.export import checkpoint_line, entry_line
 from audit.merkle import EMPTY_ROOT, Frontier, leaf_hash, root_of_leaves
-from audit.note import Checkpoint, NoteSigner
-from audit.verify import verify_export
+from audit.note import KEY_ROTATION, Checkpoint, NoteSigner, add_signature
+from audit.verify import MAX_WARNINGS, VerificationReport, verify_export
 
 ORIGIN = "exchange.example/audit"
 SIGNER = NoteSigner(ORIGIN, Ed25519PrivateKey.from_private_bytes(b"\x01" * 32))
 KEY = SIGNER.verifier_key()
 OTHER = NoteSigner(ORIGIN, Ed25519PrivateKey.from_private_bytes(b"\x02" * 32))
+NEXT = NoteSigner(ORIGIN, Ed25519PrivateKey.from_private_bytes(b"\x03" * 32))  # after rotation
 
 
 def make_entry(i: int, **extra: Any) -> dict[str, Any]:
@@ -88,6 +90,20 @@ def checkpoint_positions(lines: list[bytes]) -> list[int]:
     return [pos for pos, line in enumerate(lines) if b'"checkpoint"' in line]
 
 
+def root_at(size: int, entries: Sequence[dict[str, Any]] = ENTRIES) -> bytes:
+    return root_of_leaves([canonical_bytes(e) for e in entries[:size]])
+
+
+def signed_checkpoint(size: int, signer: NoteSigner = SIGNER, *extensions: str) -> bytes:
+    """A checkpoint line over the first ``size`` of ENTRIES, as ``signer`` would sign it."""
+    return checkpoint_line(signer.sign(Checkpoint(ORIGIN, size, root_at(size), extensions).body()))
+
+
+def assert_clean(report: VerificationReport) -> None:
+    assert report.ok, report.message
+    assert report.warnings == [], [w.message for w in report.warnings]
+
+
 # -- intact exports -------------------------------------------------------------------------
 
 
@@ -104,6 +120,9 @@ def test_an_intact_export_verifies(export: list[bytes]) -> None:
     assert report.origin == ORIGIN
     assert "verified: 45 entries" in report.message
     assert seen[-1] == 45
+    assert report.warnings == []
+    assert "not used" not in report.message
+    assert_clean(verify_export(export, KEY, strict=True))
 
 
 def test_an_empty_log_with_its_checkpoint_verifies() -> None:
@@ -124,6 +143,13 @@ def test_whitespace_and_key_order_do_not_matter_only_the_parsed_entry(
     )
     report = verify_export(export, KEY)
     assert report.ok, report.message
+    # Verified by its parsed content; the bytes as written are not what the broker wrote.
+    [warning] = report.warnings
+    assert (warning.kind, warning.line) == ("non-canonical", pos + 1)
+    assert warning.message.startswith(f"line {pos + 1}: entry 12 is not written as the broker")
+    strict = verify_export(export, KEY, strict=True)
+    assert not strict.ok
+    assert [p.kind for p in strict.problems] == ["non-canonical"]
 
 
 def test_non_ascii_entries_verify() -> None:
@@ -131,14 +157,152 @@ def test_non_ascii_entries_verify() -> None:
         make_entry(i, note="Dïjk, van — €", **{"\U0001f600": 1, "\ufb01": 2}) for i in range(12)
     ]
     lines, _ = build_export(entries, every=5)
-    report = verify_export(lines, KEY)
-    assert report.ok, report.message
+    assert_clean(verify_export(lines, KEY))
 
 
-def test_blank_lines_are_ignored(export: list[bytes]) -> None:
+def test_blank_lines_verify_with_a_warning_each(export: list[bytes]) -> None:
     export.insert(3, b"\n")
+    export.insert(8, b"\r\n")
     export.append(b"\n")
-    assert verify_export(export, KEY).ok
+    report = verify_export(export, KEY)
+    assert report.ok, report.message
+    assert [(w.kind, w.line) for w in report.warnings] == [
+        ("blank", 4),
+        ("blank", 9),
+        ("blank", len(export)),
+    ]
+    assert report.warnings[0].message == "line 4: a blank line, not used"
+    assert "3 lines not used" in report.message
+    strict = verify_export(export, KEY, strict=True)
+    assert not strict.ok
+    assert strict.warnings == []
+    assert [p.line for p in strict.problems] == [4, 9, len(export)]
+    assert strict.message.startswith("strict verification: 3 lines of the export not used")
+    assert strict.first_bad_leaf_index is None  # every entry verifies
+    assert strict.verified_size == 45
+
+
+def test_warnings_beyond_the_limit_are_counted_not_listed(export: list[bytes]) -> None:
+    export[1:1] = [b"\n"] * (MAX_WARNINGS + 5)
+    report = verify_export(export, KEY)
+    assert report.ok
+    assert len(report.warnings) == MAX_WARNINGS
+    assert report.warnings_not_listed == 5
+    assert f"{MAX_WARNINGS + 5} lines not used" in report.message
+
+
+# -- lines the verifier does not use: checkpoints and signatures of other keys ---------------
+
+
+@pytest.mark.parametrize(
+    ("where", "size"),
+    [
+        ("before the first genuine checkpoint", 5),
+        ("between two genuine checkpoints", 25),
+        ("after the final checkpoint", 45),
+    ],
+)
+def test_a_checkpoint_by_an_unknown_key_is_a_warning_naming_its_line(
+    export: list[bytes], where: str, size: int
+) -> None:
+    # Its size and root are right: only the key is one the auditor was not given.
+    pos = len(export) if size == 45 else line_of(export, size - 1) + 1
+    export.insert(pos, signed_checkpoint(size, OTHER))
+    report = verify_export(export, KEY)
+    assert report.ok, report.message
+    assert report.checkpoints == 5  # the genuine ones, all used
+    assert report.verified_size == 45
+    [warning] = report.warnings
+    assert (warning.kind, warning.line) == ("unknown-key", pos + 1)
+    assert warning.message.startswith(f"line {pos + 1}: checkpoint not used: no signature by")
+    assert f"signed only by {ORIGIN} (key ID {OTHER.key_id:08x})" in warning.message
+    assert "1 line not used" in report.message
+
+    strict = verify_export(export, KEY, strict=True)
+    assert not strict.ok, where
+    [problem] = strict.problems
+    assert (problem.kind, problem.line) == ("unknown-key", pos + 1)
+    assert strict.message.startswith("strict verification: 1 line of the export not used")
+    assert f"line {pos + 1}: checkpoint not used" in strict.message
+
+
+def test_only_checkpoints_by_unknown_keys_verify_nothing() -> None:
+    lines, _ = build_export(ENTRIES, signer=OTHER)
+    first, *others = (pos + 1 for pos in checkpoint_positions(lines))
+    report = verify_export(lines, KEY)
+    assert not report.ok
+    [problem] = report.problems
+    assert (problem.kind, problem.line) == ("signature", first)
+    assert report.checkpoints == 0
+    assert report.verified_size == 0
+    # The first of them is the problem; the others are named as not used.
+    assert [(w.kind, w.line) for w in report.warnings] == [("unknown-key", n) for n in others]
+
+
+def test_a_co_signature_by_an_unknown_key_is_a_warning(export: list[bytes]) -> None:
+    [_, second, *_] = checkpoint_positions(export)
+    note = json.loads(export[second])["checkpoint"]
+    export[second] = checkpoint_line(add_signature(note, OTHER))
+    report = verify_export(export, KEY)
+    assert report.ok, report.message
+    [warning] = report.warnings
+    assert (warning.kind, warning.line) == ("unknown-signature", second + 1)
+    assert f"a signature by {ORIGIN} (key ID {OTHER.key_id:08x})" in warning.message
+    assert "not checked" in warning.message
+    assert not verify_export(export, KEY, strict=True).ok
+
+
+def test_an_unknown_checkpoint_extension_is_a_warning(export: list[bytes]) -> None:
+    [first, *_] = checkpoint_positions(export)
+    export[first] = signed_checkpoint(10, SIGNER, "witness-time 1700000000")
+    report = verify_export(export, KEY)
+    assert report.ok, report.message
+    [warning] = report.warnings
+    assert (warning.kind, warning.line) == ("extension", first + 1)
+    assert "'witness-time 1700000000'" in warning.message
+    assert not verify_export(export, KEY, strict=True).ok
+
+
+def rotated_export(cosigned: bytes | None = None) -> list[bytes]:
+    """ENTRIES signed by SIGNER up to 20, where SIGNER announces NEXT (co-signed by NEXT, as
+    the broker does), then by NEXT alone."""
+    lines, _ = build_export(ENTRIES)
+    [_, at_20, at_30, at_40, final] = checkpoint_positions(lines)
+    body = Checkpoint(ORIGIN, 20, root_at(20), (f"{KEY_ROTATION} {NEXT.verifier_key()}",)).body()
+    lines[at_20] = cosigned or checkpoint_line(add_signature(SIGNER.sign(body), NEXT))
+    for pos, size in ((at_30, 30), (at_40, 40), (final, 45)):
+        lines[pos] = signed_checkpoint(size, NEXT)
+    return lines
+
+
+def test_a_rotated_export_verified_with_the_first_key_is_clean() -> None:
+    assert_clean(verify_export(rotated_export(), KEY, strict=True))
+
+
+def test_a_rotated_export_verified_with_only_the_new_key_names_what_it_cannot_check() -> None:
+    lines = rotated_export()
+    first, at_20 = checkpoint_positions(lines)[:2]
+    report = verify_export(lines, NEXT.verifier_key())
+    assert report.ok, report.message
+    assert [(w.kind, w.line) for w in report.warnings] == [
+        ("unknown-key", first + 1),  # signed by the old key only
+        ("unknown-signature", at_20 + 1),  # the old key's signature on the announcement
+    ]
+    assert "the first checkpoint that verifies covers its entries too" in (
+        report.warnings[0].message
+    )
+    assert not verify_export(lines, NEXT.verifier_key(), strict=True).ok
+
+
+def test_an_announced_keys_broken_signature_on_its_announcement_is_refused() -> None:
+    body = Checkpoint(ORIGIN, 20, root_at(20), (f"{KEY_ROTATION} {NEXT.verifier_key()}",)).body()
+    # NEXT's signature over other text: the note names NEXT but NEXT did not sign it.
+    forged = SIGNER.sign(body) + NEXT.sign("another text\n").splitlines(keepends=True)[-1]
+    lines = rotated_export(checkpoint_line(forged))
+    report = verify_export(lines, KEY)
+    assert not report.ok
+    assert report.problems[0].kind == "signature"
+    assert "announces a key whose own signature on it does not verify" in report.message
 
 
 # -- tampering ------------------------------------------------------------------------------
@@ -272,6 +436,9 @@ def test_a_checkpoint_by_another_key_is_refused(export: list[bytes]) -> None:
     report = verify_export(export, KEY)
     assert report.problems[0].kind == "signature"
     assert "no signature" in report.message
+    assert report.first_bad_leaf_index == 40
+    assert report.window == (40, 45)
+    assert report.warnings == []  # the line is the problem, named once
 
 
 def test_a_checkpoint_of_another_origin_is_refused(export: list[bytes]) -> None:
@@ -454,3 +621,31 @@ def test_cli_exit_codes(tmp_path: Path, export: list[bytes]) -> None:
     assert missing_old.returncode == 2
     assert run_cli("verify", str(good)).returncode == 2
     assert run_cli().returncode == 2
+
+
+def test_cli_warns_about_lines_it_does_not_use_and_strict_fails_on_them(
+    tmp_path: Path, export: list[bytes]
+) -> None:
+    good = tmp_path / "export.jsonl"
+    good.write_bytes(b"".join(export))
+    clean = run_cli("verify", str(good), "--public-key", KEY, "--strict")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "warning" not in clean.stdout + clean.stderr
+
+    pos = line_of(export, 4) + 1  # before the first genuine checkpoint
+    export.insert(pos, signed_checkpoint(5, OTHER))
+    foreign = tmp_path / "foreign.jsonl"
+    foreign.write_bytes(b"".join(export))
+
+    warned = run_cli("verify", str(foreign), "--public-key", KEY)
+    assert warned.returncode == 0, warned.stdout + warned.stderr
+    assert warned.stdout.startswith("OK: verified: 45 entries")
+    assert f"\nwarning: line {pos + 1}: checkpoint not used: no signature by" in warned.stdout
+
+    strict = run_cli("verify", str(foreign), "--public-key", KEY, "--strict")
+    assert strict.returncode == 1, strict.stdout + strict.stderr
+    assert strict.stdout.startswith(
+        f"FAILED: strict verification: 1 line of the export not used, although the entries "
+        f"verify; the first: line {pos + 1}: checkpoint not used"
+    )
+    assert "--strict" in run_cli("verify", "--help").stdout

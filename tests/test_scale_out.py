@@ -20,15 +20,10 @@ import itertools
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
-import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,42 +37,27 @@ from bench.servers import Server, exchange_command
 from bench.signals import signal_bodies
 from tests.conftest import DEFAULT_POSTGRES
 from tests.factories import signal_body
+from tests.servers import (
+    REQUEST_TIMEOUT,
+    ROUTED,
+    Deployment,
+    assert_audit_log_contiguous,
+    assert_export_verifies,
+    assert_no_duplicate_signals,
+    explain,
+    get,
+    post,
+    replica_busy,
+    replica_env,
+    run_exchange,
+    send,
+)
 
 pytestmark = pytest.mark.slow
 
-ISSUER = "http://127.0.0.1:8000"  # the load balancer's address, as clients know the broker
 BATCH = 300
 SINGLES = 12
 CASE_READS = 12
-RESENDS = 3
-REQUEST_TIMEOUT = 120.0
-ROUTED = (
-    "SELECT (SELECT count(*) FROM signals), (SELECT count(*) FROM audit_entries"
-    " WHERE action = 'signal.route' AND decision = 'permit')"
-)
-
-
-@dataclass
-class Deployment:
-    url: str
-    data_dir: Path
-    replicas: list[Server]
-    credentials: dict[str, tuple[str, str]]  # organisation kind -> (client id, secret)
-
-    def token(self, kind: str, replica: int = 0) -> dict[str, str]:
-        client_id, secret = self.credentials[kind]
-        response = httpx.post(
-            self.replicas[replica].base_url + "/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(client_id, secret),
-            timeout=REQUEST_TIMEOUT,
-        )
-        response.raise_for_status()
-        return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        with psycopg.connect(self.url) as connection:
-            return connection.execute(sql).fetchall()  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -246,29 +226,6 @@ def test_sigterm_lets_the_batch_in_flight_finish(deployment: Deployment) -> None
     assert httpx.get(d.replicas[0].base_url + "/readyz", timeout=30).status_code == 200
 
 
-def assert_no_duplicate_signals(d: Deployment) -> None:
-    duplicated = d.query(
-        "SELECT provider_id, external_ref FROM signals"
-        " GROUP BY provider_id, external_ref HAVING count(*) > 1"
-    )
-    assert duplicated == []
-    shared = d.query(
-        "SELECT household_id FROM cases WHERE status <> 'closed'"
-        " GROUP BY household_id HAVING count(*) > 1"
-    )
-    assert shared == []
-
-
-def assert_audit_log_contiguous(d: Deployment) -> None:
-    ((count, distinct, lowest, highest),) = d.query(
-        "SELECT count(*), count(DISTINCT leaf_index), min(leaf_index), max(leaf_index)"
-        " FROM audit_entries"
-    )
-    ((tree_size,),) = d.query("SELECT tree_size FROM audit_head WHERE id = 1")
-    assert count == distinct == tree_size
-    assert (lowest, highest) == (0, tree_size - 1)
-
-
 def assert_checkpoints_consistent(d: Deployment, officer: dict[str, str], notes: list[str]) -> None:
     key = get(d, 0, "/v1/audit/verifier-key", officer).text.strip()
     heads = sorted({open_checkpoint(note, key) for note in notes}, key=lambda c: c.size)
@@ -286,27 +243,6 @@ def assert_checkpoints_consistent(d: Deployment, officer: dict[str, str], notes:
         assert consistent(older, newer, proof)
 
 
-def assert_export_verifies(
-    d: Deployment, officer: dict[str, str], earliest: str, tmp_path: Path
-) -> None:
-    export = tmp_path / "audit.jsonl"
-    export.write_bytes(get(d, 1, "/v1/audit/export", officer).content)
-    key = tmp_path / "verifier.key"
-    key.write_text(get(d, 2, "/v1/audit/verifier-key", officer).text)
-    kept = tmp_path / "earliest.checkpoint"
-    kept.write_text(earliest)
-    verify = [sys.executable, "-m", "audit", "verify", str(export), "--public-key", str(key)]
-    result = subprocess.run(
-        [*verify, "--checkpoint", str(kept)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=REQUEST_TIMEOUT,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("OK")
-
-
 def consistent(older: Checkpoint, newer: Checkpoint, proof: dict[str, Any]) -> bool:
     return verify_consistency(
         older.size,
@@ -315,16 +251,6 @@ def consistent(older: Checkpoint, newer: Checkpoint, proof: dict[str, Any]) -> b
         newer.root,
         [base64.b64decode(h) for h in proof["proof"]],
     )
-
-
-def replica_busy(d: Deployment, application_name: str, since: Any) -> bool:
-    with psycopg.connect(d.url) as connection:
-        ((busy,),) = connection.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE application_name = %s AND state <> 'idle' AND xact_start > %s",
-            (application_name, since),
-        ).fetchall()
-    return bool(busy)
 
 
 def run_at_once(work: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
@@ -337,141 +263,3 @@ def run_at_once(work: list[Callable[[], httpx.Response]]) -> list[httpx.Response
 
     with ThreadPoolExecutor(len(work)) as pool:
         return list(pool.map(released, work))
-
-
-def post(
-    d: Deployment, replica: int, path: str, headers: dict[str, str], body: Any
-) -> httpx.Response:
-    return send(d, replica, "POST", path, headers, body)
-
-
-def get(d: Deployment, replica: int, path: str, headers: dict[str, str]) -> httpx.Response:
-    response = send(d, replica, "GET", path, headers)
-    assert response.status_code == 200, explain(d, [response])
-    return response
-
-
-def send(
-    d: Deployment,
-    replica: int,
-    method: str,
-    path: str,
-    headers: dict[str, str],
-    body: Any = None,
-    *,
-    resends: int = RESENDS,
-) -> httpx.Response:
-    """Send as a client does: a 5xx says nothing was stored, so the client sends again.
-
-    Resends show as warnings in the test summary rather than failures: what this module
-    holds the broker to is that nothing is lost or stored twice. No 5xx is expected; the
-    warning quotes what the replica logged for the request (its traceback), so that one
-    seen once in CI can be diagnosed from the run's output alone.
-    """
-    url = d.replicas[replica].base_url + path
-    for _ in range(resends):
-        # Each attempt its own id: the replica's log lines for it carry the same.
-        request_id = f"scale-{uuid.uuid4().hex}"
-        response = httpx.request(
-            method,
-            url,
-            json=body,
-            headers={**headers, "X-Request-ID": request_id},
-            timeout=REQUEST_TIMEOUT,
-        )
-        if response.status_code < 500:
-            return response
-        warnings.warn(
-            f"{method} {path} answered {response.status_code} at replica-{replica}; sent again"
-            f"\n{replica_log(d, replica, request_id)}",
-            stacklevel=2,
-        )
-    return response
-
-
-def explain(d: Deployment, responses: list[httpx.Response]) -> str:
-    """The bodies of the 5xx answers among ``responses``, each with its replica's log lines."""
-    parts = []
-    for response in responses:
-        if response.status_code < 500:
-            continue
-        port = response.request.url.port
-        replica = next(n for n, r in enumerate(d.replicas) if r.port == port)
-        request_id = response.request.headers.get("X-Request-ID", "")
-        parts.append(
-            f"{response.request.method} {response.request.url.path} answered"
-            f" {response.status_code} at replica-{replica}: {response.text}"
-            f"\n{replica_log(d, replica, request_id)}"
-        )
-    return "\n\n".join(parts) or f"no 5xx among: {[r.text[:200] for r in responses]}"
-
-
-def replica_log(d: Deployment, replica: int, request_id: str, wait: float = 5.0) -> str:
-    """What the replica logged for one request, tracebacks unfolded; else its log's tail.
-
-    uvicorn logs the traceback of a failed request just after it sent the 500, so the lines
-    may reach the file a moment after the answer reached us: wait for them a little.
-    """
-    server = d.replicas[replica]
-    deadline = time.monotonic() + wait
-    while True:
-        found = [e for e in _log_events(server.log_path) if e.get("request_id") == request_id]
-        if any("exception" in e for e in found) or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    if not found:
-        return f"(no line of {server.log_path} names request {request_id}; its tail:)\n" + (
-            server.log_tail(40)
-        )
-    lines = [f"{server.log_path}, request {request_id}:"]
-    for event in found:
-        exception = event.pop("exception", None)
-        lines.append(json.dumps(event, sort_keys=True))
-        if exception:
-            lines.append(str(exception).rstrip())
-    return "\n".join(lines)
-
-
-def _log_events(path: Path) -> list[dict[str, Any]]:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return []
-    events = []
-    for line in text.splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            event = {"event": line}  # not JSON: a crash before logging was set up
-        if isinstance(event, dict):
-            events.append(event)
-    return events
-
-
-def replica_env(url: str, data_dir: Path, application_name: str = "exchange-cli") -> dict[str, str]:
-    return {
-        # application_name lets the shutdown test see when a replica's session is busy.
-        "EXCHANGE_DATABASE_URL": f"{url}?application_name={application_name}",
-        "EXCHANGE_DATA_DIR": str(data_dir),
-        "EXCHANGE_ISSUER": ISSUER,
-        "EXCHANGE_LOG_FORMAT": "json",
-        "EXCHANGE_LOG_LEVEL": "WARNING",
-        # Small, so that the replicas sign many checkpoints while they append.
-        "EXCHANGE_AUDIT_CHECKPOINT_EVERY": "64",
-        # No background jobs: the shutdown test reads a busy session as the batch's.
-        "EXCHANGE_WEBHOOK_INTERVAL_SECONDS": "0",
-        "EXCHANGE_ESCALATION_INTERVAL_SECONDS": "0",
-    }
-
-
-def run_exchange(args: list[str], env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [*exchange_command(), *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=REQUEST_TIMEOUT,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
