@@ -314,3 +314,33 @@ def test_the_privacy_officer_honours_rights_requests_on_a_page(
     assert restricted.status_code == 200
     assert entries(db_session, "subject.restriction")
     assert login("neighbourhood_team").get("/ui/rights").status_code == 403
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ui/cases?offset=9223372036854775808",
+        "/ui/cases?pc4=99999999999999999999",
+        "/ui/cases?pc4=0",
+        "/ui/overview?from=9999-12-30&to=9999-12-31",
+        "/ui/overview?from=0001-01-01&to=0001-01-02",
+    ],
+)
+def test_page_queries_out_of_range_are_a_clear_refusal_not_a_500(
+    login: Login, path: str
+) -> None:
+    response = login("municipality").get(path)
+    assert 400 <= response.status_code < 500, response.text
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"from": "0001-01-01"}, {"to": "9999-12-31"}, {"purpose": "a\x00b"}, {"action": "a\x00b"}],
+    ids=["from-year-1", "to-year-9999", "nul-in-purpose", "nul-in-action"],
+)
+def test_an_audit_search_out_of_range_is_a_clear_refusal_not_a_500(
+    login: Login, fields: dict[str, str]
+) -> None:
+    officer = login("privacy_officer")
+    response = officer.post("/ui/audit", data={**fields, "csrf_token": csrf(officer, "/ui/audit")})
+    assert response.status_code == 422, response.text

@@ -10,7 +10,7 @@ from exchange.organisations.models import Organisation, PostcodeRange
 from exchange.policy.models import PolicyVersion
 from exchange.rights.models import RecipientNotice, Restriction
 from exchange.signals.models import Signal
-from exchange.ui.models import AuditVerification, UiSession, User
+from exchange.ui.models import AuditVerification, LoginThrottle, UiSession, User
 from exchange.webhooks.models import WebhookDelivery, WebhookSubscription
 
 metadata = Base.metadata
@@ -29,6 +29,7 @@ __all__ = [
     "ContactAttempt",
     "Escalation",
     "Household",
+    "LoginThrottle",
     "Objection",
     "Organisation",
     "PolicyVersion",

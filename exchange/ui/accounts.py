@@ -89,19 +89,56 @@ def add_user(
     return user
 
 
-def check_password(session: Session, username: str, password: str) -> User | None:
-    """The active user with this username and password, or None (same time either way)."""
-    user = session.scalar(select(User).where(User.username == username.strip().lower()))
-    stored = user.password_hash if user is not None and user.active else None
+@dataclass(frozen=True)
+class Credential:
+    """What a password login is checked against: the account the name belongs to, if any,
+    and its password hash (None for no account, an inactive one, or one that logs in only
+    through the identity provider)."""
+
+    user_id: uuid.UUID | None
+    password_hash: str | None
+
+
+def normalised(username: str) -> str:
+    """A username as accounts are stored and looked up (and login attempts counted)."""
+    return username.strip().lower()
+
+
+def credential(session: Session, username: str) -> Credential:
+    name = normalised(username)
+    # No account has a NUL in its name, and PostgreSQL would refuse to compare one.
+    user = None if "\x00" in name else session.scalar(select(User).where(User.username == name))
+    if user is None:
+        return Credential(None, None)
+    return Credential(user.id, user.password_hash if user.active else None)
+
+
+def password_matches(found: Credential, password: str) -> bool:
+    """argon2id verification against the account's hash, or against a dummy hash when there
+    is none, so that every wrong name or password costs the same time. Needs no database:
+    the caller runs it with no transaction open."""
     try:
-        _HASHER.verify(stored or _dummy_hash(), password)
+        _HASHER.verify(found.password_hash or _dummy_hash(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+    return found.password_hash is not None
+
+
+def account_of(session: Session, found: Credential, password: str) -> User | None:
+    """The account of a credential whose password matched, if it is still active with that
+    same hash (read again in the transaction that logs the person in)."""
+    user = session.get(User, found.user_id) if found.user_id is not None else None
+    if user is None or not user.active or user.password_hash != found.password_hash:
         return None
-    if user is None or stored is None:
-        return None
-    if _HASHER.check_needs_rehash(stored):
+    if user.password_hash is not None and _HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = _HASHER.hash(password)
     return user
+
+
+def check_password(session: Session, username: str, password: str) -> User | None:
+    """The active user with this username and password, or None (same time either way)."""
+    found = credential(session, username)
+    return account_of(session, found, password) if password_matches(found, password) else None
 
 
 def start_session(session: Session, user: User, now: dt.datetime) -> str:
@@ -152,7 +189,10 @@ def end_session(session: Session, token: str | None) -> None:
 
 
 def csrf_matches(expected: str, given: str | None) -> bool:
-    return given is not None and hmac.compare_digest(expected.encode(), given.encode())
+    # Both sides non-empty: a form without its token must not match a missing cookie.
+    if not expected or not given:
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
 
 
 def _hash(token: str) -> bytes:

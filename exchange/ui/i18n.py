@@ -26,6 +26,19 @@ _TEXT: dict[str, tuple[str, str]] = {
     "password": ("Wachtwoord", "Password"),
     "login_failed": ("Gebruikersnaam of wachtwoord klopt niet.", "Wrong username or password."),
     "login_oidc": ("Inloggen via uw organisatie", "Log in with your organisation"),
+    # %d: whole minutes until the next try (at least 1)
+    "login_throttled": (
+        "Te veel mislukte pogingen om in te loggen. Probeer het over %d minuten opnieuw.",
+        "Too many failed login attempts. Try again in %d minutes.",
+    ),
+    "login_throttled_minute": (
+        "Te veel mislukte pogingen om in te loggen. Probeer het over een minuut opnieuw.",
+        "Too many failed login attempts. Try again in a minute.",
+    ),
+    "login_throttled_help": (
+        "Weet u uw wachtwoord niet meer? Vraag uw beheerder om een nieuw wachtwoord.",
+        "Forgotten your password? Ask your administrator for a new one.",
+    ),
     "cases": ("Casussen", "Cases"),
     "my_cases": ("Mijn casussen", "My cases"),
     "overview": ("Overzicht", "Overview"),

@@ -1,4 +1,5 @@
-"""People who log in to the web pages, their sessions, and audit-log verifications."""
+"""People who log in to the web pages, their sessions, failed logins, and audit-log
+verifications."""
 
 from __future__ import annotations
 
@@ -43,6 +44,28 @@ class UiSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class LoginThrottle(Base):
+    """Login attempts counted for one account name or one client address (``ui.throttle``).
+
+    In the database, not in a process, so that every replica behind the load balancer counts
+    the same attempts. The key is a keyed hash of the name or the address, never the thing
+    itself: the table tells nobody who tried to log in, or from where. A row nobody used for
+    a day is deleted on the way.
+    """
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(8))  # account | address
+    # Attempts in the current window that did not succeed (or are being checked right now).
+    failures: Mapped[int]
+    window_started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    # Kept after it passed: the next lock within a day of it lasts twice as long.
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    lockouts: Mapped[int]
 
 
 class AuditVerification(Base):

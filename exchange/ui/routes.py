@@ -8,6 +8,7 @@ service does it, not the page. The person is named in the log by user id.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 from typing import Annotated, Any
 
@@ -27,16 +28,19 @@ from exchange.cases.models import CaseStatus, ContactChannel, PartOfDay
 from exchange.cases.routes import case_context
 from exchange.cases.schemas import AssignmentIn, ContactAttemptIn, ResultIn
 from exchange.consents.models import Consent, Objection
+from exchange.db import unit_of_work
 from exchange.errors import FieldError, InvalidInput
+from exchange.fields import Offset, no_nul, within_window
 from exchange.identity.models import Subject
 from exchange.identity.pseudonyms import subject_pseudonyms
 from exchange.identity.schemas import Person
 from exchange.organisations.models import Organisation, OrganisationKind
 from exchange.reports.overview import build_overview
+from exchange.reports.period import period
 from exchange.rights import service as rights
 from exchange.rights.schemas import Corrections
 from exchange.signals.models import SignalKind
-from exchange.ui import accounts, charts
+from exchange.ui import accounts, charts, throttle
 from exchange.ui.accounts import SignedIn
 from exchange.ui.models import AuditVerification
 from exchange.ui.verification import verify_log
@@ -45,9 +49,9 @@ from exchange.ui.web import (
     LOGIN_CSRF_COOKIE,
     OVERSIGHT_KINDS,
     SESSION_COOKIE,
+    FormRoute,
     PageError,
     as_uuid,
-    check_form,
     current_user,
     language,
     new_login_csrf,
@@ -62,7 +66,9 @@ from exchange.ui.web import (
 from policies.casework import ResultCode
 from policies.render import render_html
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+# Every form of these pages is checked for its CSRF token by the route class, before its
+# fields are read (web.FormRoute).
+router = APIRouter(prefix="/ui", include_in_schema=False, route_class=FormRoute)
 MUNICIPALITY = frozenset({OrganisationKind.MUNICIPALITY})
 RECORDERS = frozenset({OrganisationKind.MUNICIPALITY, OrganisationKind.NEIGHBOURHOOD_TEAM})
 OVERSIGHT_PURPOSE = "privacy-oversight"
@@ -74,19 +80,7 @@ OVERSIGHT_PURPOSE = "privacy-oversight"
 @router.get("/login", response_class=HTMLResponse)
 @page
 def login_form(request: Request, broker: CurrentBroker, next: str | None = None) -> Response:
-    token = new_login_csrf()
-    response = render(
-        request,
-        "login.html",
-        {
-            "next": safe_next(next),
-            "login_csrf": token,
-            "failed": False,
-            "oidc": broker.settings.oidc_enabled,
-        },
-    )
-    _set_login_csrf(response, token, broker)
-    return response
+    return _login_page(request, broker, next)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -94,32 +88,64 @@ def login_form(request: Request, broker: CurrentBroker, next: str | None = None)
 def login(
     request: Request,
     broker: CurrentBroker,
-    session: DbSession,
-    username: Annotated[str, Form(max_length=120)],
-    password: Annotated[str, Form(max_length=1024)],
-    login_csrf: Annotated[str, Form(max_length=100)],
+    username: Annotated[str, Form(max_length=120)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
     next: Annotated[str, Form(max_length=500)] = "/ui/",
 ) -> Response:
-    # Login CSRF: the form's token must match the cookie set with the form (double submit).
-    if not accounts.csrf_matches(request.cookies.get(LOGIN_CSRF_COOKIE, ""), login_csrf):
-        raise PageError(403, "forbidden", "CSRF")
-    user = accounts.check_password(session, username, password)
-    if user is None:
-        token = new_login_csrf()
-        response = render(
-            request,
-            "login.html",
-            {
-                "next": safe_next(next),
-                "login_csrf": token,
-                "failed": True,
-                "oidc": broker.settings.oidc_enabled,
-            },
-            status=401,
-        )
-        _set_login_csrf(response, token, broker)
-        return response
-    return finish_login(session, broker, user, safe_next(next))
+    # The form's login CSRF token is checked before this runs (web.FormRoute).
+    now = clock.now()
+    attempt = throttle.LoginAttempt.of(
+        broker.keyring, username, request.client.host if request.client else None
+    )
+    # The attempt is counted (or refused) and committed before the password is verified, so
+    # parallel guesses cannot all pass the count first, and argon2 runs with no transaction
+    # open. Its own units of work, not the request's session, for that reason.
+    for session in unit_of_work(broker.sessions):
+        found = accounts.credential(session, username)
+        held = throttle.admit(session, broker.audit, attempt, found, now)
+    if held is not None:
+        # No password is verified while throttled: that is what keeps guessing from
+        # costing the broker argon2's CPU.
+        return _login_page(request, broker, next, retry_after=held.retry_after(now))
+    if not accounts.password_matches(found, password):
+        return _login_page(request, broker, next, failed=True)
+    signed: Response | None = None
+    for session in unit_of_work(broker.sessions):
+        user = accounts.account_of(session, found, password)
+        if user is not None:
+            throttle.succeeded(session, attempt)
+            signed = finish_login(session, broker, user, safe_next(next))
+    return signed or _login_page(request, broker, next, failed=True)
+
+
+def _login_page(
+    request: Request,
+    broker: Any,
+    next: str | None,
+    *,
+    failed: bool = False,
+    retry_after: int | None = None,
+) -> Response:
+    """The login form (again): after a wrong name or password 401, while throttled 429 with
+    ``Retry-After`` and how many minutes to wait. A new login CSRF token each time."""
+    token = new_login_csrf()
+    status = 429 if retry_after is not None else 401 if failed else 200
+    response = render(
+        request,
+        "login.html",
+        {
+            "next": safe_next(next),
+            "login_csrf": token,
+            "failed": failed,
+            "wait_minutes": math.ceil(retry_after / 60) if retry_after is not None else None,
+            "oidc": broker.settings.oidc_enabled,
+        },
+        status=status,
+    )
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    _set_login_csrf(response, token, broker)
+    return response
 
 
 def finish_login(session: Session, broker: Any, user: Any, target: str) -> Response:
@@ -154,13 +180,7 @@ def finish_login(session: Session, broker: Any, user: Any, target: str) -> Respo
 
 @router.post("/logout")
 @page
-def logout(
-    request: Request,
-    session: DbSession,
-    csrf_token: Annotated[str, Form(max_length=100)],
-) -> Response:
-    user = current_user(request, session)
-    check_form(request, user, {"csrf_token": csrf_token})
+def logout(request: Request, session: DbSession) -> Response:
     accounts.end_session(session, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/ui")
@@ -207,7 +227,7 @@ def queue(
     pc4: str = "",
     amount_min: str = "",
     amount_max: str = "",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Offset, Query()] = 0,
 ) -> Response:
     user = current_user(request, session)
     require(user, CASEWORK_KINDS)
@@ -240,6 +260,8 @@ def queue(
             offset=offset,
             used_fields=frozenset(used),
         )
+        if any(not 1000 <= code <= 9999 for code in wanted.pc4):
+            raise ValueError("a PC4 is four digits")
     except ValueError:
         raise PageError(422, "error", "numbers only in PC4 and amounts") from None
     context = case_context(broker, session)
@@ -334,11 +356,9 @@ def assign(
     broker: CurrentBroker,
     session: DbSession,
     organisation_id: Annotated[str, Form()],
-    csrf_token: Annotated[str, Form()],
 ) -> Response:
     user = current_user(request, session)
     require(user, MUNICIPALITY)
-    check_form(request, user, {"csrf_token": csrf_token})
     body = _validated(AssignmentIn, {"organisation_id": organisation_id})
     cases.assign(session, case_context(broker, session), principal_of(user), as_uuid(case_id), body)
     return redirect(f"/ui/cases/{case_id}", message="saved_assignment")
@@ -353,14 +373,12 @@ def record_attempt(
     session: DbSession,
     channel: Annotated[str, Form()],
     date: Annotated[str, Form()],
-    csrf_token: Annotated[str, Form()],
     reached: Annotated[str, Form()] = "no",
     part_of_day: Annotated[str, Form()] = "",
     note: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
     user = current_user(request, session)
     require(user, RECORDERS)
-    check_form(request, user, {"csrf_token": csrf_token})
     body = _validated(
         ContactAttemptIn,
         {
@@ -385,11 +403,9 @@ def record_result(
     broker: CurrentBroker,
     session: DbSession,
     result: Annotated[str, Form()],
-    csrf_token: Annotated[str, Form()],
 ) -> Response:
     user = current_user(request, session)
     require(user, RECORDERS)
-    check_form(request, user, {"csrf_token": csrf_token})
     body = _validated(ResultIn, {"result": result})
     cases.record_result(
         session, case_context(broker, session), principal_of(user), as_uuid(case_id), body
@@ -429,6 +445,10 @@ def overview(
         last = dt.date.fromisoformat(end) if end else today
     except ValueError:
         raise PageError(422, "error", "dates as YYYY-MM-DD") from None
+    try:
+        period(first, last)  # the checks the report applies, before it runs
+    except InvalidInput as error:
+        raise PageError(422, "error", error.detail) from None
     municipality = session.get(Organisation, user.organisation_id)
     assert municipality is not None
     figures = build_overview(
@@ -473,7 +493,6 @@ def audit_search(
     request: Request,
     broker: CurrentBroker,
     session: DbSession,
-    csrf_token: Annotated[str, Form()],
     bsn: Annotated[str, Form(max_length=20)] = "",
     surname: Annotated[str, Form(max_length=200)] = "",
     initials: Annotated[str, Form(max_length=20)] = "",
@@ -488,7 +507,6 @@ def audit_search(
     # access logs and browser history would keep it.
     user = current_user(request, session)
     require(user, OVERSIGHT_KINDS)
-    check_form(request, user, {"csrf_token": csrf_token})
     form = {
         "bsn": bsn, "surname": surname, "initials": initials, "birth_date": birth_date,
         "organisation": organisation, "purpose": purpose, "action": action,
@@ -516,6 +534,8 @@ def _audit_page(
             since = _start_of(form["from"]) if form["from"] else None
             until = _start_of(form["to"]) + dt.timedelta(days=1) if form["to"] else None
             organisation_id = uuid.UUID(form["organisation"]) if form["organisation"] else None
+            no_nul(form["purpose"])
+            no_nul(form["action"])
         except ValueError:
             raise PageError(422, "error", "dates as YYYY-MM-DD, organisation as an id") from None
         found = report.search(
@@ -558,7 +578,6 @@ def access_report(
     request: Request,
     broker: CurrentBroker,
     session: DbSession,
-    csrf_token: Annotated[str, Form()],
     bsn: Annotated[str, Form()] = "",
     surname: Annotated[str, Form()] = "",
     initials: Annotated[str, Form()] = "",
@@ -568,7 +587,6 @@ def access_report(
     # A POST: the person's identity goes in the body, never into a URL or a server log.
     user = current_user(request, session)
     require(user, OVERSIGHT_KINDS)
-    check_form(request, user, {"csrf_token": csrf_token})
     # Every pseudonym the person had: entries from before a key rotation keep the old one.
     stages = _pseudonyms(broker, bsn, surname, initials, birth_date)
     if stages is None:
@@ -629,11 +647,9 @@ def verify_now(
     request: Request,
     broker: CurrentBroker,
     session: DbSession,
-    csrf_token: Annotated[str, Form()],
 ) -> Response:
     user = current_user(request, session)
     require(user, OVERSIGHT_KINDS)
-    check_form(request, user, {"csrf_token": csrf_token})
     verify_log(session, broker, user.user_id)
     return redirect("/ui/log")
 
@@ -667,7 +683,6 @@ def consent_ledger(
     request: Request,
     broker: CurrentBroker,
     session: DbSession,
-    csrf_token: Annotated[str, Form()],
     bsn: Annotated[str, Form(max_length=20)] = "",
     surname: Annotated[str, Form(max_length=200)] = "",
     initials: Annotated[str, Form(max_length=20)] = "",
@@ -675,7 +690,6 @@ def consent_ledger(
 ) -> Response:
     user = current_user(request, session)
     require(user, OVERSIGHT_KINDS)
-    check_form(request, user, {"csrf_token": csrf_token})
     stages = _pseudonyms(broker, bsn, surname, initials, birth_date)
     if stages is None:
         raise PageError(422, "error", "a BSN, or surname, initials and date of birth")
@@ -736,7 +750,10 @@ def _pseudonyms(
 
 
 def _start_of(day: str) -> dt.datetime:
-    return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(), tzinfo=clock.NETHERLANDS)
+    """Midnight in the Netherlands of a day in the broker's window, else ``ValueError``."""
+    return dt.datetime.combine(
+        within_window(dt.date.fromisoformat(day)), dt.time(), tzinfo=clock.NETHERLANDS
+    )
 
 
 def _record_oversight(
@@ -777,7 +794,6 @@ def rights_request(
     request: Request,
     broker: CurrentBroker,
     session: DbSession,
-    csrf_token: Annotated[str, Form()],
     request_kind: Annotated[str, Form(alias="request")],
     bsn: Annotated[str, Form(max_length=20)] = "",
     surname: Annotated[str, Form(max_length=200)] = "",
@@ -791,7 +807,6 @@ def rights_request(
     """The same services as ``/v1/subjects/*``: decided, carried out and logged alike."""
     user = current_user(request, session)
     require(user, OVERSIGHT_KINDS)
-    check_form(request, user, {"csrf_token": csrf_token})
     if request_kind not in ("erasure", "restriction", "rectification"):
         raise PageError(422, "error", "request: erasure, restriction or rectification")
     if _pseudonyms(broker, bsn, surname, initials, birth_date) is None:

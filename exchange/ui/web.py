@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import secrets
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -17,8 +17,11 @@ from urllib.parse import quote, urlsplit
 import structlog
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from exchange import clock
 from exchange.auth.scopes import default_scopes
@@ -34,6 +37,8 @@ HERE = Path(__file__).parent
 SESSION_COOKIE = "sx_session"
 LANGUAGE_COOKIE = "sx_lang"
 LOGIN_CSRF_COOKIE = "sx_login_csrf"
+LOGIN_PATH = "/ui/login"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 CASEWORK_KINDS = frozenset(
     {
@@ -108,7 +113,13 @@ def render(
     response.headers["Referrer-Policy"] = "same-origin"
     if request.query_params.get("lang") in i18n.LANGUAGES:
         response.set_cookie(
-            LANGUAGE_COOKIE, lang, max_age=365 * 86400, path="/ui", samesite="lax", httponly=True
+            LANGUAGE_COOKIE,
+            lang,
+            max_age=365 * 86400,
+            path="/ui",
+            samesite="lax",
+            httponly=True,
+            secure=secure_cookies(request.app.state.broker),
         )
     return response
 
@@ -141,16 +152,55 @@ def principal_of(user: SignedIn) -> Principal:
     )
 
 
-def check_form(request: Request, user: SignedIn, form: Mapping[str, Any]) -> None:
-    """Every form carries the session's CSRF token, and comes from our own origin."""
-    token = form.get("csrf_token")
-    if not csrf_matches(user.csrf_token, token if isinstance(token, str) else None):
-        raise PageError(403, "forbidden", "CSRF")
-    origin = request.headers.get("origin")
-    if origin is not None and origin != "null":
-        own = f"{request.url.scheme}://{request.url.netloc}"
-        if origin != own:
-            raise PageError(403, "forbidden", "origin")
+class FormRoute(APIRoute):
+    """A route of the pages whose forms prove they come from our own pages before anything
+    else of them is read.
+
+    Every unsafe request (a form post) must carry the CSRF token: the session's
+    (``csrf_token``), or on the login form the one its cookie was set with (``login_csrf``,
+    double submit); and an ``Origin`` header, where the browser sends one, must be our own.
+    Checked here, before FastAPI validates the form's fields, so that a form without its
+    token gets the same 403 page as a form with a wrong one, not a 422 about the missing
+    field (nor an answer about any other field); and so that no form of the router can
+    leave the check out. A post without a session goes to the login page, as any page does.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        if not (self.methods or set()) & UNSAFE_METHODS:
+            return handle
+        before_login = self.path == LOGIN_PATH
+
+        async def checked(request: Request) -> Response:
+            # Starlette keeps the parsed form on the request: FastAPI reads this same one.
+            form = await request.form()
+            refusal = await run_in_threadpool(_form_refusal, request, form, before_login)
+            return refusal if refusal is not None else await handle(request)
+
+        return checked
+
+
+def _form_refusal(request: Request, form: FormData, before_login: bool) -> Response | None:
+    """The answer to a form that does not come from our pages, or None to go on."""
+    token = form.get("login_csrf" if before_login else "csrf_token")
+    given = token if isinstance(token, str) else None
+    broker = request.app.state.broker
+    with broker.sessions() as session:
+        if before_login:
+            expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        else:
+            user = signed_in(session, request.cookies.get(SESSION_COOKIE), clock.now())
+            if user is None:
+                return _to_login(request)
+            expected = user.csrf_token
+        if not csrf_matches(expected, given):
+            return _error_page(request, 403, "forbidden", "CSRF", session)
+        origin = request.headers.get("origin")
+        if origin is not None and origin != "null":
+            own = f"{request.url.scheme}://{request.url.netloc}"
+            if origin != own:
+                return _error_page(request, 403, "forbidden", "origin", session)
+    return None
 
 
 def safe_next(target: str | None) -> str:
@@ -191,7 +241,7 @@ def page(endpoint: Endpoint) -> Endpoint:
         try:
             return endpoint(*args, **kwargs)
         except LoginRequired:
-            return RedirectResponse(f"/ui/login?next={quote(request.url.path)}", status_code=303)
+            return _to_login(request)
         except PageError as error:
             if session is not None:
                 session.rollback()
@@ -203,6 +253,10 @@ def page(endpoint: Endpoint) -> Endpoint:
             return _error_page(request, error.status, key, error.detail, session)
 
     return wrapped  # type: ignore[return-value]
+
+
+def _to_login(request: Request) -> Response:
+    return RedirectResponse(f"{LOGIN_PATH}?next={quote(request.url.path)}", status_code=303)
 
 
 def _error_page(
