@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.policy_decisions
 	$(BIN)/python -m bench.audit_log
 	$(BIN)/python -m bench.audit_store
+	$(BIN)/python -m bench.request_limits
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -104,6 +104,7 @@ def serve(
     import uvicorn
 
     from exchange.api.app import create_app
+    from exchange.api.server import LimitedHttpToolsProtocol
 
     # The server also sends due webhooks every EXCHANGE_WEBHOOK_INTERVAL_SECONDS.
     application = create_app(Settings(), background_jobs=True)
@@ -112,7 +113,15 @@ def serve(
     # Freezing what start-up built and collecting less often halves that (BENCHMARKS.md).
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-    uvicorn.run(application, host=host, port=port, log_config=None, proxy_headers=True)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=True,
+        # The request line and headers are held to the broker's limits while parsed.
+        http=LimitedHttpToolsProtocol,
+    )
 
 
 @org_app.command("add")

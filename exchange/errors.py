@@ -52,6 +52,12 @@ class ExchangeError(Exception):
         return problem
 
 
+class BadJson(ExchangeError):
+    status = 400
+    title = "The body is not valid JSON"
+    slug = "malformed-json"
+
+
 class InvalidInput(ExchangeError):
     status = 422
     title = "The request has invalid fields"
@@ -102,6 +108,24 @@ class PayloadTooLarge(ExchangeError):
     status = 413
     title = "The request body is too large"
     slug = "payload-too-large"
+
+
+class UriTooLong(ExchangeError):
+    status = 414
+    title = "The request target is too long"
+    slug = "uri-too-long"
+
+
+class HeaderFieldsTooLarge(ExchangeError):
+    status = 431
+    title = "The request header fields are too large"
+    slug = "header-fields-too-large"
+
+
+class UnsupportedMediaType(ExchangeError):
+    status = 415
+    title = "The body is not of a media type this endpoint takes"
+    slug = "unsupported-media-type"
 
 
 class Unauthenticated(ExchangeError):

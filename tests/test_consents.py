@@ -190,3 +190,26 @@ def test_an_objection_for_an_unknown_purpose_is_422(client: TestClient, token_fo
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "purposes[0]"
+
+
+def test_a_withdrawal_backdated_to_before_the_consent_was_recorded_is_refused(
+    client: TestClient, token_for: Headers, world: Any
+) -> None:
+    municipality = token_for("municipality")
+    consent = client.post(
+        "/v1/consents", json=consent_body(world, generated_bsn()), headers=municipality
+    ).json()
+    yesterday = (today() - dt.timedelta(days=1)).isoformat()
+    refused = client.post(
+        f"/v1/consents/{consent['id']}/withdrawal",
+        json={"effective_on": yesterday},
+        headers=municipality,
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "effective_on"
+    taken = client.post(
+        f"/v1/consents/{consent['id']}/withdrawal",
+        json={"effective_on": today().isoformat()},
+        headers=municipality,
+    )
+    assert taken.status_code == 200, taken.text

@@ -6,7 +6,13 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from exchange.api import background, problems
-from exchange.api.middleware import BearerAuthentication, BodyLimit, RequestId
+from exchange.api.middleware import (
+    BearerAuthentication,
+    BodyLimit,
+    RequestId,
+    RequestLimits,
+    UnexpectedErrors,
+)
 from exchange.auditlog import routes as audit_routes
 from exchange.auth import routes as auth_routes
 from exchange.auth.guards import authenticate, authorize
@@ -28,6 +34,18 @@ from exchange.ui.web import HERE as UI_HERE
 from exchange.webhooks import routes as webhook_routes
 
 UI_STATIC = UI_HERE / "static"
+# Every router under /v1: each behind the guard, each reading JSON bodies strictly
+# (exchange.api.bodies.JsonRoute). Intake first: it is by far the busiest.
+V1_ROUTERS = (
+    signal_routes.router,
+    case_routes.router,
+    consent_routes.router,
+    policy_routes.router,
+    audit_routes.router,
+    webhook_routes.router,
+    report_routes.router,
+    rights_routes.router,
+)
 
 
 def create_app(
@@ -74,22 +92,18 @@ def create_app(
         authenticate=lambda header: authenticate(broker.token_validator, header),
     )
     app.add_middleware(TraceContext)
+    # Outside everything that reads the request: an oversized line or header is refused
+    # before a token is checked or a trace header parsed.
+    app.add_middleware(RequestLimits)
+    # Inside the request id, so that a 500 carries it and its log line names it.
+    app.add_middleware(UnexpectedErrors)
     app.add_middleware(RequestId)
 
     # Every /v1 route is behind the guard: default deny, on the router, never per route.
     # Each router goes into the app itself rather than under one /v1 router: FastAPI
     # matches a request by walking every nested router, which cost a single intake about
-    # 4% of its instructions (BENCHMARKS.md). Intake first: it is by far the busiest.
-    for router in (
-        signal_routes.router,
-        case_routes.router,
-        consent_routes.router,
-        policy_routes.router,
-        audit_routes.router,
-        webhook_routes.router,
-        report_routes.router,
-        rights_routes.router,
-    ):
+    # 4% of its instructions (BENCHMARKS.md).
+    for router in V1_ROUTERS:
         app.include_router(router, prefix="/v1", dependencies=[Depends(authorize)])
     app.include_router(auth_routes.router)
     app.include_router(ui_routes.router)

@@ -1,4 +1,5 @@
-"""ASGI middleware: a request id on every log line and response; body size limits."""
+"""ASGI middleware: a request id on every log line and response; limits on the request line,
+the headers and the body; unexpected errors answered without leaking or re-raising."""
 
 from __future__ import annotations
 
@@ -10,9 +11,110 @@ import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from exchange.errors import ExchangeError, PayloadTooLarge
+from exchange.errors import (
+    ExchangeError,
+    HeaderFieldsTooLarge,
+    InternalError,
+    PayloadTooLarge,
+    UriTooLong,
+)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+# What a request may carry before its body. No route takes more than a few hundred bytes of
+# path and query, and no client needs more than a few kilobytes of headers (a bearer token
+# is under 1 KiB); anything larger is a mistake or an attack on whatever reads it next (the
+# access log, the scrubber, the router). nginx in deploy/proxy refuses the same sizes.
+MAX_TARGET_BYTES = 8 * 1024  # path and query string
+MAX_HEADER_FIELD_BYTES = 8 * 1024  # one header's name and value
+MAX_HEADER_BYTES = 32 * 1024  # all headers together
+MAX_HEADER_FIELDS = 100
+log = structlog.get_logger("exchange.api")
+
+
+def target_too_long(size: int) -> UriTooLong | None:
+    """The refusal of a request target (path and query) of ``size`` bytes, if too long."""
+    if size <= MAX_TARGET_BYTES:
+        return None
+    return UriTooLong(f"the request target is longer than {MAX_TARGET_BYTES} bytes")
+
+
+def headers_too_large(fields: int, total: int, largest: int) -> HeaderFieldsTooLarge | None:
+    """The refusal of headers of ``fields`` fields and ``total`` bytes, if over a limit."""
+    if fields > MAX_HEADER_FIELDS:
+        return HeaderFieldsTooLarge(f"the request has more than {MAX_HEADER_FIELDS} headers")
+    if largest > MAX_HEADER_FIELD_BYTES:
+        return HeaderFieldsTooLarge(f"a header is larger than {MAX_HEADER_FIELD_BYTES} bytes")
+    if total > MAX_HEADER_BYTES:
+        return HeaderFieldsTooLarge(f"the headers are larger than {MAX_HEADER_BYTES} bytes")
+    return None
+
+
+class RequestLimits:
+    """Refuse an oversized request line (414) or headers (431) before anything reads them.
+
+    ``exchange serve`` refuses them earlier still, while parsing (``exchange.api.server``);
+    this is the same rule for any other ASGI server the app runs under.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        query: bytes = scope.get("query_string", b"")
+        # The target as the request line has it: path, then "?" and the query if any.
+        problem: ExchangeError | None = target_too_long(
+            len(raw_path) + (len(query) + 1 if query else 0)
+        )
+        if problem is None:
+            headers = scope.get("headers", [])
+            sizes = [len(name) + len(value) for name, value in headers]
+            problem = headers_too_large(len(sizes), sum(sizes), max(sizes, default=0))
+        if problem is not None:
+            await _send_problem(scope, send, problem, close=True)
+            return
+        await self.app(scope, receive, send)
+
+
+class UnexpectedErrors:
+    """Answer an error that nothing else handled with a 500, log its type, and stop there.
+
+    Starlette's own last-resort handler re-raises after answering, so that the server logs
+    the exception; uvicorn then logged its message (a database error quotes the statement
+    with its parameters: pseudonyms, search values) and dropped the connection without
+    saying so. Here the error is logged by type with the request id (the traceback without
+    any exception's message, ``exchange.logs``), the answer says ``Connection: close``, and
+    the server sees a request that ended normally.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as error:
+            log.error("request.failed", error_type=type(error).__name__, exc_info=error)
+            if started:
+                # Part of the answer is out: the server closes a response left unfinished.
+                return
+            problem = InternalError("the broker failed to handle this request; it was not stored")
+            await _send_problem(scope, send, problem, close=True)
 
 
 class RequestId:
@@ -120,12 +222,19 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
     await _send_problem(scope, send, PayloadTooLarge(f"the body is larger than {limit} bytes"))
 
 
-async def _send_problem(scope: Scope, send: Send, error: ExchangeError) -> None:
-    body = orjson.dumps(error.as_problem(scope["path"]))
+async def _send_problem(
+    scope: Scope, send: Send, error: ExchangeError, *, close: bool = False
+) -> None:
+    # The instance is the path only when it is short: a refused 100,000-byte path is not
+    # echoed back.
+    instance = scope["path"] if len(scope["path"]) <= MAX_TARGET_BYTES else None
+    body = orjson.dumps(error.as_problem(instance))
     headers = [
         (b"content-type", b"application/problem+json"),
         (b"content-length", str(len(body)).encode()),
     ]
+    if close:
+        headers.append((b"connection", b"close"))
     if error.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="signal-exchange"'))
     await send({"type": "http.response.start", "status": error.status, "headers": headers})

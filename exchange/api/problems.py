@@ -13,10 +13,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from exchange.errors import (
+    BadJson,
     ExchangeError,
     FieldError,
     HttpProblem,
-    InternalError,
     InvalidInput,
 )
 
@@ -24,12 +24,6 @@ MEDIA_TYPE = "application/problem+json"
 # Seconds a client waits before it sends again when no database connection was free.
 BUSY_RETRY_AFTER = 1
 log = structlog.get_logger("exchange.api")
-
-
-class BadJson(ExchangeError):
-    status = 400
-    title = "The body is not valid JSON"
-    slug = "malformed-json"
 
 
 class Busy(ExchangeError):
@@ -108,18 +102,9 @@ def install(app: FastAPI) -> None:
         response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
         return response
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        # Only the type: the message of an unexpected error may quote a request body.
-        log.error("request.failed", error_type=type(error).__name__)
-        problem = InternalError("the broker failed to handle this request; it was not stored")
-        response = problem_response(problem, request)
-        # This response is sent from outside the RequestId middleware, which cannot add the
-        # header to it; the id is still bound to the logging context of this request.
-        request_id = structlog.contextvars.get_contextvars().get("request_id")
-        if request_id:
-            response.headers["X-Request-ID"] = request_id
-        return response
+    # An error nothing here handles is answered by ``exchange.api.middleware.UnexpectedErrors``
+    # (a 500 that quotes nothing), not by an exception handler: Starlette re-raises after
+    # its last-resort handler, and the server would then log the error's message.
 
 
 _TYPE_MESSAGES = {

@@ -5,15 +5,16 @@ Every read of the log is itself appended to the log.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Iterator, Sequence
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
 from exchange import clock
+from exchange.api.bodies import JsonRoute
 from exchange.api.deps import CurrentBroker, DbSession
 from exchange.auditlog import report
 from exchange.auditlog.schemas import AccessReport, AccessReportIn, EntryPage, EntrySearch
@@ -22,10 +23,11 @@ from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import AUDIT_READ
 from exchange.auth.tokens import Principal
 from exchange.broker import Broker
+from exchange.fields import Cursor, Instant, LeafIndex, Text, TreeSize
 from exchange.identity.pseudonyms import subject_pseudonyms
 from exchange.organisations.models import OrganisationKind
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/audit", tags=["audit"], route_class=JsonRoute)
 OVERSIGHT = {OrganisationKind.PRIVACY_OFFICER}
 OVERSIGHT_PURPOSE = "privacy-oversight"
 
@@ -36,13 +38,13 @@ def list_entries(
     principal: CurrentPrincipal,
     broker: CurrentBroker,
     session: DbSession,
-    subject: str | None = Query(default=None, description="A broker pseudonym"),
-    organisation: uuid.UUID | None = Query(default=None, description="Actor or recipient"),
-    purpose: str | None = None,
-    action: str | None = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    after: int | None = Query(default=None, ge=-1, description="Leaf index cursor"),
+    subject: Annotated[Text | None, Query(description="A broker pseudonym")] = None,
+    organisation: Annotated[uuid.UUID | None, Query(description="Actor or recipient")] = None,
+    purpose: Text | None = None,
+    action: Text | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
+    after: Annotated[Cursor | None, Query(description="Leaf index cursor")] = None,
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> EntryPage:
     entries = report.search(
@@ -134,8 +136,8 @@ def inclusion_proof(
     principal: CurrentPrincipal,
     broker: CurrentBroker,
     session: DbSession,
-    leaf_index: int = Query(ge=0),
-    tree_size: int = Query(ge=1),
+    leaf_index: LeafIndex,
+    tree_size: TreeSize,
 ) -> dict[str, object]:
     proof = broker.audit.inclusion(session, leaf_index, tree_size)
     _record_read(session, broker, principal, "audit.proof", [None])
@@ -148,8 +150,8 @@ def consistency_proof(
     principal: CurrentPrincipal,
     broker: CurrentBroker,
     session: DbSession,
-    first: int = Query(ge=1),
-    second: int = Query(ge=1),
+    first: TreeSize,
+    second: TreeSize,
 ) -> dict[str, object]:
     proof = broker.audit.consistency(session, first, second)
     _record_read(session, broker, principal, "audit.proof", [None])

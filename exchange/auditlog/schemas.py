@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from exchange.fields import Cursor, Instant
 from exchange.identity.schemas import Person, Strict
 
 
@@ -20,9 +21,9 @@ class EntrySearch(Strict):
     purpose: str | None = None
     action: str | None = None
     organisation: uuid.UUID | None = None
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
-    after: int | None = None
+    since: Instant | None = None
+    until: Instant | None = None
+    after: Cursor | None = None
     limit: int = Field(default=100, ge=1, le=1000)
 
 

@@ -8,6 +8,7 @@ rotated key keeps validating the tokens it signed until they expire.
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import time
 import uuid
@@ -17,9 +18,10 @@ from typing import Any
 
 import structlog
 from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request
-from authlib.oauth2.rfc6749.errors import InvalidClientError, OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidScopeError, OAuth2Error
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oauth2.rfc6749.util import extract_basic_authorization, scope_to_list
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, JoseError
@@ -28,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import JSONResponse
 
-from exchange.auth.models import ApiClient
+from exchange.auth.models import ApiClient, hash_secret
 from exchange.auth.scopes import ALL_SCOPES
 from exchange.errors import Unauthenticated
 from exchange.organisations.models import OrganisationKind
@@ -40,6 +42,9 @@ ALGORITHM = "ES256"
 VERIFIED_TOKENS_KEPT = 10_000
 RELOAD_AFTER = 5.0  # seconds between key reloads for tokens signed by an unknown key
 log = structlog.get_logger("exchange.auth")
+# Compared against when the client id is unknown, so that an unknown id costs what a wrong
+# secret costs; no secret hashes to it (it is not a SHA-256 hex digest).
+_NO_CLIENT_HASH = "-" * 64
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,26 @@ class Principal:
 
 class _ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+
+    def validate_requested_scope(self) -> None:
+        """RFC 6749 §5.2: a scope the client may not have is ``invalid_scope``.
+
+        authlib's client hook can only narrow the request, so a client asking for a scope it
+        lacks got a token with what was left, possibly nothing: a caller must learn that it
+        asked for too much, not find out at the first 403.
+        """
+        client: ApiClient = self.request.client
+        allowed = set(client.scopes.split())
+        refused = [s for s in scope_to_list(self.request.payload.scope) or [] if s not in allowed]
+        if refused:
+            known = [s for s in refused if s in ALL_SCOPES]
+            raise InvalidScopeError(
+                description=(
+                    f"this client may not have the scope {' '.join(known)}"
+                    if known
+                    else "the requested scope is not one this broker knows"
+                )
+            )
 
 
 class _TokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
@@ -123,6 +148,26 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
             )
             return client
 
+    def authenticate_client(
+        self, request: OAuth2Request, methods: list[str], endpoint: str = "token"
+    ) -> ApiClient:
+        """The client by its id and secret, from HTTP Basic or else the form (RFC 6749 §2.3.1).
+
+        One answer for every failure: an unknown client id, a wrong secret and a revoked
+        client are all 401 ``invalid_client`` with the same description, and each costs the
+        same secret comparison, so the endpoint tells nobody which client ids exist.
+        """
+        client_id, secret, method = _presented_credentials(request)
+        client = self.query_client(client_id) if client_id and method in methods else None
+        expected = client.secret_hash if client is not None else _NO_CLIENT_HASH
+        matches = hmac.compare_digest(expected, hash_secret(secret))
+        if client is None or not matches or not client.check_endpoint_auth_method(method, endpoint):
+            raise InvalidClientError(
+                status_code=401, description="the client id and secret are not valid"
+            )
+        request.auth_method = method
+        return client
+
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         # Tokens are self-contained JWTs; nothing to store. The event has no secret in it.
         log.info("token.issued", client_id=request.client.client_id, scope=token.get("scope"))
@@ -161,6 +206,16 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
             # the client gets the RFC 6749 error, not a 500.
             return self.handle_response(*error())
         return response
+
+
+def _presented_credentials(request: OAuth2Request) -> tuple[str | None, str, str]:
+    """(client id, secret, method) as the client sent them: HTTP Basic first, as RFC 6749
+    §2.3.1 prefers it, else the ``client_id`` and ``client_secret`` form fields."""
+    client_id, secret = extract_basic_authorization(request.headers)
+    if client_id:
+        return client_id, secret or "", "client_secret_basic"
+    form = request.form
+    return form.get("client_id") or None, form.get("client_secret") or "", "client_secret_post"
 
 
 def _readable_basic_credentials(header: str | None) -> bool:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
 from exchange import clock
+from exchange.api.bodies import JsonRoute
 from exchange.api.deps import CurrentBroker, DbSession
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import CASES_READ, CASES_WRITE
@@ -21,12 +22,13 @@ from exchange.cases import service
 from exchange.cases.models import Case, CaseStatus, Composition
 from exchange.cases.schemas import AssignmentIn, ContactAttemptIn, ResultIn
 from exchange.errors import FieldError, InvalidInput
+from exchange.fields import Offset, Text
 from exchange.organisations.models import OrganisationKind
 from exchange.signals.models import SignalKind
 from exchange.webhooks.service import announce_feedback
 from policies.casework import load_casework_policy
 
-router = APIRouter(prefix="/cases", tags=["cases"])
+router = APIRouter(prefix="/cases", tags=["cases"], route_class=JsonRoute)
 
 CASEWORKERS = {
     OrganisationKind.MUNICIPALITY,
@@ -73,10 +75,10 @@ def list_cases(
     crisis: bool | None = None,
     classification: Annotated[list[Composition] | None, Query()] = None,
     pc4: Annotated[list[int] | None, Query(description="PC4 area(s), e.g. 1011")] = None,
-    age_band: Annotated[list[str] | None, Query(description="e.g. 27-45")] = None,
+    age_band: Annotated[list[Text] | None, Query(description="e.g. 27-45")] = None,
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Offset, Query()] = 0,
 ) -> dict[str, Any]:
     if amount_min is not None and amount_max is not None and amount_min > amount_max:
         raise InvalidInput(

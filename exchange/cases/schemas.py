@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from exchange.cases.models import ContactChannel, PartOfDay
+from exchange.fields import Day
+from exchange.identity.schemas import Strict
 from policies.casework import ResultCode
 
 
-class AssignmentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AssignmentIn(Strict):
     organisation_id: uuid.UUID = Field(
         description="a neighbourhood team (outreach) or debt service (referral) of the "
         "case's municipality"
     )
 
 
-class ContactAttemptIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ContactAttemptIn(Strict):
     channel: ContactChannel
-    date: dt.date = Field(description="the day of the attempt: not before the signal, not later")
+    date: Day = Field(description="the day of the attempt: not before the signal, not later")
     part_of_day: PartOfDay | None = None
     reached: bool
     note: str | None = Field(
@@ -34,7 +31,5 @@ class ContactAttemptIn(BaseModel):
     )
 
 
-class ResultIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ResultIn(Strict):
     result: ResultCode

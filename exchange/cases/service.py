@@ -635,22 +635,24 @@ def assign(
     """
     case = visible_case(session, principal, case_id, for_update=True)
     target = session.get(Organisation, request.organisation_id)
-    if target is None:
+    # One answer for every organisation that is not a team or debt service of this case's
+    # municipality, whether it exists or not: the caller learns nothing about the others
+    # (what kind an id is, which municipality it belongs to).
+    if (
+        target is None
+        or target.parent_id != case.municipality_id
+        or OrganisationKind(target.kind) not in ASSIGNABLE_KINDS
+    ):
         raise InvalidInput(
-            "there is no such organisation",
-            [FieldError("organisation_id", "is not a known organisation")],
+            "a case is assigned to a neighbourhood team or a debt service of its municipality",
+            [
+                FieldError(
+                    "organisation_id",
+                    "is not a neighbourhood team or debt service of the case's municipality",
+                )
+            ],
         )
     kind = OrganisationKind(target.kind)
-    if kind not in ASSIGNABLE_KINDS:
-        raise InvalidInput(
-            f"a case is assigned to a neighbourhood team or a debt service, not a {kind.value}",
-            [FieldError("organisation_id", f"is a {kind.value}")],
-        )
-    if target.parent_id != case.municipality_id:
-        raise InvalidInput(
-            "the team or debt service belongs to another municipality",
-            [FieldError("organisation_id", "belongs to another municipality")],
-        )
     status = next_status(case.status, Move.ASSIGN)
     purpose = PURPOSE_OF_KIND[kind]
     people = _people(session, context, principal, case.id, "receive", purpose, recipient=target)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange import clock
+from exchange.api.bodies import JsonRoute
 from exchange.api.deps import CurrentBroker, DbSession
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import CONSENTS_READ, CONSENTS_WRITE
@@ -27,11 +29,12 @@ from exchange.consents.schemas import (
     ObjectionOut,
     WithdrawalIn,
 )
+from exchange.fields import Text
 from exchange.identity.models import Subject
 from exchange.identity.pseudonyms import for_recipient, subject_pseudonym
 from exchange.organisations.models import OrganisationKind
 
-router = APIRouter(tags=["consents"])
+router = APIRouter(tags=["consents"], route_class=JsonRoute)
 
 # Who records consents and objections: the organisations that talk to the person.
 LEDGER_KINDS = frozenset(
@@ -89,7 +92,7 @@ def list_consents(
     principal: CurrentPrincipal,
     broker: CurrentBroker,
     session: DbSession,
-    purpose: str | None = Query(default=None, description="Only consents for this purpose"),
+    purpose: Annotated[Text | None, Query(description="Only consents for this purpose")] = None,
 ) -> ConsentList:
     consents = service.consents_for(session, _context(broker, session), principal, purpose=purpose)
     return ConsentList(consents=_out(session, broker, principal, consents))

@@ -8,6 +8,7 @@ import uuid
 from pydantic import BaseModel, Field, field_validator
 
 from exchange.consents.models import CollectionMethod, ConsentStatus
+from exchange.fields import Day
 from exchange.identity.schemas import Person, Strict
 
 
@@ -17,8 +18,8 @@ class ConsentIn(Strict):
     recipients: list[uuid.UUID] = Field(min_length=1, max_length=50)
     collection_method: CollectionMethod
     notice_version: str = Field(min_length=1, max_length=64)
-    valid_from: dt.date | None = None
-    valid_until: dt.date | None = None
+    valid_from: Day | None = None
+    valid_until: Day | None = None
 
 
 class ConsentEventOut(BaseModel):
@@ -52,7 +53,7 @@ class ConsentSearch(Strict):
 
 
 class WithdrawalIn(Strict):
-    effective_on: dt.date | None = None
+    effective_on: Day | None = None
 
 
 class ObjectionIn(Strict):

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
+from exchange.clock import local_date
 from exchange.consents.models import (
     Consent,
     ConsentEvent,
@@ -113,6 +114,14 @@ def withdraw_consent(
         raise InvalidInput(
             "a withdrawal takes effect today or earlier",
             [FieldError("effective_on", "lies in the future")],
+        )
+    recorded_on = local_date(consent.created_at)
+    if when < recorded_on:
+        # Backdated to before the ledger had the consent, a withdrawal would rewrite what
+        # the decisions made under it could rely on.
+        raise InvalidInput(
+            "a withdrawal cannot take effect before the consent was recorded",
+            [FieldError("effective_on", f"lies before {recorded_on.isoformat()}")],
         )
     consent.status = ConsentStatus.WITHDRAWN.value
     _append(session, consent, ConsentStatus.WITHDRAWN, when, principal, context.now)

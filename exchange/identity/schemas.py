@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from exchange.clock import today
+from exchange.fields import BirthDate, no_nul_in
 from exchange.identity.bsn import is_valid_bsn
-
-OLDEST_BIRTH_YEAR = 1900
 
 
 class Strict(BaseModel):
-    """Unknown fields are refused by name: a misspelt field is an error, not a silent gap."""
+    """A request body. Unknown fields are refused by name: a misspelt field is an error, not
+    a silent gap. No text in any field holds a NUL: PostgreSQL could not store it."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
-
-def not_in_future(value: dt.date | None) -> dt.date | None:
-    if value is not None and value > today():
-        raise ValueError("lies in the future")
-    return value
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # Every field, of every body to come: a text field cannot be added without it.
+        return no_nul_in(value)
 
 
 class Person(Strict):
@@ -30,7 +28,7 @@ class Person(Strict):
     initials: str | None = Field(default=None, max_length=20)
     surname_prefix: str | None = Field(default=None, max_length=20)
     surname: str | None = Field(default=None, max_length=200)
-    birth_date: dt.date | None = None
+    birth_date: BirthDate | None = None
 
     @field_validator("bsn")
     @classmethod
@@ -42,13 +40,6 @@ class Person(Strict):
         if not is_valid_bsn(value):
             raise ValueError("fails the 11-check")
         return value
-
-    @field_validator("birth_date")
-    @classmethod
-    def _birth_date(cls, value: dt.date | None) -> dt.date | None:
-        if value is not None and value.year < OLDEST_BIRTH_YEAR:
-            raise ValueError(f"must be after {OLDEST_BIRTH_YEAR}")
-        return not_in_future(value)
 
     @model_validator(mode="after")
     def _identifiable(self) -> Self:

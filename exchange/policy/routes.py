@@ -7,13 +7,14 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import select
 
+from exchange.api.bodies import JsonRoute
 from exchange.api.deps import CurrentBroker, DbSession
 from exchange.auth.guards import requires
 from exchange.organisations.models import OrganisationKind
 from exchange.policy.models import PolicyVersion
 from policies.engine import Register
 
-router = APIRouter(prefix="/policies", tags=["policies"])
+router = APIRouter(prefix="/policies", tags=["policies"], route_class=JsonRoute)
 
 
 @router.get("/active", summary="The register of processing in force, with its version hash")

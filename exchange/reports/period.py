@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from exchange.clock import NETHERLANDS
 from exchange.errors import FieldError, InvalidInput
+from exchange.fields import within_window
 
 # A delivery covers at most a (leap) year; longer periods are split by the caller.
 MAX_DAYS = 366
@@ -33,6 +34,14 @@ class Period:
 
 def period(start: dt.date, end: dt.date) -> Period:
     """A checked period, or a 422 naming the field at fault (``from`` or ``to``)."""
+    # Within the broker's window of days: at year 1 or 9999 the midnights below would fall
+    # outside what Python's datetime holds. The API's query parameters check this already;
+    # the command line comes here directly.
+    for name, day in (("from", start), ("to", end)):
+        try:
+            within_window(day)
+        except ValueError as error:
+            raise InvalidInput(f"{name} {error}", [FieldError(name, str(error))]) from None
     if start > end:
         raise InvalidInput(
             "the period ends before it starts",

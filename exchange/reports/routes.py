@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
 from exchange import clock
+from exchange.api.bodies import JsonRoute
 from exchange.api.deps import CurrentBroker, DbSession
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import CASES_READ
 from exchange.auth.tokens import Principal
 from exchange.errors import NotFound
+from exchange.fields import Day, Text
 from exchange.organisations.models import Organisation, OrganisationKind
 from exchange.reports.ddas import build_ddas
 from exchange.reports.overview import build_overview
 from exchange.reports.period import period
 
-router = APIRouter(prefix="/reports", tags=["reports"])
+router = APIRouter(prefix="/reports", tags=["reports"], route_class=JsonRoute)
 
-From = Annotated[dt.date, Query(alias="from", description="First day (Europe/Amsterdam).")]
-To = Annotated[dt.date, Query(alias="to", description="Last day, included; at most 366 days.")]
+From = Annotated[Day, Query(alias="from", description="First day (Europe/Amsterdam).")]
+To = Annotated[Day, Query(alias="to", description="Last day, included; at most 366 days.")]
 
 
 @router.get(
@@ -31,7 +32,7 @@ To = Annotated[dt.date, Query(alias="to", description="Last day, included; at mo
 )
 @requires(CASES_READ, {OrganisationKind.MUNICIPALITY})
 def ddas_delivery(
-    municipality: Annotated[str, Query(description="Gemeentecode, e.g. 0599.")],
+    municipality: Annotated[Text, Query(description="Gemeentecode, e.g. 0599.")],
     start: From,
     end: To,
     principal: CurrentPrincipal,

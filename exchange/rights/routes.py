@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from exchange import clock
+from exchange.api.bodies import JsonRoute
 from exchange.api.deps import CurrentBroker, DbSession
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import SUBJECTS_RIGHTS
@@ -23,7 +24,7 @@ from exchange.rights.schemas import (
     RightsRequest,
 )
 
-router = APIRouter(tags=["data-subject rights"])
+router = APIRouter(tags=["data-subject rights"], route_class=JsonRoute)
 OVERSIGHT = {OrganisationKind.PRIVACY_OFFICER}
 RECIPIENT_KINDS = {
     OrganisationKind.MUNICIPALITY,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from typing import Annotated
 
 from pydantic import (
     BaseModel,
@@ -15,7 +14,8 @@ from pydantic import (
     field_validator,
 )
 
-from exchange.identity.schemas import Person, Strict, not_in_future
+from exchange.fields import PastDay
+from exchange.identity.schemas import Person, Strict
 from exchange.signals.models import SignalKind
 
 MAX_AMOUNT_CENTS = 100_000_000  # one million euros: above this a typo is likelier than arrears
@@ -28,8 +28,6 @@ _PHONE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(?:\.[^@\s.]+)+$")
 MAX_EMAIL_LENGTH = 254  # RFC 5321
 _EXTERNAL_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
-
-Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class Address(Strict):
@@ -93,23 +91,18 @@ class Contact(Strict):
 class Preconditions(Strict):
     """Evidence of what the provider did before signalling (Besluit art. 2)."""
 
-    contact_attempted_on: dt.date | None = None
-    debt_help_offered_on: dt.date | None = None
-    reminder_sent_on: dt.date | None = None
+    contact_attempted_on: PastDay | None = None
+    debt_help_offered_on: PastDay | None = None
+    reminder_sent_on: PastDay | None = None
     reminder_offered_transfer: StrictBool = False
     subject_refused: StrictBool = False
-
-    @field_validator("contact_attempted_on", "debt_help_offered_on", "reminder_sent_on")
-    @classmethod
-    def _dates(cls, value: dt.date | None) -> dt.date | None:
-        return not_in_future(value)
 
 
 class SignalIn(Strict):
     external_ref: str
     kind: SignalKind
     amount_cents: StrictInt
-    arrears_since: dt.date
+    arrears_since: PastDay
     crisis: StrictBool = False
     warm_handover: StrictBool = False
     person: Person
@@ -132,15 +125,6 @@ class SignalIn(Strict):
         if value > MAX_AMOUNT_CENTS:
             raise ValueError("is implausibly large (over one million euros)")
         return value
-
-    @field_validator("arrears_since")
-    @classmethod
-    def _arrears_since(cls, value: dt.date) -> dt.date:
-        if value.year < 2000:
-            raise ValueError("must be after 2000")
-        result = not_in_future(value)
-        assert result is not None
-        return result
 
 
 class SignalOut(BaseModel):

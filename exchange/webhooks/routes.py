@@ -5,10 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Response
 
 from exchange import clock
+from exchange.api.bodies import JsonRoute
 from exchange.api.deps import CurrentBroker, DbSession
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import SIGNALS_READ, SIGNALS_WRITE
 from exchange.organisations.models import PROVIDER_KINDS
+from exchange.outbound import Outbound
 from exchange.webhooks import service
 from exchange.webhooks.models import WebhookDelivery, WebhookSubscription
 from exchange.webhooks.schemas import (
@@ -19,7 +21,7 @@ from exchange.webhooks.schemas import (
     WebhookWithSecret,
 )
 
-router = APIRouter(prefix="/webhook", tags=["webhook"])
+router = APIRouter(prefix="/webhook", tags=["webhook"], route_class=JsonRoute)
 
 
 @router.put(
@@ -44,6 +46,7 @@ def put_webhook(
         principal,
         body.url,
         allow_http=broker.settings.webhook_allow_http,
+        outbound=Outbound.from_settings(broker.settings),
         now=clock.now(),
     )
     response.status_code = 201 if subscribed.created else 200
