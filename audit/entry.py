@@ -1,7 +1,12 @@
-"""Audit entries as bytes: RFC 8785 (JSON Canonicalization Scheme) encoding.
+"""Audit entries as bytes: the RFC 8785 (JSON Canonicalization Scheme) encoding.
 
 An entry is a JSON object; its leaf data in the Merkle tree is its RFC 8785 canonical
 encoding, so anyone re-serialising a parsed entry gets the very bytes that were hashed.
+:func:`canonical_bytes` is the one encoder of that form: the broker's exports are written with
+it (:mod:`audit.export`), the offline verifier re-encodes every entry it reads with it and
+compares (:mod:`audit.verify`), and the broker's faster way of writing the same bytes as it
+appends (``exchange.auditlog.service``) is tested byte for byte against it.
+
 Floats are refused (their canonical form is a trap for every language that re-reads them),
 as are integers outside ±(2**53 - 1), which JSON numbers cannot carry exactly.
 """
@@ -30,6 +35,20 @@ _dumps = json.JSONEncoder(
 def canonical_bytes(entry: Mapping[str, Any]) -> bytes:
     """Return the RFC 8785 canonical UTF-8 encoding of the JSON object ``entry``.
 
+    This is the reference for the bytes of an audit entry. What RFC 8785 asks, and how it is
+    met here:
+
+    - no whitespace between tokens;
+    - the members of every object sorted by the UTF-16 code units of their names. Python's
+      order (by code point) is the same unless a name holds a character beyond U+FFFF; an
+      entry with such a name is encoded by the ``rfc8785`` package (an implementation of
+      the RFC on its own) instead;
+    - strings in UTF-8, escaping only the quote, the backslash and the control characters
+      below U+0020 (``\\b \\t \\n \\f \\r`` by name, the others as ``\\u00xx``): what Python's
+      ``json`` module writes with ``ensure_ascii=False``;
+    - numbers in their shortest ECMAScript form, which for the integers allowed here is
+      their decimal digits; ``true``, ``false`` and ``null`` as themselves.
+
     Raises ValueError when the value holds a float anywhere, an integer outside ±(2**53 - 1),
     a non-string object key, a string that is not valid Unicode (a lone surrogate) or a type
     JSON has no form for.
@@ -51,21 +70,6 @@ def canonical_bytes(entry: Mapping[str, Any]) -> bytes:
         raise ValueError("a string in the entry is not valid Unicode (lone surrogate)") from None
     except RecursionError:
         raise ValueError("the entry is nested too deeply") from None
-
-
-def canonical_bytes_of_native(entry: dict[str, Any]) -> bytes:
-    """RFC 8785 bytes of an entry built only from JSON-native Python values.
-
-    For a writer that builds entries itself from typed fields: ``dict`` with string keys
-    below U+10000, ``list``, ``str``, ``bool``, ``None`` and ``int`` within ±(2**53 - 1),
-    and no floats. For such a value the result equals :func:`canonical_bytes`, without the
-    walk that proves those conditions (a third of an append's time). Anything built from
-    outside input must go through :func:`canonical_bytes`.
-    """
-    try:
-        return _dumps(entry).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("a string in the entry is not valid Unicode (lone surrogate)") from None
 
 
 def _check(value: Any) -> tuple[bool, bool]:

@@ -3,13 +3,14 @@
 Each line is either an entry (a JSON object with an integer ``leaf_index`` and a
 ``schema_version``), written as its canonical bytes, or ``{"checkpoint": "<signed note>"}``.
 Entries come in leaf order 0, 1, 2, ...; a checkpoint line covers exactly the entries before
-it (its tree size is their number) and the last line is always a checkpoint. The broker
-writes exports with these two functions so that both sides agree on the bytes.
+it (its tree size is their number) and the last line is always a checkpoint. Every line is
+the RFC 8785 form of its object (:func:`audit.entry.canonical_bytes`). The broker writes its
+checkpoint lines with :func:`checkpoint_line`; its entry lines are the leaf bytes as stored,
+which it wrote in that same form when it appended them.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,5 +27,5 @@ def entry_line(entry: Mapping[str, Any]) -> bytes:
 
 
 def checkpoint_line(note: str) -> bytes:
-    """Return one export line for a signed checkpoint note: ``{"checkpoint": note}``."""
-    return json.dumps({"checkpoint": note}, ensure_ascii=False).encode("utf-8") + b"\n"
+    """Return one export line for a signed checkpoint note: ``{"checkpoint":note}``."""
+    return canonical_bytes({"checkpoint": note}) + b"\n"

@@ -5,16 +5,19 @@ Built once per process by ``Broker.start`` and shared by the API and the CLI.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.note import NoteSigner
+from exchange import clock
 from exchange.auditlog.service import AuditTrail
 from exchange.auth.tokens import TokenServer, TokenValidator
 from exchange.config import Settings
 from exchange.db import WalCheckpointer, make_engine, make_session_factory, sqlite_file
+from exchange.disclosures import Disclosures
 from exchange.policy.service import PolicyStore
 from exchange.vault.keyring import Keyring, key_source
 
@@ -55,6 +58,12 @@ class Broker:
             token_validator=TokenValidator(keyring, settings.issuer),
             checkpointer=WalCheckpointer(database) if database is not None else None,
         )
+
+    def disclosures(self, session: Session, now: dt.datetime | None = None) -> Disclosures:
+        """Disclosures in ``session``'s transaction, under the register in force now."""
+        moment = now or clock.now()
+        register = self.policies.active(session).register
+        return Disclosures(session, register, self.audit, moment, clock.local_date(moment))
 
 
 def audit_trail(settings: Settings, keyring: Keyring) -> AuditTrail:

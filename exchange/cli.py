@@ -598,8 +598,7 @@ def _send_demo_signals(settings: Settings, organisations: list[DemoOrganisation]
                 organisation_kind=OrganisationKind(kind),
                 scopes=frozenset(default_scopes(OrganisationKind(kind))),
             )
-            for session in unit_of_work(broker.sessions):
-                receive(broker, session, principal, [(0, signal)])
+            receive(broker, principal, [(0, signal)])
     finally:
         broker.engine.dispose()
 

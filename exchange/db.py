@@ -1,7 +1,8 @@
 """Database plumbing shared by every domain: engine, declarative base, unit of work.
 
 One transaction per request or job. Services ``flush``, never ``commit``; the caller that
-opened the session commits on success and rolls back on error.
+opened the session commits on success and rolls back on error (:func:`unit_of_work`, or
+:func:`run_in_transaction` for work that is run again after a lost race).
 
 Hot paths (intake, the audit append) build their statements once, at import, with
 ``bindparam`` for every value (``expanding=True`` for IN lists), and run them with
@@ -24,8 +25,9 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
+import structlog
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Date, DateTime, Engine, Table, create_engine, event
@@ -38,6 +40,11 @@ from sqlalchemy.types import NullType, TypeDecorator
 MIGRATIONS_DIR = Path(__file__).parent / "storage" / "migrations"
 # Bound parameters per IN (...) list: well under SQLite's and PostgreSQL's limits.
 CHUNK = 2_000
+# Runs of a transaction that lost a race (run_in_transaction): a concurrent writer may store
+# the same external_ref or household first, and the rerun then finds it.
+ATTEMPTS = 3
+T = TypeVar("T")
+log = structlog.get_logger("exchange.db")
 
 
 class Base(DeclarativeBase):
@@ -236,17 +243,73 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+class RecordedError(Exception):
+    """An error whose record must outlive its transaction: a refused disclosure's audit
+    entries (``exchange.disclosures.Refused``).
+
+    The unit of work rolls back everything the transaction did, then has the error
+    :meth:`record` itself in the same session, commits that, and lets the error go on.
+    """
+
+    def record(self, session: Session) -> None:
+        raise NotImplementedError
+
+
 def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """Yield a session; commit when the body finishes, roll back when it raises."""
+    """Yield a session; commit when the body finishes, roll back when it raises.
+
+    This is the only place that commits: services flush, never commit or roll back. A
+    :class:`RecordedError` is the one exception that still commits: its own record, after
+    the rollback (:func:`roll_back`).
+    """
     session = factory()
     try:
         yield session
         session.commit()
-    except BaseException:
-        session.rollback()
+    except BaseException as error:
+        if roll_back(session, error):
+            session.commit()
         raise
     finally:
         session.close()
+
+
+def roll_back(session: Session, error: BaseException) -> bool:
+    """Roll the transaction back; for a :class:`RecordedError`, then add its record to
+    the session (to be committed by whoever owns it) and return True."""
+    session.rollback()
+    if isinstance(error, RecordedError):
+        error.record(session)
+        return True
+    return False
+
+
+def run_in_transaction(
+    factory: sessionmaker[Session],
+    work: Callable[[Session, bool], T],
+    *,
+    attempts: int = ATTEMPTS,
+) -> T:
+    """Run ``work`` in a unit of work of its own, and run it all again after a lost race.
+
+    A read-write transaction is a function that may be retried: after a retryable error
+    (:func:`is_retryable`) the unit of work has rolled everything back, and ``work`` runs
+    again from the start in a new one, so it must keep no state between attempts. ``work``
+    gets the session and whether this is the last attempt: a caller that takes in several
+    parties' work in one transaction may then set one party's retryable error apart rather
+    than fail them all with it. Any other error, and the last attempt's, is raised.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            for session in unit_of_work(factory):
+                result = work(session, attempt == attempts)
+        except DBAPIError as error:
+            if attempt == attempts or not is_retryable(error):
+                raise
+            log.info("transaction.retried", attempt=attempt, error_type=type(error).__name__)
+            continue
+        return result
+    raise AssertionError("unreachable")
 
 
 def insert_rows(

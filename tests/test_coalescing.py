@@ -47,7 +47,14 @@ def test_signals_sent_at_once_go_through_shared_transactions_with_their_own_answ
     responses = asyncio.run(send_all())
     statuses = [r.status_code for r in responses]
     assert statuses[:20] == [201] * 20
-    assert sorted(statuses[20:23]) == [200, 201, 409]
+    # The same signal twice and once with other content: whichever reaches the coalescer
+    # first is stored, and that is not always the first sent (on PostgreSQL the guard's first
+    # look-ups of the provider run side by side in the thread pool and end in any order).
+    if statuses[22] == 201:
+        assert statuses[20:22] == [409, 409]
+    else:
+        assert sorted(statuses[20:22]) == [200, 201]
+        assert statuses[22] == 409
     assert statuses[23:] == [422, 422]
     assert responses[23].json()["type"].endswith("/subject-refused")
     assert responses[24].json()["type"].endswith("/no-covering-municipality")

@@ -326,9 +326,7 @@ def test_the_privacy_officer_honours_rights_requests_on_a_page(
         "/ui/overview?from=0001-01-01&to=0001-01-02",
     ],
 )
-def test_page_queries_out_of_range_are_a_clear_refusal_not_a_500(
-    login: Login, path: str
-) -> None:
+def test_page_queries_out_of_range_are_a_clear_refusal_not_a_500(login: Login, path: str) -> None:
     response = login("municipality").get(path)
     assert 400 <= response.status_code < 500, response.text
 

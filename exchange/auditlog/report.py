@@ -30,6 +30,7 @@ LEGAL_BASES = {
     ),
 }
 MAX_PAGE = 1000
+OVERSIGHT_PURPOSE = "privacy-oversight"
 RECORDING_ACTIONS = frozenset({"case.contact_attempt", "case.close"})
 
 
@@ -96,8 +97,14 @@ def access_report(
     )
     entries = [orjson.loads(data) for (data,) in rows]
     # A worker recording a contact attempt or a result writes to the case; that is not a
-    # disclosure to them, so it is not listed as "received your data".
-    entries = [e for e in entries if e["action"] not in RECORDING_ACTIONS]
+    # disclosure to them, so it is not listed as "received your data". Nor is the privacy
+    # officer's own review of the log (answering this very request, say): that is the
+    # controller accounting for what it did (AVG art. 5(2)), not a recipient.
+    entries = [
+        e
+        for e in entries
+        if e["action"] not in RECORDING_ACTIONS and e["purpose"] != OVERSIGHT_PURPOSE
+    ]
     permitted = [e for e in entries if e["decision"] == "permit"]
     names = _organisations(session, {e["recipient"] for e in permitted})
     purposes = {p.id: p for p in register.purposes}

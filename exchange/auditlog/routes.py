@@ -18,18 +18,18 @@ from exchange.api.bodies import JsonRoute
 from exchange.api.deps import CurrentBroker, DbSession
 from exchange.auditlog import report
 from exchange.auditlog.schemas import AccessReport, AccessReportIn, EntryPage, EntrySearch
-from exchange.auditlog.service import AuditRecord
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import AUDIT_READ
 from exchange.auth.tokens import Principal
 from exchange.broker import Broker
+from exchange.disclosures import Party
+from exchange.disclosures.oversight import record_review
 from exchange.fields import Cursor, Instant, LeafIndex, Text, TreeSize
 from exchange.identity.pseudonyms import subject_pseudonyms
 from exchange.organisations.models import OrganisationKind
 
 router = APIRouter(prefix="/audit", tags=["audit"], route_class=JsonRoute)
 OVERSIGHT = {OrganisationKind.PRIVACY_OFFICER}
-OVERSIGHT_PURPOSE = "privacy-oversight"
 
 
 @router.get("/entries", response_model=EntryPage, summary="Search the log (pseudonyms only)")
@@ -104,7 +104,7 @@ def access_report(
         broker.audit.tree_size(session),
         now,
     )
-    _record_read(session, broker, principal, "audit.access_report", [pseudonym])
+    _reviewed(session, broker, principal, "audit.access_report", [pseudonym])
     return result
 
 
@@ -116,7 +116,7 @@ def access_report(
 @requires(AUDIT_READ, OVERSIGHT)
 def checkpoint(principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession) -> str:
     note = broker.audit.checkpoint(session, clock.now()).note
-    _record_read(session, broker, principal, "audit.checkpoint", [None])
+    _reviewed(session, broker, principal, "audit.checkpoint", [None])
     return note
 
 
@@ -140,7 +140,7 @@ def inclusion_proof(
     tree_size: TreeSize,
 ) -> dict[str, object]:
     proof = broker.audit.inclusion(session, leaf_index, tree_size)
-    _record_read(session, broker, principal, "audit.proof", [None])
+    _reviewed(session, broker, principal, "audit.proof", [None])
     return proof
 
 
@@ -154,7 +154,7 @@ def consistency_proof(
     second: TreeSize,
 ) -> dict[str, object]:
     proof = broker.audit.consistency(session, first, second)
-    _record_read(session, broker, principal, "audit.proof", [None])
+    _reviewed(session, broker, principal, "audit.proof", [None])
     return proof
 
 
@@ -168,7 +168,7 @@ def export(
     principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
 ) -> StreamingResponse:
     final = broker.audit.checkpoint(session, clock.now())
-    _record_read(session, broker, principal, "audit.export", [None])
+    _reviewed(session, broker, principal, "audit.export", [None])
 
     def lines() -> Iterator[bytes]:
         # Its own read-only session: the request's transaction has committed by now.
@@ -188,7 +188,7 @@ def _page(
     subjects: list[str | None] = [
         *sorted({str(e["subject"]) for e in entries if e.get("subject")})
     ] or [None]
-    _record_read(session, broker, principal, "audit.search", subjects)
+    _reviewed(session, broker, principal, "audit.search", subjects)
     last = entries[-1]["leaf_index"] if len(entries) == limit else None
     return EntryPage(
         entries=entries,
@@ -197,26 +197,11 @@ def _page(
     )
 
 
-def _record_read(
+def _reviewed(
     session: Session,
     broker: Broker,
     principal: Principal,
     action: str,
     subjects: Sequence[str | None],
 ) -> None:
-    """One entry per person whose entries were read (Logboek Dataverwerkingen)."""
-    broker.audit.append(
-        session,
-        [
-            AuditRecord(
-                action=action,
-                decision="permit",
-                actor_org=principal.organisation_id,
-                actor_client=principal.client_id,
-                purpose=OVERSIGHT_PURPOSE,
-                subject=subject,
-            )
-            for subject in subjects
-        ],
-        clock.now(),
-    )
+    record_review(broker.disclosures(session), Party.of(principal), action, subjects)

@@ -9,10 +9,12 @@ row is locked, so the lock covers only numbering, hashing and the inserts.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
+import operator
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 import orjson
@@ -21,7 +23,8 @@ from sqlalchemy import Connection, Table, and_, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from audit.entry import SCHEMA_VERSION
+from audit.entry import SCHEMA_VERSION, canonical_bytes
+from audit.export import checkpoint_line
 from audit.merkle import (
     EMPTY_ROOT,
     Frontier,
@@ -40,7 +43,6 @@ from exchange.errors import FieldError, InvalidInput
 from exchange.tracing import current_trace
 
 HEAD_ID = 1
-_INDEX_PLACEHOLDER = b'"leaf_index":0'
 _ENTRY_COLUMNS = (
     "leaf_index",
     "entry",
@@ -72,23 +74,65 @@ _ENTRY_PG_TYPES = (
 _NODE_PG_TYPES = ("int4", "int8", "bytea")
 
 
+def _as_given(value: Any) -> Any:
+    return value
+
+
+def _as_organisation(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _in_order(value: Sequence[str]) -> list[str]:
+    return list(value)
+
+
+def _as_set(value: Sequence[str]) -> list[str]:
+    return sorted(value)
+
+
+def _as_object(value: Mapping[str, str]) -> dict[str, str]:
+    return dict(value)
+
+
+_PLACE = "audit_entry"
+
+
+def _in_entry(*path: str, form: Callable[[Any], Any] = _as_given) -> dict[str, Any]:
+    """A record field's metadata: the member of the entry it goes to (a path of names, for
+    a member of a nested object) and how its value is written there."""
+    return {_PLACE: (path, form)}
+
+
 @dataclass(frozen=True)
 class AuditRecord:
-    """What happened, to whom, under which rule: never a name, BSN, address or amount."""
+    """What happened, to whom, under which rule: never a name, BSN, address or amount.
 
-    action: str
-    decision: str  # permit | deny | recorded
-    actor_org: uuid.UUID | None
-    actor_client: str | None = None
-    purpose: str | None = None
-    legal_basis: tuple[str, ...] = ()
-    policy_version: str | None = None
-    rule_id: str | None = None
-    fields: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-    recipient_org: uuid.UUID | None = None
-    subject: str | None = None
-    resources: Mapping[str, str] = field(default_factory=dict)
+    Each field says where it goes in the log entry (``_in_entry``): the entry is built from
+    these definitions, and so is the fast path that encodes it (``_entry_parts``). A field
+    added here without a place in the entry makes every append refuse to run.
+    """
+
+    action: str = field(metadata=_in_entry("action"))
+    decision: str = field(metadata=_in_entry("decision"))  # permit | deny | recorded
+    actor_org: uuid.UUID | None = field(
+        metadata=_in_entry("actor", "organisation", form=_as_organisation)
+    )
+    actor_client: str | None = field(default=None, metadata=_in_entry("actor", "client"))
+    purpose: str | None = field(default=None, metadata=_in_entry("purpose"))
+    legal_basis: tuple[str, ...] = field(
+        default=(), metadata=_in_entry("legal_basis", form=_in_order)
+    )
+    policy_version: str | None = field(default=None, metadata=_in_entry("policy_version"))
+    rule_id: str | None = field(default=None, metadata=_in_entry("rule_id"))
+    fields: tuple[str, ...] = field(default=(), metadata=_in_entry("fields", form=_as_set))
+    categories: tuple[str, ...] = field(default=(), metadata=_in_entry("categories", form=_as_set))
+    recipient_org: uuid.UUID | None = field(
+        default=None, metadata=_in_entry("recipient", form=_as_organisation)
+    )
+    subject: str | None = field(default=None, metadata=_in_entry("subject"))
+    resources: Mapping[str, str] = field(
+        default_factory=dict, metadata=_in_entry("resources", form=_as_object)
+    )
 
 
 class AuditSink(Protocol):
@@ -338,11 +382,11 @@ class AuditTrail:
                 notes.append(c.note)
         for position, data in enumerate(self.entries(session, 0, final.tree_size)):
             for note in along.get(position, ()):
-                yield orjson.dumps({"checkpoint": note}) + b"\n"
+                yield checkpoint_line(note)
             yield data + b"\n"
         for note in along.get(final.tree_size, ()):
-            yield orjson.dumps({"checkpoint": note}) + b"\n"
-        yield orjson.dumps({"checkpoint": final.note}) + b"\n"
+            yield checkpoint_line(note)
+        yield checkpoint_line(final.note)
 
     def _root(self, session: Session, size: int) -> bytes:
         if size == 0:
@@ -390,45 +434,33 @@ class AuditTrail:
                 )
 
 
+# Encoding entries ------------------------------------------------------------------------
+#
+# The reference for an entry's bytes is audit.entry.canonical_bytes of the entry _entry builds.
+# The appends use _entry_parts, which gives the same bytes faster; tests/test_audit_perf_storage.py
+# compares the two byte for byte over generated records.
+
+_CONTEXT = ("schema_version", "leaf_index", "timestamp", "trace_id", "span_id")
+"""Members of every entry that come from the append, not from the record."""
+_PER_RECORD = ("subject", "resources")
+"""The fields the fast path encodes for each record: they differ between the records of one
+append (one per decision about a person, one per signal), where the other fields repeat."""
+
+
 def _entry(
-    record: AuditRecord,
-    timestamp: str,
-    trace_id: str,
-    span_id: str,
-    organisation: Callable[[uuid.UUID | None], str | None] = lambda o: str(o) if o else None,
+    record: AuditRecord, timestamp: str, trace_id: str, span_id: str, leaf_index: Any = 0
 ) -> dict[str, Any]:
-    return {
+    """The log entry of ``record``: the JSON object whose RFC 8785 bytes are the leaf."""
+    entry: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "leaf_index": 0,  # the real one goes in under the lock; see AuditTrail.append
+        "leaf_index": leaf_index,
         "timestamp": timestamp,
         "trace_id": trace_id,
         "span_id": span_id,
-        "actor": {
-            "organisation": organisation(record.actor_org),
-            "client": record.actor_client,
-        },
-        "action": record.action,
-        "purpose": record.purpose,
-        "legal_basis": list(record.legal_basis),
-        "policy_version": record.policy_version,
-        "rule_id": record.rule_id,
-        "decision": record.decision,
-        "fields": sorted(record.fields),
-        "categories": sorted(record.categories),
-        "recipient": organisation(record.recipient_org),
-        "subject": record.subject,
-        "resources": dict(record.resources),
     }
-
-
-def _canonical_entries(
-    records: Sequence[AuditRecord], timestamp: str, trace_id: str, span_id: str
-) -> list[bytes]:
-    """The RFC 8785 bytes of each record's entry, with leaf index 0 (as :func:`_entry`)."""
-    return [
-        before + b"0" + after
-        for before, after in _entry_parts(records, timestamp, trace_id, span_id)
-    ]
+    for place in _layout(type(record)).places:
+        _put(entry, place.path, place.form(getattr(record, place.field)))
+    return entry
 
 
 def _entry_parts(
@@ -436,111 +468,262 @@ def _entry_parts(
 ) -> list[tuple[bytes, bytes]]:
     """The RFC 8785 bytes of each record's entry up to its leaf index and after it.
 
-    The index is known only under the head row's lock; there it goes in between, in one
-    join (replacing a placeholder copied every entry once more, for nothing).
+    The index is known only under the head row's lock; there it goes in between, in one join.
 
     The entries of one append differ mostly in their subject and resources: the rest (action,
-    rule, fields, organisations, ...) repeats across records. So each distinct rest is encoded
-    once, as :func:`_canonical` of the entry with no subject and no resources, and cut around
-    those two values; a record's bytes are that template with its own two values encoded in
-    between. Building and encoding the whole entry took about 6 µs per record, most of the
-    Python work of an append; this takes under 1 µs.
+    rule, fields, organisations, ...) repeats across records, and across appends. So the
+    entry of each distinct rest (a *shape*: the values of every field but those two) is
+    encoded once, by the reference encoder, with a marker in place of each value that varies
+    (the leaf index, the append's timestamp and trace ids, the subject and the resources),
+    and kept cut around the markers (:func:`_template`). A record's bytes are then that
+    template with its own values encoded in between, by orjson: building and encoding the
+    whole entry took about 6 µs per record, most of the Python work of an append; this takes
+    under 1 µs.
 
-    The cut is exact. Keys are sorted, and ``"resources":`` and ``,"subject":`` can only be
-    the top-level keys: a key of the nested ``actor`` object is ``client`` or
-    ``organisation``, and inside a JSON string every quote is escaped, so no string value can
-    contain either byte sequence. The two values encode on their own as they do nested (orjson
-    writes compact JSON, sorting the keys of ``resources`` the same way). Any record the
-    shortcut does not fit (a value that is not hashable, text with no UTF-8 form) takes the
-    whole-entry path, which also raises what it always raised.
-    tests/test_audit_append_storage.py compares both paths on arbitrary records.
+    The splice is exact. Every marker's bytes occur once in the template (checked), and a
+    JSON value encodes on its own as it does nested in RFC 8785, which sorts member names and
+    adds no whitespace. orjson writes a string, ``null`` and an object of strings as RFC 8785
+    does, except that it orders member names by code point, not by UTF-16 code units; those
+    orders differ only for a name with a character beyond U+FFFF. So the fast path takes a
+    record whose subject is a string or None and whose resources are a dict of strings, and
+    the whole-entry path, through the reference encoder, every other: resources with such a
+    name, a value of another type (a float, which the reference refuses, or a number beyond
+    2**53), text with no UTF-8 form (which the reference refuses with the ValueError it
+    always raised).
     """
-    organisation = _Memo(str)  # each organisation's UUID text made once per append
-    templates: dict[tuple[Any, ...], tuple[bytes, bytes, bytes, bytes]] = {}
-    dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
+    context = {
+        "timestamp": _text(timestamp),
+        "trace_id": _text(trace_id),
+        "span_id": _text(span_id),
+    }
+    dumps, sort_keys, join = orjson.dumps, orjson.OPT_SORT_KEYS, b"".join
+    folded_by_kind: dict[type[AuditRecord], dict[Any, tuple[bytes, ...] | None]] = {}
+    kind: type[AuditRecord] | None = None
     encoded: list[tuple[bytes, bytes]] = []
     for record in records:
+        if type(record) is not kind:  # the layout looked up once per run of one class
+            kind = type(record)
+            shape_of = _layout(kind).shape
+            folded = folded_by_kind.setdefault(kind, {})
         try:
-            shape = (
-                record.action,
-                record.decision,
-                record.actor_org,
-                record.actor_client,
-                record.purpose,
-                record.legal_basis,
-                record.policy_version,
-                record.rule_id,
-                record.fields,
-                record.categories,
-                record.recipient_org,
-            )
+            shape = shape_of(record)
             try:
-                before, head, middle, tail = templates[shape]
+                parts = folded[shape]
             except KeyError:
-                before, head, middle, tail = templates[shape] = _template(
-                    record, timestamp, trace_id, span_id, organisation
-                )
-            after = b"".join(
-                (
-                    head,
-                    dumps(dict(record.resources), option=sort_keys),
-                    middle,
-                    dumps(record.subject),
-                    tail,
-                )
-            )
-            encoded.append((before, after))
+                parts = folded[shape] = _fold(_template(kind, shape, record), context)
+            subject, resources = record.subject, record.resources
+            if (
+                parts is not None
+                and type(resources) is dict
+                and (subject is None or isinstance(subject, str))
+            ):
+                for value in resources.values():
+                    # A str subclass (a StrEnum) is written as its text, by both encoders.
+                    if type(value) is not str and not isinstance(value, str):
+                        break
+                else:
+                    objects = dumps(resources, option=sort_keys)
+                    if objects.isascii() or not _orders_apart(resources):
+                        before, head, middle, tail = parts
+                        after = join((head, objects, middle, dumps(subject), tail))
+                        encoded.append((before, after))
+                        continue
         except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
-            whole = _canonical(_entry(record, timestamp, trace_id, span_id, organisation))
-            encoded.append(_cut_index(whole))
+            pass
+        encoded.append(_whole(record, timestamp, trace_id, span_id))
     return encoded
 
 
-def _cut_index(data: bytes) -> tuple[bytes, bytes]:
-    """Canonical entry bytes with leaf index 0, cut around that 0 (the first such key, as
-    the only one: no string value can hold the quotes of ``"leaf_index":``)."""
-    at = data.index(_INDEX_PLACEHOLDER) + len(_INDEX_PLACEHOLDER) - 1
-    return data[:at], data[at + 1 :]
+@dataclass(frozen=True)
+class _Place:
+    """Where one field of a record goes in its entry, and in which form."""
+
+    field: str
+    path: tuple[str, ...]
+    form: Callable[[Any], Any]
 
 
-_RESOURCES = b'"resources":{}'
-_SUBJECT = b',"subject":null,'
+@dataclass(frozen=True)
+class _Layout:
+    """A record class's entry, read from its field definitions."""
+
+    places: tuple[_Place, ...]
+    shape: Callable[[AuditRecord], Any]
+    """The values of every field but :data:`_PER_RECORD`: records of one shape share a
+    template."""
 
 
-def _template(
-    record: AuditRecord,
-    timestamp: str,
-    trace_id: str,
-    span_id: str,
-    organisation: Callable[[uuid.UUID | None], str | None],
-) -> tuple[bytes, bytes, bytes, bytes]:
-    """The canonical bytes of ``record``'s entry without resources and subject, cut into what
-    comes before the leaf index, from there to the resources, between the resources and the
-    subject, and after the subject."""
-    bare = _canonical(
-        _entry(
-            replace(record, subject=None, resources={}), timestamp, trace_id, span_id, organisation
-        )
-    )
-    resources = bare.index(_RESOURCES) + len(b'"resources":')
-    subject = bare.index(_SUBJECT, resources) + len(b',"subject":')
-    before, head = _cut_index(bare[:resources])
-    return before, head, bare[resources + 2 : subject], bare[subject + 4 :]
-
-
-def _canonical(entry: dict[str, Any]) -> bytes:
-    """The RFC 8785 bytes of an entry built by :func:`_entry`.
-
-    Such an entry holds only str, None, small ints, lists of str and dicts whose keys are
-    ASCII: for those, compact JSON with sorted keys and no escaping beyond what JSON requires
-    is RFC 8785, and orjson writes it about six times faster than the json module
-    (``audit.entry.canonical_bytes_of_native``). tests/test_audit_perf_storage.py checks the
-    bytes against that function and the rfc8785 package, every character included.
-    """
+def _layout(kind: type[AuditRecord]) -> _Layout:
+    """The entry layout of a record class, read once; TypeError for a field without a place
+    in the entry, two fields in one place, or a record whose subject or resources are not
+    the top-level members the export format has them as."""
     try:
-        return orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError as error:  # a lone surrogate: no UTF-8 form
-        raise ValueError(f"an audit entry has no RFC 8785 form: {error}") from None
+        return _LAYOUTS[kind]
+    except KeyError:
+        layout = _LAYOUTS[kind] = _read_layout(kind)
+        return layout
+
+
+def _read_layout(kind: type[AuditRecord]) -> _Layout:
+    places = []
+    for definition in dataclasses.fields(kind):
+        try:
+            path, form = definition.metadata[_PLACE]
+        except KeyError:
+            raise TypeError(
+                f"{kind.__qualname__}.{definition.name} has no place in the audit entry: "
+                "declare it with field(metadata=_in_entry(...))"
+            ) from None
+        places.append(_Place(definition.name, tuple(path), form))
+    taken: list[tuple[str, ...]] = [(name,) for name in _CONTEXT]
+    for place in places:
+        if not place.path or any(_overlap(p, place.path) for p in taken):
+            raise TypeError(
+                f"{kind.__qualname__}.{place.field} goes to {'.'.join(place.path)!r}, "
+                f"which another member of the entry takes"
+            )
+        taken.append(place.path)
+    by_name = {place.field: place for place in places}
+    for name in _PER_RECORD:
+        if name not in by_name or by_name[name].path != (name,):
+            raise TypeError(f"{kind.__qualname__} must have {name} as the entry's {name!r}")
+    shape = operator.attrgetter(*(p.field for p in places if p.field not in _PER_RECORD))
+    return _Layout(tuple(places), shape)
+
+
+_LAYOUTS: dict[type[AuditRecord], _Layout] = {}
+
+
+def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Whether two members' paths collide: one is the other or holds it."""
+    n = min(len(a), len(b))
+    return a[:n] == b[:n]
+
+
+def _put(entry: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    target = entry
+    for name in path[:-1]:
+        target = target.setdefault(name, {})
+    target[path[-1]] = value
+
+
+# Markers for the values a template leaves open: strings no record holds, since they carry a
+# random token of this process. Their encoded bytes are what _template cuts around.
+_TOKEN = uuid.uuid4().hex
+_MARKERS = {name: f"{_TOKEN}:{name}" for name in (*_CONTEXT[1:], *_PER_RECORD)}
+_MARKED = {name: b'"%s"' % marker.encode() for name, marker in _MARKERS.items()}
+# Templates by record class and shape, kept across appends; emptied when this full (one
+# shape per action, rule and pair of organisations: a few hundred in a real register).
+_Template = tuple[tuple[bytes, ...], tuple[str, ...]]
+_TEMPLATES: dict[tuple[type[AuditRecord], Any], _Template | None] = {}
+_TEMPLATES_KEPT = 4096
+
+
+def _template(kind: type[AuditRecord], shape: Any, record: AuditRecord) -> _Template | None:
+    """The reference bytes of the entry of records of ``shape``, cut around the markers:
+    the pieces, and the names of the values that go between them, in order.
+
+    None when records of this shape must take the whole-entry path: a value in the shape of
+    a type for which equal values could encode differently (``1 == 1.0 == True``), or that
+    the reference encoder refuses (which it then says for each record).
+    """
+    key = (kind, shape)
+    try:
+        return _TEMPLATES[key]
+    except KeyError:
+        pass
+    template = None
+    layout = _layout(kind)
+    if all(
+        _encodes_as_equal(getattr(record, p.field))
+        for p in layout.places
+        if p.field not in _PER_RECORD
+    ):
+        markers = _MARKERS
+        entry = _entry(
+            record,
+            markers["timestamp"],
+            markers["trace_id"],
+            markers["span_id"],
+            leaf_index=markers["leaf_index"],
+        )
+        for name in _PER_RECORD:
+            entry[name] = markers[name]
+        try:
+            template = _cut(canonical_bytes(entry))
+        except ValueError:
+            template = None
+    if len(_TEMPLATES) >= _TEMPLATES_KEPT:
+        _TEMPLATES.clear()
+    _TEMPLATES[key] = template
+    return template
+
+
+def _fold(template: _Template | None, context: Mapping[str, bytes]) -> tuple[bytes, ...] | None:
+    """A template with this append's timestamp and trace ids put in: the four pieces around
+    the leaf index, the resources and the subject (in the order RFC 8785 sorts them)."""
+    if template is None:
+        return None
+    # The three left open follow from their names, which the export format fixes and _layout
+    # checks: "leaf_index" < "resources" < "subject", all top-level.
+    pieces, names = template
+    folded = [pieces[0]]
+    for name, piece in zip(names, pieces[1:], strict=True):
+        if name in context:
+            folded[-1] += context[name] + piece
+        else:
+            folded.append(piece)
+    return tuple(folded)
+
+
+def _whole(record: AuditRecord, timestamp: str, trace_id: str, span_id: str) -> tuple[bytes, bytes]:
+    """A record's reference bytes, encoded whole, cut where its leaf index goes: the one byte
+    in which its encodings with leaf index 0 and with leaf index 1 differ (no marker, which
+    a record taking this path might hold)."""
+    zero = canonical_bytes(_entry(record, timestamp, trace_id, span_id, leaf_index=0))
+    one = canonical_bytes(_entry(record, timestamp, trace_id, span_id, leaf_index=1))
+    at = next(i for i, (a, b) in enumerate(zip(zero, one, strict=True)) if a != b)
+    return zero[:at], zero[at + 1 :]
+
+
+def _cut(data: bytes) -> _Template:
+    """Encoded bytes cut around the markers: the pieces, and the names of the values that go
+    between them, in the order their markers occur."""
+    at = []
+    for name in _MARKED:
+        marked = _MARKED[name]
+        position = data.find(marked)
+        if position < 0 or data.find(marked, position + 1) >= 0:
+            raise ValueError(f"the entry does not hold the marker of its {name} once")
+        at.append((position, name))
+    at.sort()
+    pieces, start = [], 0
+    for position, name in at:
+        pieces.append(data[start:position])
+        start = position + len(_MARKED[name])
+    pieces.append(data[start:])
+    return tuple(pieces), tuple(name for _, name in at)
+
+
+def _encodes_as_equal(value: Any) -> bool:
+    """Whether every value equal to this one has its encoding: a string (a StrEnum too),
+    None, a UUID, or a tuple of strings."""
+    if value is None or isinstance(value, str) or type(value) is uuid.UUID:
+        return True
+    return type(value) is tuple and all(isinstance(item, str) for item in value)
+
+
+def _orders_apart(resources: Mapping[str, str]) -> bool:
+    """Whether RFC 8785's order of these names (by UTF-16 code units) may differ from
+    orjson's (by code point): only when a name has a character beyond U+FFFF."""
+    return any(name and max(name) > "\uffff" for name in resources)
+
+
+def _text(value: str) -> bytes:
+    """A string of the append's own as JSON: the timestamp and the trace ids."""
+    if type(value) is not str:
+        raise TypeError(f"{value!r} is not a string")
+    return orjson.dumps(value)
 
 
 class _Memo:

@@ -1,10 +1,9 @@
 """Casework: the work queue, reading a case, assignment, contact attempts, results, deadlines.
 
-Every read of a case is a disclosure. The register decides it per person in the household
-(a consent or an objection is personal), with that person's consents and objections read
-in this same transaction, and each decision, permitted or denied, is appended to the audit
-log in this transaction too. A denied read commits its audit entries before the refusal is
-raised (``commit_denial``): the log shows the attempt even though nothing was disclosed.
+Every read of a case is a disclosure (``exchange.disclosures``): decided per person in the
+household (a consent or an objection is personal), each decision, permitted or denied, in
+the audit log in the same transaction. A refused read leaves its deny entries on record
+even though the request fails and nothing else it did is kept.
 
 Who sees which case: the municipality its own cases; a neighbourhood team or debt service
 only the cases assigned to it while the assignment lasts. Any other case is a 404, so an
@@ -16,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,8 +35,8 @@ from exchange.cases.models import (
 from exchange.cases.schemas import AssignmentIn, ContactAttemptIn, ResultIn
 from exchange.cases.states import Move, next_status, schedule
 from exchange.clock import local_date
-from exchange.consents.service import subject_state
 from exchange.db import CHUNK, insert_ignoring_conflicts
+from exchange.disclosures import Ask, Disclosure, Disclosures, Party, Person
 from exchange.errors import (
     DisclosureDenied,
     ExchangeError,
@@ -57,7 +56,6 @@ from exchange.identity.sealed import (
     seal_text,
 )
 from exchange.organisations.models import Organisation, OrganisationKind
-from exchange.policy.service import categories_of
 from exchange.retention.expiry import refresh_cases
 from exchange.signals.models import Signal
 from exchange.vault.keyring import Keyring
@@ -94,6 +92,9 @@ class CaseContext:
     # transaction: the provider webhooks hang here.
     on_feedback_change: Callable[[Session, Case], None] | None = None
 
+    def disclosures(self, session: Session) -> Disclosures:
+        return Disclosures(session, self.register, self.audit, self.now, self.today)
+
 
 # Visibility -------------------------------------------------------------------------------
 
@@ -129,27 +130,8 @@ def visible_case(
 # Decisions and the audit trail -----------------------------------------------------------
 
 
-@dataclass
-class _Person:
-    subject_id: uuid.UUID
-    pseudonym: str
-    decision: Decision
-
-
-def _people(
-    session: Session,
-    context: CaseContext,
-    principal: Principal,
-    case_id: uuid.UUID,
-    action: str,
-    purpose: str,
-    *,
-    recipient: Organisation | None = None,
-) -> list[_Person]:
-    """One decision per person in the case, with their consents and objections of now."""
-    actor_org = recipient.id if recipient is not None else principal.organisation_id
-    actor_kind = recipient.kind if recipient is not None else principal.organisation_kind.value
-    people = []
+def _people(session: Session, case_id: uuid.UUID) -> list[Person]:
+    """The people whose signals make up the case, in the order their entries are logged."""
     rows = session.execute(
         select(Subject.id, Subject.pseudonym)
         .join(Signal, Signal.subject_id == Subject.id)
@@ -157,84 +139,17 @@ def _people(
         .distinct()
         .order_by(Subject.pseudonym)
     )
-    for subject_id, pseudonym in rows:
-        decision = context.register.decide(
-            DecisionRequest(
-                actor_org=str(actor_org),
-                actor_kind=actor_kind,
-                action=action,
-                purpose=purpose,
-                today=context.today,
-                subject=subject_state(session, subject_id),
-            )
-        )
-        people.append(_Person(subject_id, pseudonym, decision))
-    return people
+    return [Person(pseudonym, subject_id) for subject_id, pseudonym in rows]
 
 
-def _audit(
-    session: Session,
-    context: CaseContext,
-    principal: Principal,
-    people: Iterable[_Person],
-    action: str,
-    purpose: str,
-    resources: dict[str, str],
-    *,
-    recipient_org: uuid.UUID | None = None,
-) -> None:
-    context.audit.append(
-        session,
-        _records(context, principal, people, action, purpose, resources, recipient_org),
-        context.now,
-    )
+def _asks(
+    people: Sequence[Person], recipient: Party, resources: dict[str, str]
+) -> list[Ask[Person]]:
+    return [Ask(person, recipient, person, resources) for person in people]
 
 
-def _records(
-    context: CaseContext,
-    principal: Principal,
-    people: Iterable[_Person],
-    action: str,
-    purpose: str,
-    resources: dict[str, str],
-    recipient_org: uuid.UUID | None = None,
-) -> list[AuditRecord]:
-    legal_basis = context.register.purpose(purpose).legal_basis
-    return [
-        AuditRecord(
-            action=action,
-            decision="permit" if person.decision.permitted else "deny",
-            actor_org=principal.organisation_id,
-            actor_client=principal.client_id,
-            purpose=purpose,
-            legal_basis=legal_basis,
-            policy_version=person.decision.policy_version,
-            rule_id=person.decision.rule_id,
-            fields=tuple(sorted(person.decision.fields)),
-            categories=categories_of(context.register, person.decision.fields),
-            recipient_org=recipient_org or principal.organisation_id,
-            subject=person.pseudonym,
-            resources=resources,
-        )
-        for person in people
-    ]
-
-
-def commit_denial(session: Session, error: ExchangeError) -> ExchangeError:
-    """Keep the deny entries already appended, then let the caller raise ``error``.
-
-    The request's unit of work rolls back on an exception; committing first means the log
-    records the refused attempt, and nothing else was written before it.
-    """
-    session.commit()
-    return error
-
-
-def _refuse(session: Session, people: Sequence[_Person], what: str) -> ExchangeError:
-    reasons = sorted({p.decision.reason for p in people if not p.decision.permitted})
-    return commit_denial(
-        session, Forbidden(f"the register does not permit {what}: {'; '.join(reasons)}")
-    )
+def _refusal(what: str) -> Callable[[list[str]], ExchangeError]:
+    return lambda reasons: Forbidden(f"the register does not permit {what}: {'; '.join(reasons)}")
 
 
 def _purpose(principal: Principal) -> str:
@@ -293,21 +208,26 @@ def queue(
         )
     )
     signals = _signals_of(session, [c.id for c in cases])
-    items = []
-    withheld = 0
-    records: list[AuditRecord] = []
-    for case in cases:
-        people = _people(session, context, principal, case.id, "read", purpose)
-        records += _records(
-            context, principal, people, "case.list", purpose, {"case": str(case.id)}
-        )
-        permitted = [p for p in people if p.decision.permitted]
-        if not permitted:
-            withheld += 1
-            continue
-        items.append(_summary(context, case, signals[case.id], permitted[0].decision.fields))
-    # One append for the page, after every read: the audit head row is the last lock taken.
-    context.audit.append(session, records, context.now)
+    caller = Party.of(principal)
+    asks = [
+        ask
+        for case in cases
+        for ask in _asks(_people(session, case.id), caller, {"case": str(case.id)})
+    ]
+    # One disclosure for the page, after every read: the audit head row is the last lock.
+    decided = context.disclosures(session).disclose(
+        Disclosure(caller, purpose, "read", "case.list"), asks
+    )
+    fields_of: dict[str, frozenset[str]] = {}
+    for one in decided:
+        if one.permitted:
+            fields_of.setdefault(one.ask.resources["case"], one.decision.fields)
+    items = [
+        _summary(context, case, signals[case.id], fields_of[str(case.id)])
+        for case in cases
+        if str(case.id) in fields_of
+    ]
+    withheld = len(cases) - len(items)
     return {
         "items": items,
         "total": total,
@@ -497,21 +417,20 @@ def read_case(
     """The case as the caller's rule permits, per person; logged per person."""
     case = visible_case(session, principal, case_id)
     purpose = _purpose(principal)
-    people = _people(session, context, principal, case.id, "read", purpose)
+    people = _people(session, case.id)
     signals = _signals_of(session, [case.id])[case.id]
-    _audit(
-        session,
-        context,
-        principal,
-        people,
-        "case.read",
-        purpose,
-        {"case": str(case.id), "signals": ",".join(str(s.id) for s in signals)},
+    caller = Party.of(principal)
+    decided = context.disclosures(session).disclose(
+        Disclosure(caller, purpose, "read", "case.read"),
+        _asks(
+            people,
+            caller,
+            {"case": str(case.id), "signals": ",".join(str(s.id) for s in signals)},
+        ),
+        refuse=_refusal("this case to you"),
     )
-    permitted = {p.subject_id: p for p in people if p.decision.permitted}
-    if not permitted:
-        raise _refuse(session, people, "this case to you")
-    decision = next(iter(permitted.values())).decision
+    permitted = {d.ask.person.subject_id: d.decision for d in decided if d.permitted}
+    decision = next(iter(permitted.values()))
     fields = decision.fields
     keys = household_keys(session, context.keyring, {case.household_id})
     data_key = keys[case.household_id]
@@ -570,16 +489,16 @@ def read_case(
     broker_pseudonyms = {p.subject_id: p.pseudonym for p in people}
     shown = []
     for signal in signals:
-        person = permitted.get(signal.subject_id)
-        if person is None:
+        person_decision = permitted.get(signal.subject_id)
+        if person_decision is None:
             continue
         flat = flatten(open_identity(data_key, signal.id, signal.sealed_identity))
         flat.update(signal.columns)
         flat["subject_pseudonym"] = _pseudonym_for(
-            person.decision, pseudonym_key, broker_pseudonyms[signal.subject_id], recipient
+            person_decision, pseudonym_key, broker_pseudonyms[signal.subject_id] or "", recipient
         )
         entry = {"id": str(signal.id), "received_at": _instant(signal.received_at)}
-        entry.update(project(flat, person.decision.fields))
+        entry.update(project(flat, person_decision.fields))
         shown.append(entry)
     document["signals"] = shown
     document["disclosure"] = {
@@ -655,28 +574,24 @@ def assign(
     kind = OrganisationKind(target.kind)
     status = next_status(case.status, Move.ASSIGN)
     purpose = PURPOSE_OF_KIND[kind]
-    people = _people(session, context, principal, case.id, "receive", purpose, recipient=target)
-    _audit(
-        session,
-        context,
-        principal,
-        people,
-        "case.assign",
-        purpose,
-        {"case": str(case.id), "assignee": str(target.id)},
-        recipient_org=target.id,
-    )
-    refused = [p for p in people if not p.decision.permitted]
-    if refused or not people:
-        reasons = sorted({p.decision.reason for p in refused})
-        raise commit_denial(
-            session,
-            DisclosureDenied(
-                f"the register does not permit passing this case to the {kind.value}: "
-                + "; ".join(reasons),
-                [FieldError("organisation_id", reasons[0] if reasons else "no person")],
-            ),
+
+    def refused(reasons: list[str]) -> ExchangeError:
+        return DisclosureDenied(
+            f"the register does not permit passing this case to the {kind.value}: "
+            + "; ".join(reasons),
+            [FieldError("organisation_id", reasons[0] if reasons else "no person")],
         )
+
+    decided = context.disclosures(session).disclose(
+        Disclosure(Party.of(principal), purpose, "receive", "case.assign"),
+        _asks(
+            _people(session, case.id),
+            Party(target.id, target.kind),
+            {"case": str(case.id), "assignee": str(target.id)},
+        ),
+        refuse=refused,
+        refuse_when="any_denied",
+    )
     # One live assignment per kind: the earlier team stops seeing the case from now on.
     for earlier in session.scalars(
         select(Assignment).where(
@@ -686,7 +601,7 @@ def assign(
         )
     ):
         earlier.ended_at = context.now
-    decision = people[0].decision
+    decision = decided[0].decision
     assignment = Assignment(
         id=uuid.uuid4(),
         case_id=case.id,
@@ -743,22 +658,21 @@ def record_attempt(
         )
     status = next_status(case.status, Move.REACH if request.reached else Move.ATTEMPT)
     purpose = _purpose(principal)
-    people = _people(session, context, principal, case.id, "record", purpose)
     attempt_id = uuid.uuid4()
-    _audit(
-        session,
-        context,
-        principal,
-        people,
-        "case.contact_attempt",
-        purpose,
-        {"case": str(case.id), "contact_attempt": str(attempt_id), "channel": request.channel},
-    )
     wanted = {"case.contact_attempts"} | ({"case.notes"} if request.note else set())
-    if not people or any(
-        not p.decision.permitted or not wanted <= p.decision.fields for p in people
-    ):
-        raise _refuse(session, people, "recording this contact attempt")
+    caller = Party.of(principal)
+    context.disclosures(session).disclose(
+        Disclosure(caller, purpose, "record", "case.contact_attempt"),
+        _asks(
+            _people(session, case.id),
+            caller,
+            {"case": str(case.id), "contact_attempt": str(attempt_id), "channel": request.channel},
+        ),
+        refuse=_refusal("recording this contact attempt"),
+        refuse_when=lambda decided: (
+            not decided or any(not d.permitted or not wanted <= d.decision.fields for d in decided)
+        ),
+    )
     sealed_note = None
     if request.note:
         data_key = household_keys(session, context.keyring, {case.household_id})
@@ -810,20 +724,20 @@ def record_result(
     case = visible_case(session, principal, case_id, for_update=True)
     status = next_status(case.status, Move.CLOSE)
     purpose = _purpose(principal)
-    people = _people(session, context, principal, case.id, "record", purpose)
-    _audit(
-        session,
-        context,
-        principal,
-        people,
-        "case.close",
-        purpose,
-        {"case": str(case.id), "result": request.result.value},
+    caller = Party.of(principal)
+    context.disclosures(session).disclose(
+        Disclosure(caller, purpose, "record", "case.close"),
+        _asks(
+            _people(session, case.id),
+            caller,
+            {"case": str(case.id), "result": request.result.value},
+        ),
+        refuse=_refusal("recording a result on this case"),
+        refuse_when=lambda decided: (
+            not decided
+            or any(not d.permitted or "case.result_code" not in d.decision.fields for d in decided)
+        ),
     )
-    if not people or any(
-        not p.decision.permitted or "case.result_code" not in p.decision.fields for p in people
-    ):
-        raise _refuse(session, people, "recording a result on this case")
     case.status = status.value
     case.result_code = request.result.value
     case.closed_at = context.now

@@ -15,27 +15,25 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exchange.auditlog.service import AuditRecord, AuditTrail
+from exchange.auditlog.service import AuditTrail
 from exchange.cases.models import Case, CaseStatus, ContactAttempt, ContactChannel, PartOfDay
 from exchange.clock import local_date
-from exchange.consents.service import restricted_subjects, subject_objections
 from exchange.db import CHUNK
+from exchange.disclosures import NOBODY, Ask, Disclosure, Disclosures, Party, Person
 from exchange.errors import Forbidden
 from exchange.identity.models import Subject
 from exchange.identity.sealed import flatten, household_keys, open_identity
 from exchange.organisations.models import Organisation, OrganisationKind
-from exchange.policy.service import categories_of
 from exchange.reports.period import Period
 from exchange.signals.models import Signal, SignalKind
 from exchange.vault.keyring import Keyring
 from policies.casework import ResultCode
-from policies.engine import Decision, DecisionRequest, Objection, Register, SubjectState
+from policies.engine import Register
 
 PURPOSE = "national-statistics"
 ACTION = "read"
@@ -140,20 +138,18 @@ def build_ddas(
     record even though the request fails.
     """
     period = Period(start, end)
-    today = local_date(now)
-    request = DecisionRequest(
-        actor_org=str(municipality.id),
-        actor_kind=OrganisationKind.MUNICIPALITY.value,
-        action=ACTION,
-        purpose=PURPOSE,
-        today=today,
+    disclosures = Disclosures(session, register, audit, now, local_date(now))
+    recipient = Party(municipality.id, OrganisationKind.MUNICIPALITY.value, actor_client)
+    what = Disclosure(recipient, PURPOSE, ACTION, AUDIT_ACTION)
+    resources = {"gemeentecode": municipality.gemeentecode or "", **period.as_resources()}
+    decision = disclosures.permission(
+        what,
+        recipient,
+        resources,
+        refuse=lambda reasons: Forbidden(
+            f"the register does not permit the DDAS delivery: {'; '.join(reasons)}"
+        ),
     )
-    decision = register.decide(request)
-    context = _AuditContext(register, municipality, period, actor_client)
-    if not decision.permitted:
-        audit.append(session, [context.record(decision, None)], now)
-        session.commit()
-        raise Forbidden(f"the register does not permit the DDAS delivery: {decision.reason}")
 
     rows = session.execute(
         select(Signal, Subject.pseudonym)
@@ -165,15 +161,14 @@ def build_ddas(
         )
         .order_by(Signal.received_at, Signal.id)
     ).all()
-    # The person's own objection counts as in every other disclosure: someone the register
-    # denies is left out of the delivery, and the deny is on record.
-    objections = subject_objections({pseudonym for _, pseudonym in rows}, session)
-    restricted = restricted_subjects({pseudonym for _, pseudonym in rows}, session)
-    decisions: dict[str, Decision] = {}
-    for pseudonym in sorted({pseudonym for _, pseudonym in rows}):
-        decisions[pseudonym] = _decide_for(
-            register, request, objections.get(pseudonym, ()), restricted=pseudonym in restricted
-        )
+    # Each person's own objection or restriction counts as in every other disclosure:
+    # someone the register denies is left out of the delivery, and the deny is on record.
+    # An empty delivery is still a delivery: it is kept on record about nobody.
+    people = [Person(p) for p in sorted({pseudonym for _, pseudonym in rows})] or [NOBODY]
+    decided = disclosures.disclose(
+        what, [Ask(person, recipient, None, resources) for person in people]
+    )
+    decisions = {d.ask.person.pseudonym: d.decision for d in decided}
     signals = [signal for signal, pseudonym in rows if decisions[pseudonym].permitted]
 
     keys = household_keys(session, keyring, {s.household_id for s in signals})
@@ -209,9 +204,6 @@ def build_ddas(
         ],
     }
 
-    records = [context.record(decisions[p], p) for p in sorted(decisions)]
-    # An empty delivery is still a delivery: keep it on record.
-    audit.append(session, records or [context.record(decision, None)], now)
     return {
         "codeGegevensleverancier": supplier_code,
         "startdatumLevering": start.isoformat(),
@@ -345,63 +337,3 @@ def _attempts(session: Session, case_ids: set[uuid.UUID]) -> dict[uuid.UUID, lis
         ):
             found[attempt.case_id].append(attempt)
     return found
-
-
-# Deciding and recording -------------------------------------------------------------------
-
-
-def _decide_for(
-    register: Register,
-    request: DecisionRequest,
-    objections: tuple[Objection, ...],
-    *,
-    restricted: bool = False,
-) -> Decision:
-    return register.decide(
-        DecisionRequest(
-            actor_org=request.actor_org,
-            actor_kind=request.actor_kind,
-            action=request.action,
-            purpose=request.purpose,
-            today=request.today,
-            subject=SubjectState(objections=objections, restricted=restricted),
-        )
-    )
-
-
-@dataclass(frozen=True)
-class _AuditContext:
-    register: Register
-    municipality: Organisation
-    period: Period
-    actor_client: str | None
-
-    def record(self, decision: Decision, subject: str | None) -> AuditRecord:
-        """One entry: who exported whom for which period, under which rule; no content."""
-        fields = tuple(sorted(decision.fields))
-        return AuditRecord(
-            action=AUDIT_ACTION,
-            decision="permit" if decision.permitted else "deny",
-            actor_org=self.municipality.id,
-            actor_client=self.actor_client,
-            purpose=PURPOSE,
-            legal_basis=_legal_basis(self.register),
-            policy_version=decision.policy_version,
-            rule_id=decision.rule_id,
-            fields=fields,
-            categories=categories_of(self.register, fields),
-            recipient_org=self.municipality.id,
-            subject=subject,
-            resources={
-                "gemeentecode": self.municipality.gemeentecode or "",
-                **self.period.as_resources(),
-            },
-        )
-
-
-def _legal_basis(register: Register) -> tuple[str, ...]:
-    # A register without the purpose denies by default; its entry then names no basis.
-    try:
-        return register.purpose(PURPOSE).legal_basis
-    except KeyError:
-        return ()

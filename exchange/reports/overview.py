@@ -17,16 +17,16 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from exchange.auditlog.service import AuditRecord, AuditTrail
+from exchange.auditlog.service import AuditTrail
 from exchange.cases.models import Case, CaseStatus, ContactAttempt
 from exchange.clock import local_date
+from exchange.disclosures import NOBODY, Ask, Disclosure, Disclosures, Party
 from exchange.errors import Forbidden
 from exchange.organisations.models import Organisation, OrganisationKind
-from exchange.policy.service import categories_of
 from exchange.reports.period import Period
 from exchange.signals.models import Signal
 from policies.casework import CaseworkPolicy, FeedbackCode, ResultCode, load_casework_policy
-from policies.engine import Decision, DecisionRequest, Register
+from policies.engine import Register
 
 PURPOSE = "statistics"
 ACTION = "aggregate"
@@ -50,24 +50,27 @@ def build_overview(
     """Figures over the signals the municipality received in the period (Dutch calendar
     days, both included) and the cases they belong to.
 
-    Decided and audited in the caller's transaction; on a deny the entry is committed and
-    ``Forbidden`` raised, so the refused request stays on record.
+    A disclosure (``exchange.disclosures``) in the caller's transaction; a refused one
+    raises ``Forbidden`` and stays on record.
     """
     period = Period(start, end)
     today = local_date(now)
-    decision = register.decide(
-        DecisionRequest(
-            actor_org=str(municipality.id),
-            actor_kind=OrganisationKind.MUNICIPALITY.value,
-            action=ACTION,
-            purpose=PURPOSE,
-            today=today,
-        )
+    recipient = Party(municipality.id, OrganisationKind.MUNICIPALITY.value, actor_client)
+    [decided] = Disclosures(session, register, audit, now, today).disclose(
+        Disclosure(recipient, PURPOSE, ACTION, AUDIT_ACTION),
+        [
+            Ask(
+                NOBODY,
+                recipient,
+                None,
+                {"gemeentecode": municipality.gemeentecode or "", **period.as_resources()},
+            )
+        ],
+        refuse=lambda reasons: Forbidden(
+            f"the register does not permit this overview: {'; '.join(reasons)}"
+        ),
     )
-    audit.append(session, [_record(register, decision, municipality, period, actor_client)], now)
-    if not decision.permitted:
-        session.commit()
-        raise Forbidden(f"the register does not permit this overview: {decision.reason}")
+    decision = decided.decision
 
     policy = casework or load_casework_policy()
     accepted = {
@@ -210,31 +213,3 @@ class _Suppression:
         if len(values) < self.minimum:
             return {"days": None, "cases": None, "suppressed": True}
         return {"days": statistics.median(values), "cases": len(values), "suppressed": False}
-
-
-def _record(
-    register: Register,
-    decision: Decision,
-    municipality: Organisation,
-    period: Period,
-    actor_client: str | None,
-) -> AuditRecord:
-    fields = tuple(sorted(decision.fields))
-    try:
-        legal_basis = register.purpose(PURPOSE).legal_basis
-    except KeyError:  # a register without the purpose denies by default
-        legal_basis = ()
-    return AuditRecord(
-        action=AUDIT_ACTION,
-        decision="permit" if decision.permitted else "deny",
-        actor_org=municipality.id,
-        actor_client=actor_client,
-        purpose=PURPOSE,
-        legal_basis=legal_basis,
-        policy_version=decision.policy_version,
-        rule_id=decision.rule_id,
-        fields=fields,
-        categories=categories_of(register, fields),
-        recipient_org=municipality.id,
-        resources={"gemeentecode": municipality.gemeentecode or "", **period.as_resources()},
-    )

@@ -28,6 +28,8 @@ from exchange.auditlog.report import RECORDING_ACTIONS
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
 from exchange.cases.models import Case, CaseStatus
+from exchange.disclosures import Refused
+from exchange.disclosures.oversight import OVERSIGHT_PURPOSE
 from exchange.errors import Conflict, FieldError, InvalidInput
 from exchange.identity.models import Subject
 from exchange.identity.pseudonyms import subject_pseudonyms
@@ -43,7 +45,6 @@ from exchange.vault.keyring import Keyring
 from exchange.webhooks.models import WebhookDelivery, WebhookSubscription
 from policies.engine import Register
 
-OVERSIGHT_PURPOSE = "privacy-oversight"
 ERASED_EVENT = "signal.erased"
 WEBHOOK_EVENTS = {
     "erasure": ERASED_EVENT,
@@ -98,9 +99,11 @@ def erase(
     case_ids = {s.case_id for s in signals}
     refusal = _override(session, context.register, case_ids)
     if refusal is not None:
-        _record(session, context, principal, "subject.erasure", "deny", stages[-1], refusal.purpose)
-        session.commit()  # the refused request stays on record; nothing else was written
-        raise refusal
+        # The refused request stays on record, and nothing else this transaction did.
+        record = _record_of(
+            context, principal, "subject.erasure", "deny", stages[-1], refusal.purpose
+        )
+        raise Refused(refusal, [record], context.audit, context.now)
 
     notified = notify_recipients(session, context, stages, "erasure", {s.id for s in signals})
     removed = shred.Removed()
@@ -405,19 +408,26 @@ def _record(
     purpose: str | None,
     resources: dict[str, str] | None = None,
 ) -> None:
-    context.audit.append(
-        session,
-        [
-            AuditRecord(
-                action=action,
-                decision=decision,
-                actor_org=principal.organisation_id,
-                actor_client=principal.client_id,
-                purpose=purpose or OVERSIGHT_PURPOSE,
-                policy_version=context.register.version_hash,
-                subject=pseudonym,
-                resources=resources or {},
-            )
-        ],
-        context.now,
+    record = _record_of(context, principal, action, decision, pseudonym, purpose, resources)
+    context.audit.append(session, [record], context.now)
+
+
+def _record_of(
+    context: RightsContext,
+    principal: Principal,
+    action: str,
+    decision: str,
+    pseudonym: str,
+    purpose: str | None,
+    resources: dict[str, str] | None = None,
+) -> AuditRecord:
+    return AuditRecord(
+        action=action,
+        decision=decision,
+        actor_org=principal.organisation_id,
+        actor_client=principal.client_id,
+        purpose=purpose or OVERSIGHT_PURPOSE,
+        policy_version=context.register.version_hash,
+        subject=pseudonym,
+        resources=resources or {},
     )

@@ -26,14 +26,11 @@ from exchange import clock
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
 from exchange.broker import Broker
-from exchange.db import is_retryable, unit_of_work
+from exchange.db import is_retryable, run_in_transaction
 from exchange.signals import service
 from exchange.signals.schemas import SignalIn
 
 log = structlog.get_logger("exchange.signals")
-# A concurrent writer may store the same external_ref or household first; the retry then
-# finds it and answers as for any resend.
-ATTEMPTS = 3
 MAX_COALESCED = 500
 
 
@@ -56,6 +53,14 @@ class DeferredAudit:
         self.pending.extend(records)
         self.now = now
         return []
+
+    def mark(self) -> int:
+        """A point to take the records back to, as a savepoint is for the rows."""
+        return len(self.pending)
+
+    def take_back(self, mark: int) -> None:
+        """Forget the records appended since ``mark``: their writes were undone."""
+        del self.pending[mark:]
 
     def flush(self, session: Session) -> None:
         if self.pending and self.now is not None:
@@ -85,26 +90,21 @@ def take_in(
 
 
 def receive(
-    broker: Broker, session: Session, principal: Principal, items: Sequence[tuple[int, SignalIn]]
+    broker: Broker, principal: Principal, items: Sequence[tuple[int, SignalIn]]
 ) -> list[service.Outcome]:
-    """Take one provider's signals in this session's transaction, retrying lost races.
+    """Take one provider's signals in a transaction of their own, committed on return.
 
-    The session must hold nothing else: a retry rolls the whole transaction back.
+    A lost race or a deadlock runs the whole transaction again (``run_in_transaction``),
+    which then finds what the other writer stored and answers as for a resend.
     """
-    for attempt in range(1, ATTEMPTS + 1):
+
+    def attempt(session: Session, last_attempt: bool) -> list[service.Outcome]:
         audit = DeferredAudit(broker.audit)
-        try:
-            outcomes = take_in(broker, session, principal, items, audit)
-            audit.flush(session)
-            session.flush()
-        except DBAPIError as error:
-            session.rollback()
-            if attempt == ATTEMPTS or not is_retryable(error):
-                raise
-            log.info("signal.intake_retried", attempt=attempt, error_type=type(error).__name__)
-            continue
+        outcomes = take_in(broker, session, principal, items, audit)
+        audit.flush(session)
         return outcomes
-    raise AssertionError("unreachable")
+
+    return run_in_transaction(broker.sessions, attempt)
 
 
 @dataclass
@@ -125,6 +125,14 @@ class IntakeCoalescer:
 
     A server process has one event loop; the state is kept per loop all the same, because
     asyncio futures belong to the loop that made them (test clients each run their own).
+
+    The signals in a transaction are taken in by group, one group per client that sent
+    them. When there are several groups, each runs in a savepoint of its own: a failure that
+    belongs to one group (an unexpected error while taking in its signals, an
+    ``IntegrityError`` of its rows) undoes that group's writes and audit records only, its
+    requests get the error, and the others' signals commit. The savepoint costs two
+    statements per group (BENCHMARKS.md), so a transaction with one group, the usual case,
+    goes without one: its failure is the whole transaction's anyway.
     """
 
     def __init__(self, broker: Broker) -> None:
@@ -151,40 +159,77 @@ class IntakeCoalescer:
 
     async def _take_in(self, taken: list[_Waiting]) -> None:
         try:
-            outcomes = await run_in_threadpool(self._transaction, taken)
-        except Exception as error:  # every request of a failed transaction fails with it
+            results = await run_in_threadpool(self._transaction, taken)
+        except Exception as error:  # the transaction failed as a whole: every request with it
             for waiting in taken:
                 if not waiting.future.done():
                     waiting.future.set_exception(error)
             return
-        for waiting, outcome in zip(taken, outcomes, strict=True):
-            if not waiting.future.done():
-                waiting.future.set_result(outcome)
+        for waiting, result in zip(taken, results, strict=True):
+            if waiting.future.done():
+                continue
+            if isinstance(result, Exception):
+                waiting.future.set_exception(result)
+            else:
+                waiting.future.set_result(result)
 
-    def _transaction(self, taken: list[_Waiting]) -> list[service.Outcome]:
-        """All waiting signals in one transaction, grouped by the client that sent them."""
+    def _transaction(self, taken: list[_Waiting]) -> list[service.Outcome | Exception]:
+        """All waiting signals in one transaction, grouped by the client that sent them.
+
+        A lost race or a deadlock reruns the whole transaction, every group in it: rolling
+        back only the group that met it would leave the others' locks held, and the race
+        may be lost again. On the last attempt it counts as that group's own failure.
+        """
         groups: dict[tuple[uuid.UUID, str], list[int]] = defaultdict(list)
         for position, waiting in enumerate(taken):
             key = (waiting.principal.organisation_id, waiting.principal.client_id)
             groups[key].append(position)
-        # A lost race or a deadlock reruns the whole transaction, every group in it: rolling
-        # back inside it would also undo the groups already taken in, whose requests would
-        # then be told 201 for signals that were never stored.
-        for attempt in range(1, ATTEMPTS + 1):
-            results: list[service.Outcome | None] = [None] * len(taken)
-            try:
-                for session in unit_of_work(self.broker.sessions):
-                    audit = DeferredAudit(self.broker.audit)
-                    for positions in groups.values():
-                        principal = taken[positions[0]].principal
-                        items = [(position, taken[position].item) for position in positions]
-                        for outcome in take_in(self.broker, session, principal, items, audit):
-                            results[outcome.index] = outcome
-                    audit.flush(session)
-            except DBAPIError as error:
-                if attempt == ATTEMPTS or not is_retryable(error):
-                    raise
-                log.info("signal.intake_retried", attempt=attempt, error_type=type(error).__name__)
-                continue
-            return [outcome for outcome in results if outcome is not None]
-        raise AssertionError("unreachable")
+
+        def attempt(session: Session, last_attempt: bool) -> list[service.Outcome | Exception]:
+            results: list[service.Outcome | Exception | None] = [None] * len(taken)
+            audit = DeferredAudit(self.broker.audit)
+            for positions in groups.values():
+                principal = taken[positions[0]].principal
+                items = [(position, taken[position].item) for position in positions]
+                if len(groups) == 1:
+                    outcomes: list[service.Outcome] | Exception = take_in(
+                        self.broker, session, principal, items, audit
+                    )
+                else:
+                    outcomes = self._take_in_apart(session, principal, items, audit, last_attempt)
+                if isinstance(outcomes, Exception):
+                    for position in positions:
+                        results[position] = outcomes
+                    continue
+                for outcome in outcomes:
+                    results[outcome.index] = outcome
+            audit.flush(session)
+            return [result for result in results if result is not None]
+
+        return run_in_transaction(self.broker.sessions, attempt)
+
+    def _take_in_apart(
+        self,
+        session: Session,
+        principal: Principal,
+        items: Sequence[tuple[int, SignalIn]],
+        audit: DeferredAudit,
+        last_attempt: bool,
+    ) -> list[service.Outcome] | Exception:
+        """One group's signals in a savepoint: if they fail, their writes and audit records
+        are undone and the error is returned, and the transaction goes on without them."""
+        mark = audit.mark()
+        try:
+            with session.begin_nested():
+                return take_in(self.broker, session, principal, items, audit)
+        except Exception as error:
+            if not last_attempt and isinstance(error, DBAPIError) and is_retryable(error):
+                raise
+            audit.take_back(mark)
+            log.warning(
+                "signal.intake_group_failed",
+                provider_id=str(principal.organisation_id),
+                signals=len(items),
+                error_type=type(error).__name__,
+            )
+            return error

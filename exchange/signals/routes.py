@@ -16,20 +16,16 @@ from exchange import clock
 from exchange.api.bodies import JsonRoute, json_body
 from exchange.api.deps import CurrentBroker, DbSession
 from exchange.api.problems import invalid_input, problem_response
-from exchange.auditlog.service import AuditRecord
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import SIGNALS_READ, SIGNALS_WRITE
 from exchange.auth.tokens import Principal
 from exchange.broker import Broker
 from exchange.cases.feedback import provider_feedback
 from exchange.cases.models import Case
-from exchange.cases.service import commit_denial
-from exchange.consents.service import restricted_subjects
-from exchange.db import unit_of_work
+from exchange.disclosures import Ask, Disclosure, Disclosures, Party, Person
 from exchange.errors import FieldError, Forbidden, InvalidInput
 from exchange.identity.models import Subject
 from exchange.organisations.models import PROVIDER_KINDS
-from exchange.policy.service import categories_of
 from exchange.signals import service
 from exchange.signals.intake import IntakeCoalescer, receive
 from exchange.signals.models import Signal, SignalKind
@@ -41,7 +37,6 @@ from exchange.signals.schemas import (
     SignalWithFeedback,
 )
 from policies.casework import load_casework_policy
-from policies.engine import DecisionRequest, SubjectState
 
 router = APIRouter(prefix="/signals", tags=["signals"], route_class=JsonRoute)
 FEEDBACK_PURPOSE = "provider-feedback"
@@ -110,7 +105,8 @@ async def send_batch(
     # Parsed by json_body (strict: a key twice is refused) and answered without
     # response-model validation: for 10,000 items validating the answer was a good part of a
     # batch's time. The work itself runs in the thread pool, in
-    # its own transaction, committed before the answer is sent.
+    # its own transaction (``receive`` opens and commits it), committed before the answer
+    # is sent.
     raw = await request.body()
     if not raw.strip():
         raise InvalidInput("the request has no body", [FieldError("body", "is required")])
@@ -149,8 +145,7 @@ def _take_batch(broker: Broker, principal: Principal, body: Any) -> dict[str, An
                 None,
                 problem.as_problem(),
             )
-    for session in unit_of_work(broker.sessions):
-        outcomes = receive(broker, session, principal, valid)
+    outcomes = receive(broker, principal, valid)
     for outcome in outcomes:
         results[outcome.index] = _item(
             outcome.index,
@@ -209,46 +204,19 @@ def read_signal(
     signal_id: uuid.UUID, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
 ) -> SignalWithFeedback:
     signal = service.get_signal(session, principal.organisation_id, signal_id)
-    # Telling a provider the status of its signal is feedback: a disclosure like any other,
-    # decided by the register and logged.
-    register = broker.policies.active(session).register
+    # Telling a provider the status of its signal is feedback: a disclosure like any other.
     subject = session.scalar(select(Subject.pseudonym).where(Subject.id == signal.subject_id))
-    decision = register.decide(
-        DecisionRequest(
-            actor_org=str(principal.organisation_id),
-            actor_kind=principal.organisation_kind.value,
-            action="read",
-            purpose=FEEDBACK_PURPOSE,
-            today=clock.today(),
-            # A restricted person's data goes to nobody (AVG art. 18), feedback included.
-            subject=SubjectState(restricted=bool(restricted_subjects([subject or ""], session))),
-        )
+    provider = Party.of(principal)
+    [decided] = Disclosures(
+        session, broker.policies.active(session).register, broker.audit, clock.now(), clock.today()
+    ).disclose(
+        Disclosure(provider, FEEDBACK_PURPOSE, "read", "signal.read"),
+        [Ask(Person(subject, signal.subject_id), provider, None, {"signal": str(signal.id)})],
+        refuse=lambda reasons: Forbidden(
+            f"the register does not permit this feedback: {'; '.join(reasons)}"
+        ),
     )
-    broker.audit.append(
-        session,
-        [
-            AuditRecord(
-                action="signal.read",
-                decision="permit" if decision.permitted else "deny",
-                actor_org=principal.organisation_id,
-                actor_client=principal.client_id,
-                purpose=FEEDBACK_PURPOSE,
-                legal_basis=register.purpose(FEEDBACK_PURPOSE).legal_basis,
-                policy_version=decision.policy_version,
-                rule_id=decision.rule_id,
-                fields=tuple(sorted(decision.fields)),
-                categories=categories_of(register, decision.fields),
-                recipient_org=principal.organisation_id,
-                subject=subject,
-                resources={"signal": str(signal.id)},
-            )
-        ],
-        clock.now(),
-    )
-    if not decision.permitted:
-        raise commit_denial(
-            session, Forbidden(f"the register does not permit this feedback: {decision.reason}")
-        )
+    decision = decided.decision
     feedback = provider_feedback(
         load_casework_policy(), decision, session.get(Case, signal.case_id)
     )

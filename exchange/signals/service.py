@@ -22,11 +22,12 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from exchange import clock
-from exchange.auditlog.service import AuditRecord, AuditSink
+from exchange.auditlog.service import AuditSink
 from exchange.cases.models import Case, CaseStatus
 from exchange.cases.states import schedule
-from exchange.consents.service import restricted_subjects, subject_objections
 from exchange.db import CHUNK, insert_ignoring_conflicts, insert_rows, new_id
+from exchange.disclosures import Ask, Disclosure, Party, Person, Shown
+from exchange.disclosures.service import Disclosures
 from exchange.errors import (
     Conflict,
     DisclosureDenied,
@@ -43,14 +44,13 @@ from exchange.identity.pseudonyms import subject_pseudonym
 from exchange.identity.service import ensure_subjects
 from exchange.organisations.models import OrganisationKind
 from exchange.organisations.service import RoutingTable
-from exchange.policy.service import categories_of
 from exchange.retention.expiry import CASE_PURPOSE, expiry_after
 from exchange.signals.models import Signal
 from exchange.signals.schemas import SignalIn
 from exchange.vault import envelope
 from exchange.vault.keyring import Keyring
 from policies.casework import CaseworkPolicy, FeedbackCode, load_casework_policy
-from policies.engine import Decision, DecisionRequest, Register, SubjectState
+from policies.engine import Decision, Register
 from policies.intake import IntakePolicy, SignalFacts
 
 log = structlog.get_logger("exchange.signals")
@@ -206,89 +206,74 @@ def receive_signals(
             )
         )
 
-    decided = _decide_disclosures(session, context, accepted, outcomes, provider_id)
-    accepted = [a for a in decided if a.decision is not None and a.decision.permitted]
+    # The decisions, permitted and denied, go into the audit log in this same transaction:
+    # if the append fails, no signal reaches the municipality.
+    accepted = _route(session, context, accepted, outcomes, provider_id)
     if accepted:
         for index, signal in _store(session, context, provider_id, accepted):
             outcomes[index] = Outcome(index, signal.external_ref, "created", 201, signal=signal)
-    # The decisions, permitted and denied, go into the audit log in this same transaction:
-    # if the append fails, no signal reaches the municipality.
-    context.audit.append(
-        session, [_audit_record(context, provider_id, a) for a in decided], context.now
-    )
     _point_repeats_at_their_first(outcomes, items, digests)
     return [outcomes[index] for index, _ in items]
 
 
-def _decide_disclosures(
+def _route(
     session: Session,
     context: IntakeContext,
     accepted: list[_Accepted],
     outcomes: dict[int, Outcome],
     provider_id: uuid.UUID,
 ) -> list[_Accepted]:
-    """Ask the register whether each municipality may receive its signal.
+    """Pass each signal on to the municipality that covers it, as the register decides.
 
-    Every item comes back with its decision; a denied one also gets its rejection outcome.
+    Returns the permitted ones, each with its decision; a denied one gets its rejection
+    outcome. The audit records say which of the signal's fields the municipality receives.
     """
-    pseudonym_set = {a.subject_pseudonym for a in accepted}
-    objections = subject_objections(pseudonym_set, session)
-    restricted = restricted_subjects(pseudonym_set, session) if pseudonym_set else frozenset()
-    permitted = []
-    for a in accepted:
-        decision = context.register.decide(
-            DecisionRequest(
-                actor_org=str(a.municipality_id),
-                actor_kind=OrganisationKind.MUNICIPALITY.value,
-                action=ROUTING_ACTION,
-                purpose=ROUTING_PURPOSE,
-                today=context.today,
-                subject=SubjectState(
-                    objections=objections.get(a.subject_pseudonym, ()),
-                    restricted=a.subject_pseudonym in restricted,
-                ),
+    provider = Party(provider_id, client=context.actor_client)
+    decided = Disclosures(
+        session, context.register, context.audit, context.now, context.today
+    ).disclose(
+        Disclosure(provider, ROUTING_PURPOSE, ROUTING_ACTION, "signal.route"),
+        [
+            Ask(
+                Person(a.subject_pseudonym),
+                Party(a.municipality_id, OrganisationKind.MUNICIPALITY.value),
+                a,
             )
-        )
-        a.decision = decision
-        permitted.append(a)
-        if decision.permitted:
+            for a in accepted
+        ],
+        show=_routed,
+    )
+    permitted = []
+    for one in decided:
+        signal: _Accepted = one.ask.item  # type: ignore[assignment]
+        signal.decision = one.decision
+        if one.permitted:
+            permitted.append(signal)
             continue
         problem = DisclosureDenied(
-            f"the register does not let this signal reach the municipality: {decision.reason}",
-            [FieldError("person", decision.reason)],
+            f"the register does not let this signal reach the municipality: {one.decision.reason}",
+            [FieldError("person", one.decision.reason)],
         )
-        outcomes[a.index] = Outcome(
-            a.index, a.item.external_ref, "rejected", problem.status, problem=problem
+        outcomes[signal.index] = Outcome(
+            signal.index, signal.item.external_ref, "rejected", problem.status, problem=problem
         )
         log.info(
             "signal.rejected",
-            reason=decision.outcome,
-            rule_id=decision.rule_id,
-            policy_version=decision.policy_version,
+            reason=one.decision.outcome,
+            rule_id=one.decision.rule_id,
+            policy_version=one.decision.policy_version,
             provider_id=str(provider_id),
         )
     return permitted
 
 
-def _audit_record(context: IntakeContext, provider_id: uuid.UUID, a: _Accepted) -> AuditRecord:
-    decision = a.decision
-    assert decision is not None
-    fields = tuple(decision.fields & _present_fields(a.document)) if decision.permitted else ()
-    purpose = context.register.purpose(ROUTING_PURPOSE)
-    return AuditRecord(
-        action="signal.route",
-        decision="permit" if decision.permitted else "deny",
-        actor_org=provider_id,
-        actor_client=context.actor_client,
-        purpose=ROUTING_PURPOSE,
-        legal_basis=purpose.legal_basis,
-        policy_version=decision.policy_version,
-        rule_id=decision.rule_id,
-        fields=fields,
-        categories=categories_of(context.register, fields),
-        recipient_org=a.municipality_id,
-        subject=a.subject_pseudonym,
-        resources={"signal": str(a.signal_id)} if decision.permitted else {},
+def _routed(ask: Ask[_Accepted], decision: Decision) -> Shown[None]:
+    # What the municipality receives of this signal: the rule's fields it actually carries.
+    signal = ask.item
+    return Shown(
+        None,
+        fields=decision.fields & _present_fields(signal.document),
+        resources={"signal": str(signal.signal_id)},
     )
 
 

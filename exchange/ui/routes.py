@@ -28,7 +28,9 @@ from exchange.cases.models import CaseStatus, ContactChannel, PartOfDay
 from exchange.cases.routes import case_context
 from exchange.cases.schemas import AssignmentIn, ContactAttemptIn, ResultIn
 from exchange.consents.models import Consent, Objection
-from exchange.db import unit_of_work
+from exchange.db import roll_back, unit_of_work
+from exchange.disclosures import Party, Refused
+from exchange.disclosures.oversight import record_review
 from exchange.errors import FieldError, InvalidInput
 from exchange.fields import Offset, no_nul, within_window
 from exchange.identity.models import Subject
@@ -71,7 +73,6 @@ from policies.render import render_html
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=FormRoute)
 MUNICIPALITY = frozenset({OrganisationKind.MUNICIPALITY})
 RECORDERS = frozenset({OrganisationKind.MUNICIPALITY, OrganisationKind.NEIGHBOURHOOD_TEAM})
-OVERSIGHT_PURPOSE = "privacy-oversight"
 
 
 # Logging in and out ---------------------------------------------------------------------
@@ -760,21 +761,8 @@ def _record_oversight(
     session: Session, broker: Any, user: SignedIn, action: str, subjects: list[str | None]
 ) -> None:
     """The privacy officer's reads are logged too, one entry per person looked up."""
-    broker.audit.append(
-        session,
-        [
-            AuditRecord(
-                action=action,
-                decision="permit",
-                actor_org=user.organisation_id,
-                actor_client=f"user:{user.user_id}",
-                purpose=OVERSIGHT_PURPOSE,
-                subject=subject,
-            )
-            for subject in subjects
-        ],
-        clock.now(),
-    )
+    officer = Party(user.organisation_id, user.organisation_kind.value, f"user:{user.user_id}")
+    record_review(broker.disclosures(session), officer, action, subjects)
 
 
 # A person's rights: erasure, rectification, restriction -----------------------------------
@@ -843,12 +831,16 @@ def rights_request(
             result = rights.rectify(
                 session, context, principal, person, checked.model_dump(exclude_unset=True), reason
             )
-    except rights.ErasureRefused as refusal:
-        # The refusal's audit entry is committed by the service; show the legal ground.
+    except Refused as refusal:
+        if not isinstance(refusal.problem, rights.ErasureRefused):
+            raise
+        # Nothing the request did is kept but the refusal's own audit entry; the page shows
+        # the legal ground.
+        roll_back(session, refusal)
         return render(
             request,
             "rights.html",
-            {"result": None, "refused": refusal.ground},
+            {"result": None, "refused": refusal.problem.ground},
             user=user,
             status=409,
         )

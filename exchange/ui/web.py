@@ -27,6 +27,7 @@ from exchange import clock
 from exchange.auth.scopes import default_scopes
 from exchange.auth.tokens import Principal
 from exchange.broker import Broker
+from exchange.db import roll_back
 from exchange.errors import ExchangeError
 from exchange.organisations.models import OrganisationKind
 from exchange.ui import i18n
@@ -230,8 +231,8 @@ Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 def page(endpoint: Endpoint) -> Endpoint:
     """Turn login and error exceptions into the right response for a person in a browser.
 
-    A service error rolls the request's transaction back, except what the service committed
-    on purpose before raising (a denied disclosure's audit entries).
+    A service error rolls the request's transaction back; a refused disclosure's audit
+    entries are then added again for the unit of work to commit (``exchange.db.roll_back``).
     """
 
     @functools.wraps(endpoint)
@@ -244,11 +245,13 @@ def page(endpoint: Endpoint) -> Endpoint:
             return _to_login(request)
         except PageError as error:
             if session is not None:
-                session.rollback()
+                roll_back(session, error)
             return _error_page(request, error.status, error.title_key, error.detail, session)
         except ExchangeError as error:
+            # A refused disclosure keeps its audit entries; the request's unit of work
+            # commits them with nothing else.
             if session is not None:
-                session.rollback()
+                roll_back(session, error)
             key = {403: "denied", 404: "not_found"}.get(error.status, "error")
             return _error_page(request, error.status, key, error.detail, session)
 

@@ -25,20 +25,19 @@ from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
 from exchange.cases.feedback import PAUSE_FIELD, STATUS_FIELD, provider_feedback
 from exchange.cases.models import Case
-from exchange.consents.service import restricted_subjects, subject_objections
 from exchange.db import insert_ignoring_conflicts
+from exchange.disclosures import Ask, Disclosure, Disclosures, Party, Person, Shown
 from exchange.errors import FieldError, InvalidInput, NotFound
 from exchange.identity.models import Subject
 from exchange.organisations.models import Organisation
 from exchange.outbound import DestinationRefused, Outbound
-from exchange.policy.service import categories_of
 from exchange.signals.models import Signal
 from exchange.vault import envelope
 from exchange.vault.keyring import Keyring
 from exchange.webhooks import signing
 from exchange.webhooks.models import WebhookDelivery, WebhookSubscription
 from policies.casework import CaseworkPolicy, load_casework_policy
-from policies.engine import DecisionRequest, Register, SubjectState
+from policies.engine import Decision, Register
 
 log = structlog.get_logger("exchange.webhooks")
 
@@ -323,76 +322,60 @@ def announce_feedback(
     ).all()
     if not rows:
         return 0
-    pseudonym_set = {row.pseudonym for row in rows if row.pseudonym}
-    objections = subject_objections(pseudonym_set, session)
-    restricted = restricted_subjects(pseudonym_set, session)
-    legal_basis = register.purpose(FEEDBACK_PURPOSE).legal_basis
-    today = clock.local_date(now)
     occurred_at = _instant(now)
-    records: list[AuditRecord] = []
     deliveries: list[WebhookDelivery] = []
-    for row in rows:
-        decision = register.decide(
-            DecisionRequest(
-                actor_org=str(row.provider_id),
-                actor_kind=row.kind,
-                action="read",
-                purpose=FEEDBACK_PURPOSE,
-                today=today,
-                subject=SubjectState(
-                    objections=objections.get(row.pseudonym or "", ()),
-                    restricted=row.pseudonym in restricted,
-                ),
-            )
-        )
+
+    def payload_for(ask: Ask[Any], decision: Decision) -> Shown[None]:
+        row = ask.item
         feedback = provider_feedback(casework, decision, case)
-        payload: dict[str, Any] | None = None
+        if feedback is None:
+            return Shown(None, fields=())
         delivery_id = uuid.uuid4()
-        if decision.permitted and feedback is not None:
-            payload = {
-                "type": FEEDBACK_CHANGED,
-                "id": str(delivery_id),
-                "signal_id": str(row.id),
-                **({"external_ref": row.external_ref} if "external_ref" in decision.fields else {}),
-                "feedback": feedback,
-                "occurred_at": occurred_at,
-            }
-            deliveries.append(
-                WebhookDelivery(
-                    id=delivery_id,
-                    organisation_id=row.provider_id,
-                    event_type=FEEDBACK_CHANGED,
-                    payload=orjson.dumps(payload).decode(),
-                    state=DeliveryState.PENDING,
-                    attempts=0,
-                    created_at=now,
-                    next_attempt_at=now,
-                )
-            )
-        fields = _disclosed_fields(payload)
-        resources = {"signal": str(row.id)}
-        if payload is not None:
-            resources["delivery"] = str(delivery_id)
-        records.append(
-            AuditRecord(
-                action="signal.feedback_announced",
-                decision="permit" if decision.permitted else "deny",
-                actor_org=None,  # the broker announces; the change itself is audited by its maker
-                actor_client="exchange-webhooks",
-                purpose=FEEDBACK_PURPOSE,
-                legal_basis=legal_basis,
-                policy_version=decision.policy_version,
-                rule_id=decision.rule_id,
-                fields=fields,
-                categories=categories_of(register, fields),
-                recipient_org=row.provider_id,
-                subject=row.pseudonym,
-                resources=resources,
+        payload = {
+            "type": FEEDBACK_CHANGED,
+            "id": str(delivery_id),
+            "signal_id": str(row.id),
+            **({"external_ref": row.external_ref} if "external_ref" in decision.fields else {}),
+            "feedback": feedback,
+            "occurred_at": occurred_at,
+        }
+        deliveries.append(
+            WebhookDelivery(
+                id=delivery_id,
+                organisation_id=row.provider_id,
+                event_type=FEEDBACK_CHANGED,
+                payload=orjson.dumps(payload).decode(),
+                state=DeliveryState.PENDING,
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
             )
         )
+        return Shown(
+            None, fields=_disclosed_fields(payload), resources={"delivery": str(delivery_id)}
+        )
+
+    # The broker announces; the change itself is audited by whoever made it.
+    Disclosures(session, register, audit, now, clock.local_date(now)).disclose(
+        Disclosure(
+            Party(None, client="exchange-webhooks"),
+            FEEDBACK_PURPOSE,
+            "read",
+            "signal.feedback_announced",
+        ),
+        [
+            Ask(
+                Person(row.pseudonym),
+                Party(row.provider_id, row.kind),
+                row,
+                {"signal": str(row.id)},
+            )
+            for row in rows
+        ],
+        show=payload_for,
+    )
     session.add_all(deliveries)
     session.flush()
-    audit.append(session, records, now)
     for delivery in deliveries:
         log.info(
             "webhook.queued",
