@@ -35,7 +35,6 @@ from pathlib import Path
 
 import psycopg
 
-from exchange.auditlog.report import access_report
 from exchange.auditlog.service import AuditRecord
 from exchange.broker import audit_trail
 from exchange.config import Settings
@@ -48,6 +47,7 @@ from exchange.db import (
     unit_of_work,
 )
 from exchange.organisations.models import Organisation
+from exchange.rights.report import access_report
 from exchange.vault.keyring import FileKeySource, Keyring, ensure_keys
 from policies.engine import load_register
 

@@ -413,7 +413,7 @@ def keys_rotate(
     every stored pseudonym is rehashed to the new key, no identity is opened. Restart (or
     roll) the servers afterwards so that they sign and hash with the new keys.
     """
-    from exchange.vault import rotation
+    from exchange.ops import rotation
 
     if family not in rotation.FAMILY_OF:
         typer.echo(f"unknown key family {family!r}: kek, token, audit or pseudonym", err=True)

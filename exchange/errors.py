@@ -1,6 +1,6 @@
 """One error hierarchy for the broker, rendered as RFC 9457 problem details.
 
-Services raise these; one handler in ``exchange.api.problems`` turns them into
+Services raise these; one handler in ``exchange.http.problems`` turns them into
 ``application/problem+json``. The ``errors`` list names each field at fault by its path
 (``person.bsn``) so an integrator can fix the exact field.
 """

@@ -30,19 +30,26 @@ import logging
 import re
 import socket
 import ssl
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
-
-if TYPE_CHECKING:
-    from exchange.config import Settings
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port) -> the addresses the host resolves to, as text. The system's resolver by
 # default; tests give their own to play a DNS server that changes its answers.
 Resolver = Callable[[str, int], Iterable[str]]
+
+
+class OutboundSettings(Protocol):
+    """What :class:`Outbound` reads of the settings (``exchange.config.Settings``), which
+    validate their hosts with :func:`allowed_host`: so the settings import this module, and
+    not the other way round."""
+
+    @property
+    def outbound_allowed_hosts(self) -> Sequence[str]: ...
+
 
 # A failed connection tries the host's next address, up to this many: a name with a
 # hundred unreachable addresses must not hold the dispatcher for a hundred timeouts.
@@ -97,7 +104,9 @@ class Outbound:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, resolver: Resolver = system_resolver) -> Outbound:
+    def from_settings(
+        cls, settings: OutboundSettings, resolver: Resolver = system_resolver
+    ) -> Outbound:
         return cls(frozenset(settings.outbound_allowed_hosts), resolver)
 
     def check(self, host: str, port: int) -> Destination:

@@ -15,9 +15,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import QueuePool
 
 from exchange.api.app import create_app
-from exchange.api.problems import BUSY_RETRY_AFTER
 from exchange.broker import Broker
 from exchange.db import make_session_factory
+from exchange.http.problems import BUSY_RETRY_AFTER
 from tests.conftest import ISSUER
 
 

@@ -351,7 +351,7 @@ def test_every_v1_route_reads_its_json_body_through_the_strict_parser() -> None:
     from fastapi.routing import APIRoute
 
     from exchange.api.app import V1_ROUTERS
-    from exchange.api.bodies import JsonRoute
+    from exchange.http.bodies import JsonRoute
 
     routes = [route for router in V1_ROUTERS for route in router.routes]
     assert len(routes) > 20

@@ -25,7 +25,7 @@ from exchange.config import Settings
 from exchange.db import unit_of_work
 from exchange.demo import DemoOrganisation, seed_demo
 from exchange.identity.models import Household, Subject
-from exchange.vault import rotation
+from exchange.ops import rotation
 from exchange.vault.keyring import EnvironmentKeySource, FileKeySource, Keyring
 from tests.conftest import ISSUER, Database, _empty_all_tables
 from tests.factories import signal_body

@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 
 from exchange.auditlog.models import AuditEntry
 from exchange.broker import Broker
+from exchange.cases.expiry import add_period, expiry_after
 from exchange.cases.models import Case
 from exchange.clock import now, today
 from exchange.config import Settings
 from exchange.identity.models import Household
-from exchange.retention.expiry import add_period, expiry_after
 from exchange.retention.purge import purge
 from exchange.signals.models import Signal
 from policies.engine import load_register

@@ -324,7 +324,7 @@ def test_the_access_report_lists_what_is_held_with_its_expiry(
 
 
 def _six_months_after(day: dt.date) -> dt.date:
-    from exchange.retention.expiry import add_period
+    from exchange.cases.expiry import add_period
 
     return add_period(day, "P6M")
 

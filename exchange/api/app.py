@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from exchange.api import background, problems
+from exchange.api import background
+from exchange.api import oauth as auth_routes
 from exchange.api.middleware import (
     BearerAuthentication,
     BodyLimit,
@@ -13,29 +14,29 @@ from exchange.api.middleware import (
     RequestLimits,
     UnexpectedErrors,
 )
-from exchange.auditlog import routes as audit_routes
-from exchange.auth import routes as auth_routes
+from exchange.api.v1 import audit as audit_routes
+from exchange.api.v1 import cases as case_routes
+from exchange.api.v1 import consents as consent_routes
+from exchange.api.v1 import policies as policy_routes
+from exchange.api.v1 import reports as report_routes
+from exchange.api.v1 import rights as rights_routes
+from exchange.api.v1 import signals as signal_routes
+from exchange.api.v1 import webhooks as webhook_routes
 from exchange.auth.guards import authenticate, authorize
 from exchange.broker import Broker
-from exchange.cases import routes as case_routes
 from exchange.config import Settings
-from exchange.consents import routes as consent_routes
+from exchange.http import problems
 from exchange.logs import configure_logging
 from exchange.ops import install as install_operations
-from exchange.policy import routes as policy_routes
-from exchange.reports import routes as report_routes
-from exchange.rights import routes as rights_routes
-from exchange.signals import routes as signal_routes
 from exchange.signals.intake import IntakeCoalescer
 from exchange.tracing import TraceContext
 from exchange.ui import oidc as oidc_routes
 from exchange.ui import routes as ui_routes
 from exchange.ui.web import HERE as UI_HERE
-from exchange.webhooks import routes as webhook_routes
 
 UI_STATIC = UI_HERE / "static"
 # Every router under /v1: each behind the guard, each reading JSON bodies strictly
-# (exchange.api.bodies.JsonRoute). Intake first: it is by far the busiest.
+# (exchange.http.bodies.JsonRoute). Intake first: it is by far the busiest.
 V1_ROUTERS = (
     signal_routes.router,
     case_routes.router,

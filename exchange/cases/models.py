@@ -73,7 +73,7 @@ class Case(Base):
     feedback_status: Mapped[str] = mapped_column(String(16), default="received")
     feedback_since: Mapped[dt.date | None] = mapped_column(Date)
     # The day from which the purge removes the case with its household's signals and notes
-    # (exchange.retention.expiry): the register's retention after it closes, or after the
+    # (exchange.cases.expiry): the register's retention after it closes, or after the
     # last signal or outreach while nothing more happens.
     expires_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
+from exchange.cases.expiry import refresh_cases
 from exchange.cases.feedback import provider_feedback
 from exchange.cases.models import (
     Assignment,
@@ -56,7 +57,6 @@ from exchange.identity.sealed import (
     seal_text,
 )
 from exchange.organisations.models import Organisation, OrganisationKind
-from exchange.retention.expiry import refresh_cases
 from exchange.signals.models import Signal
 from exchange.vault.keyring import Keyring
 from policies.casework import CaseworkPolicy, FeedbackCode

@@ -1,3 +1,6 @@
+"""A person's standing choices about their data, which every disclosure weighs: consents
+(AVG art. 6(1)(a)), objections (art. 21) and restrictions (art. 18)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -45,7 +48,7 @@ class Consent(Base):
     policy_version: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     # Empty while the consent runs; once it ended (withdrawn or past valid_until), the
-    # register's retention for its purposes after that day (exchange.retention.expiry).
+    # register's retention for its purposes after that day (exchange.cases.expiry).
     expires_on: Mapped[dt.date | None] = mapped_column(Date)
 
 
@@ -79,3 +82,16 @@ class Objection(Base):
     sealed_reason: Mapped[bytes | None] = mapped_column(LargeBinary)
     kek_id: Mapped[str | None] = mapped_column(String(64))
     recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Restriction(Base):
+    """The person's data is kept but disclosed to nobody while ``lifted_at`` is empty."""
+
+    __tablename__ = "restrictions"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    subject_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subjects.id"), index=True)
+    made_on: Mapped[dt.date] = mapped_column(Date)
+    recorded_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    lifted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

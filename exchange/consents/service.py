@@ -24,6 +24,7 @@ from exchange.consents.models import (
     ConsentEvent,
     ConsentStatus,
     Objection,
+    Restriction,
 )
 from exchange.consents.schemas import ConsentIn, ObjectionIn
 from exchange.db import CHUNK
@@ -32,7 +33,6 @@ from exchange.identity.models import Subject
 from exchange.identity.pseudonyms import subject_pseudonym
 from exchange.identity.service import ensure_subjects
 from exchange.organisations.models import Organisation
-from exchange.rights.models import Restriction
 from exchange.vault import envelope
 from exchange.vault.keyring import Keyring
 from policies import engine

@@ -14,10 +14,9 @@ from typing import Any
 from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from exchange.consents.models import Consent, ConsentEvent, ConsentStatus, Objection
+from exchange.consents.models import Consent, ConsentEvent, ConsentStatus, Objection, Restriction
 from exchange.db import CHUNK
 from exchange.identity.models import Subject
-from exchange.rights.models import Restriction
 from policies import engine
 
 # Built once: the objections and restrictions run in every intake transaction (see

@@ -1,6 +1,6 @@
 """The purge: what has expired leaves, by crypto-shredding, with one audit entry per person.
 
-A household goes when every one of its cases has expired (``exchange.retention.expiry``):
+A household goes when every one of its cases has expired (``exchange.cases.expiry``):
 its data key is destroyed and its rows deleted (``exchange.retention.shred``). A consent
 goes when its own expiry passed. A person goes when nothing is left under them, except
 someone who objected or restricted processing: a bare pseudonym with that wish stays, so
@@ -21,11 +21,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from exchange.auditlog.service import AuditRecord, AuditTrail
+from exchange.cases import expiry
 from exchange.cases.models import Case
 from exchange.consents.models import Consent
 from exchange.db import CHUNK
 from exchange.identity.models import Household, Subject
-from exchange.retention import expiry, shred
+from exchange.retention import shred
 from exchange.signals.models import Signal
 from policies.engine import Register
 

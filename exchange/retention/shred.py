@@ -26,10 +26,9 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from exchange.cases.models import Assignment, Case, ContactAttempt, Escalation
-from exchange.consents.models import Consent, ConsentEvent, Objection
+from exchange.consents.models import Consent, ConsentEvent, Objection, Restriction
 from exchange.db import CHUNK
 from exchange.identity.models import Household, Subject
-from exchange.rights.models import Restriction
 from exchange.signals.models import Signal
 from exchange.vault import envelope
 from exchange.vault.keyring import Keyring

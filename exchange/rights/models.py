@@ -1,27 +1,17 @@
-"""Restrictions (AVG art. 18) and the notices recipients get of erasures (AVG art. 19)."""
+"""The notices recipients get of erasures, rectifications and restrictions (AVG art. 19).
+
+Restrictions themselves (AVG art. 18) are with the other standing choices of a person that
+every disclosure weighs, in ``exchange.consents.models``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exchange.db import Base, UtcDateTime, new_id, utcnow
-
-
-class Restriction(Base):
-    """The person's data is kept but disclosed to nobody while ``lifted_at`` is empty."""
-
-    __tablename__ = "restrictions"
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    subject_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subjects.id"), index=True)
-    made_on: Mapped[dt.date] = mapped_column(Date)
-    recorded_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
-    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
-    lifted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class RecipientNotice(Base):

@@ -24,10 +24,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange.auditlog.models import AuditEntry, subject_keys
-from exchange.auditlog.report import RECORDING_ACTIONS
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
 from exchange.cases.models import Case, CaseStatus
+from exchange.consents.models import Restriction
 from exchange.disclosures import Refused
 from exchange.disclosures.oversight import OVERSIGHT_PURPOSE
 from exchange.errors import Conflict, FieldError, InvalidInput
@@ -38,7 +38,8 @@ from exchange.identity.sealed import household_keys, open_identity
 from exchange.identity.service import ensure_subjects
 from exchange.organisations.models import PROVIDER_KINDS, Organisation
 from exchange.retention import shred
-from exchange.rights.models import RecipientNotice, Restriction
+from exchange.rights.models import RecipientNotice
+from exchange.rights.report import RECORDING_ACTIONS
 from exchange.signals.models import Signal
 from exchange.vault import envelope
 from exchange.vault.keyring import Keyring

@@ -18,13 +18,11 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from exchange import clock
 from exchange.auditlog.service import AuditSink
-from exchange.cases.models import Case, CaseStatus
-from exchange.cases.states import schedule
+from exchange.cases.linking import Arrival, link_cases
 from exchange.db import CHUNK, insert_ignoring_conflicts, insert_rows, new_id
 from exchange.disclosures import Ask, Disclosure, Party, Person, Shown
 from exchange.disclosures.service import Disclosures
@@ -44,12 +42,11 @@ from exchange.identity.pseudonyms import subject_pseudonym
 from exchange.identity.service import ensure_subjects
 from exchange.organisations.models import OrganisationKind
 from exchange.organisations.service import RoutingTable
-from exchange.retention.expiry import CASE_PURPOSE, expiry_after
 from exchange.signals.models import Signal
 from exchange.signals.schemas import SignalIn
 from exchange.vault import envelope
 from exchange.vault.keyring import Keyring
-from policies.casework import CaseworkPolicy, FeedbackCode, load_casework_policy
+from policies.casework import CaseworkPolicy, load_casework_policy
 from policies.engine import Decision, Register
 from policies.intake import IntakePolicy, SignalFacts
 
@@ -120,29 +117,6 @@ _HOUSEHOLD_KEYS = (
     .order_by(Household.pseudonym)
     .with_for_update()  # PostgreSQL: one replica links a household at a time
 )
-_HOUSEHOLD_CASES = (
-    select(
-        Case.id,
-        Case.household_id,
-        Case.municipality_id,
-        Case.status,
-        Case.is_repeat,
-        Case.last_signal_at,
-        Case.opened_at,
-        Case.crisis,
-        Case.contact_due_on,
-        Case.first_attempt_on,
-        Case.first_reached_on,
-    )
-    .where(Case.household_id.in_(bindparam("household_ids", expanding=True)))
-    .order_by(Case.last_signal_at)
-)
-_CASE_SENDERS = (
-    select(Signal.case_id, Signal.provider_id, Signal.kind)
-    .where(Signal.case_id.in_(bindparam("case_ids", expanding=True)))
-    .distinct()
-)
-_CASE_UPDATE = update(Case).where(Case.id == bindparam("case_id"))
 
 
 @dataclass
@@ -404,7 +378,25 @@ def _store(
         )
         for h in households.values()
     }
-    case_ids = _link_cases(session, context, provider_id, accepted, households)
+    case_ids = link_cases(
+        session,
+        [
+            Arrival(
+                a.index,
+                households[a.household_pseudonym].id,
+                a.municipality_id,
+                a.item.kind.value,
+                a.item.crisis,
+            )
+            for a in accepted
+        ],
+        provider_id,
+        policy=context.policy,
+        casework=context.casework,
+        register=context.register,
+        now=context.now,
+        today=context.today,
+    )
 
     rows = []
     signals = []
@@ -511,167 +503,6 @@ class _HouseholdKey:
     pseudonym: str
     kek_id: str
     wrapped_data_key: bytes
-
-
-@dataclass(slots=True)
-class _OpenCase:
-    id: uuid.UUID
-    household_id: uuid.UUID
-    municipality_id: uuid.UUID
-    is_repeat: bool
-    opened_on: dt.date
-    crisis: bool = False
-    contact_due_on: dt.date | None = None
-    first_attempt_on: dt.date | None = None
-    first_reached_on: dt.date | None = None
-    crisis_now: bool = False  # a signal in this intake is a crisis
-
-
-def _link_cases(
-    session: Session,
-    context: IntakeContext,
-    provider_id: uuid.UUID,
-    accepted: list[_Accepted],
-    households: dict[str, _HouseholdKey],
-) -> dict[int, uuid.UUID]:
-    """Join each signal to its household's open case, or open a new one.
-
-    A case stays joinable while its last signal is within the link window. A new case is a
-    repeat when the household had any case whose last signal falls in the repeat window.
-    """
-    policy, now = context.policy, context.now
-    household_ids = [h.id for h in households.values()]
-    latest_open: dict[uuid.UUID, _OpenCase] = {}
-    latest_any: dict[uuid.UUID, dt.datetime] = {}
-    connection = session.connection()
-    for start in range(0, len(household_ids), CHUNK):
-        chunk = household_ids[start : start + CHUNK]
-        for row in connection.execute(_HOUSEHOLD_CASES, {"household_ids": chunk}):
-            household_id, last = row.household_id, row.last_signal_at
-            latest_any[household_id] = last
-            # Any case not yet closed takes new signals, whoever is working on it.
-            if row.status != CaseStatus.CLOSED and now - last <= policy.link_window:
-                latest_open[household_id] = _OpenCase(
-                    row.id,
-                    household_id,
-                    row.municipality_id,
-                    row.is_repeat,
-                    opened_on=clock.local_date(row.opened_at),
-                    crisis=row.crisis,
-                    contact_due_on=row.contact_due_on,
-                    first_attempt_on=row.first_attempt_on,
-                    first_reached_on=row.first_reached_on,
-                )
-            else:
-                latest_open.pop(household_id, None)
-
-    joined = {case.id: case for case in latest_open.values()}
-    senders: dict[uuid.UUID, set[tuple[uuid.UUID, str]]] = {case_id: set() for case_id in joined}
-    joined_ids = list(joined)
-    for start in range(0, len(joined_ids), CHUNK):
-        for case_id, sender, kind in connection.execute(
-            _CASE_SENDERS, {"case_ids": joined_ids[start : start + CHUNK]}
-        ):
-            senders[case_id].add((sender, kind))
-
-    new_cases: dict[uuid.UUID, _OpenCase] = {}
-    case_for_signal: dict[int, uuid.UUID] = {}
-    for a in accepted:
-        household = households[a.household_pseudonym]
-        open_case = latest_open.get(household.id)
-        if open_case is not None:
-            case = open_case
-        else:
-            previous = latest_any.get(household.id)
-            case = _OpenCase(
-                id=new_id(),
-                household_id=household.id,
-                municipality_id=a.municipality_id,
-                is_repeat=previous is not None and now - previous <= policy.repeat_window,
-                opened_on=context.today,
-            )
-            latest_open[household.id] = case
-            new_cases[case.id] = case
-            senders[case.id] = set()
-        senders[case.id].add((provider_id, a.item.kind.value))
-        case.crisis_now = case.crisis_now or a.item.crisis
-        case_for_signal[a.index] = case.id
-
-    # Retention runs from the latest signal while the case is not closed; the purge works
-    # out the rest (assignments, results) again before anything goes.
-    expires_on = expiry_after(context.register, context.today, [CASE_PURPOSE])
-    new_rows = []
-    updates = []
-    for case_id, pairs in senders.items():
-        providers = {p for p, _ in pairs}
-        kinds = {k for _, k in pairs}
-        is_multiple = len(providers) > 1 or len(kinds) > 1
-        if case_id in new_cases:
-            case = new_cases[case_id]
-            plan = schedule(
-                context.casework,
-                opened_on=context.today,
-                crisis_on=context.today if case.crisis_now else None,
-                first_attempt_on=None,
-                first_reached_on=None,
-            )
-            new_rows.append(
-                {
-                    "id": case.id,
-                    "household_id": case.household_id,
-                    "municipality_id": case.municipality_id,
-                    "status": CaseStatus.OPEN.value,
-                    "is_repeat": case.is_repeat,
-                    "is_multiple": is_multiple,
-                    "opened_at": now,
-                    "last_signal_at": now,
-                    "closed_at": None,
-                    "crisis": case.crisis_now,
-                    "contact_due_on": plan.contact_due_on,
-                    "conversation_due_on": plan.conversation_due_on,
-                    "deadline_on": plan.deadline_on,
-                    "deadline_kind": plan.deadline_kind,
-                    "feedback_status": FeedbackCode.RECEIVED.value,
-                    "feedback_since": context.today,
-                    "expires_on": expires_on,
-                }
-            )
-        else:
-            case = joined[case_id]
-            change: dict[str, Any] = {
-                "case_id": case_id,
-                "is_multiple": is_multiple,
-                "last_signal_at": now,
-                "expires_on": expires_on,
-            }
-            if case.crisis_now and not case.crisis:
-                # A crisis signal joins a running case: its shorter term applies from today.
-                plan = schedule(
-                    context.casework,
-                    opened_on=case.opened_on,
-                    crisis_on=context.today,
-                    first_attempt_on=case.first_attempt_on,
-                    first_reached_on=case.first_reached_on,
-                    contact_due_on=case.contact_due_on,
-                )
-                change.update(
-                    crisis=True,
-                    contact_due_on=plan.contact_due_on,
-                    conversation_due_on=plan.conversation_due_on,
-                    deadline_on=plan.deadline_on,
-                    deadline_kind=plan.deadline_kind,
-                )
-            updates.append(change)
-    if new_rows:
-        insert_rows(session, Case, new_rows)
-    # Grouped by their keys: an executemany needs the same columns in every row. The SET
-    # clause is taken from the other keys of the rows.
-    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for change in updates:
-        by_shape.setdefault(tuple(change), []).append(change)
-    for rows in by_shape.values():
-        connection.execute(_CASE_UPDATE, rows)
-    return case_for_signal
 
 
 def _digest(keyring: Keyring, document: dict[str, Any]) -> str:

@@ -3,12 +3,12 @@
 from exchange.auditlog.models import AuditCheckpoint, AuditEntry, AuditHead, AuditNode
 from exchange.auth.models import ApiClient
 from exchange.cases.models import Assignment, Case, ContactAttempt, Escalation
-from exchange.consents.models import Consent, ConsentEvent, Objection
+from exchange.consents.models import Consent, ConsentEvent, Objection, Restriction
 from exchange.db import Base
 from exchange.identity.models import Household, Subject
 from exchange.organisations.models import Organisation, PostcodeRange
 from exchange.policy.models import PolicyVersion
-from exchange.rights.models import RecipientNotice, Restriction
+from exchange.rights.models import RecipientNotice
 from exchange.signals.models import Signal
 from exchange.ui.models import AuditVerification, LoginThrottle, UiSession, User
 from exchange.webhooks.models import WebhookDelivery, WebhookSubscription

@@ -34,8 +34,8 @@ from joserfc.jwk import KeySet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exchange.api.deps import CurrentBroker, DbSession
 from exchange.broker import Broker
+from exchange.http.deps import CurrentBroker, DbSession
 from exchange.ui.models import User
 from exchange.ui.routes import finish_login
 from exchange.ui.web import PageError, page, safe_next, secure_cookies

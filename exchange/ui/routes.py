@@ -19,13 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange import clock
-from exchange.api.deps import CurrentBroker, DbSession
-from exchange.auditlog import report
 from exchange.auditlog.models import AuditCheckpoint
 from exchange.auditlog.service import AuditRecord
 from exchange.cases import service as cases
 from exchange.cases.models import CaseStatus, ContactChannel, PartOfDay
-from exchange.cases.routes import case_context
 from exchange.cases.schemas import AssignmentIn, ContactAttemptIn, ResultIn
 from exchange.consents.models import Consent, Objection
 from exchange.db import roll_back, unit_of_work
@@ -33,12 +30,14 @@ from exchange.disclosures import Party, Refused
 from exchange.disclosures.oversight import record_review
 from exchange.errors import FieldError, InvalidInput
 from exchange.fields import Offset, no_nul, within_window
+from exchange.http.deps import CurrentBroker, DbSession, case_context
 from exchange.identity.models import Subject
 from exchange.identity.pseudonyms import subject_pseudonyms
 from exchange.identity.schemas import Person
 from exchange.organisations.models import Organisation, OrganisationKind
 from exchange.reports.overview import build_overview
 from exchange.reports.period import period
+from exchange.rights import report
 from exchange.rights import service as rights
 from exchange.rights.schemas import Corrections
 from exchange.signals.models import SignalKind

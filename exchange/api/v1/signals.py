@@ -13,9 +13,6 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from exchange import clock
-from exchange.api.bodies import JsonRoute, json_body
-from exchange.api.deps import CurrentBroker, DbSession
-from exchange.api.problems import invalid_input, problem_response
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import SIGNALS_READ, SIGNALS_WRITE
 from exchange.auth.tokens import Principal
@@ -24,6 +21,9 @@ from exchange.cases.feedback import provider_feedback
 from exchange.cases.models import Case
 from exchange.disclosures import Ask, Disclosure, Disclosures, Party, Person
 from exchange.errors import FieldError, Forbidden, InvalidInput
+from exchange.http.bodies import JsonRoute, json_body
+from exchange.http.deps import CurrentBroker, DbSession
+from exchange.http.problems import invalid_input, problem_response
 from exchange.identity.models import Subject
 from exchange.organisations.models import PROVIDER_KINDS
 from exchange.signals import service

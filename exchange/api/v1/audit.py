@@ -14,9 +14,6 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
 from exchange import clock
-from exchange.api.bodies import JsonRoute
-from exchange.api.deps import CurrentBroker, DbSession
-from exchange.auditlog import report
 from exchange.auditlog.schemas import AccessReport, AccessReportIn, EntryPage, EntrySearch
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import AUDIT_READ
@@ -25,8 +22,11 @@ from exchange.broker import Broker
 from exchange.disclosures import Party
 from exchange.disclosures.oversight import record_review
 from exchange.fields import Cursor, Instant, LeafIndex, Text, TreeSize
+from exchange.http.bodies import JsonRoute
+from exchange.http.deps import CurrentBroker, DbSession
 from exchange.identity.pseudonyms import subject_pseudonyms
 from exchange.organisations.models import OrganisationKind
+from exchange.rights import report
 
 router = APIRouter(prefix="/audit", tags=["audit"], route_class=JsonRoute)
 OVERSIGHT = {OrganisationKind.PRIVACY_OFFICER}

@@ -11,10 +11,10 @@ import orjson
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from exchange.auditlog.held import held_data
 from exchange.auditlog.models import AuditEntry, subject_keys
 from exchange.auditlog.schemas import AccessReport, Disclosure
 from exchange.organisations.models import Organisation
+from exchange.rights.held import held_data
 from policies.engine import Register
 
 LEGAL_BASES = {

@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from exchange.auditlog.schemas import HeldData
+from exchange.cases.expiry import ASSIGNMENT_PURPOSES, CASE_PURPOSE
 from exchange.cases.models import Assignment, Case, ContactAttempt
 from exchange.consents.models import Consent
 from exchange.identity.models import Subject
-from exchange.retention.expiry import ASSIGNMENT_PURPOSES, CASE_PURPOSE
 from exchange.signals.models import Signal
 from policies.engine import Register
 

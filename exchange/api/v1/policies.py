@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from exchange.api.bodies import JsonRoute
-from exchange.api.deps import CurrentBroker, DbSession
 from exchange.auth.guards import requires
+from exchange.http.bodies import JsonRoute
+from exchange.http.deps import CurrentBroker, DbSession
 from exchange.organisations.models import OrganisationKind
 from exchange.policy.models import PolicyVersion
 from policies.engine import Register

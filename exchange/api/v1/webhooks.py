@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Response
 
 from exchange import clock
-from exchange.api.bodies import JsonRoute
-from exchange.api.deps import CurrentBroker, DbSession
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import SIGNALS_READ, SIGNALS_WRITE
+from exchange.http.bodies import JsonRoute
+from exchange.http.deps import CurrentBroker, DbSession
 from exchange.organisations.models import PROVIDER_KINDS
 from exchange.outbound import Outbound
 from exchange.webhooks import service

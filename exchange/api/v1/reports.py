@@ -8,13 +8,13 @@ from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
 from exchange import clock
-from exchange.api.bodies import JsonRoute
-from exchange.api.deps import CurrentBroker, DbSession
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import CASES_READ
 from exchange.auth.tokens import Principal
 from exchange.errors import NotFound
 from exchange.fields import Day, Text
+from exchange.http.bodies import JsonRoute
+from exchange.http.deps import CurrentBroker, DbSession
 from exchange.organisations.models import Organisation, OrganisationKind
 from exchange.reports.ddas import build_ddas
 from exchange.reports.overview import build_overview

@@ -7,11 +7,11 @@ from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from exchange import clock
-from exchange.api.bodies import JsonRoute
-from exchange.api.deps import CurrentBroker, DbSession
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import SUBJECTS_RIGHTS
 from exchange.broker import Broker
+from exchange.http.bodies import JsonRoute
+from exchange.http.deps import CurrentBroker, DbSession
 from exchange.organisations.models import PROVIDER_KINDS, OrganisationKind
 from exchange.rights import service
 from exchange.rights.schemas import (

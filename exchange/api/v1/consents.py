@@ -11,8 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange import clock
-from exchange.api.bodies import JsonRoute
-from exchange.api.deps import CurrentBroker, DbSession
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import CONSENTS_READ, CONSENTS_WRITE
 from exchange.auth.tokens import Principal
@@ -30,6 +28,8 @@ from exchange.consents.schemas import (
     WithdrawalIn,
 )
 from exchange.fields import Text
+from exchange.http.bodies import JsonRoute
+from exchange.http.deps import CurrentBroker, DbSession
 from exchange.identity.models import Subject
 from exchange.identity.pseudonyms import for_recipient, subject_pseudonym
 from exchange.organisations.models import OrganisationKind

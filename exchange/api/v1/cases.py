@@ -10,23 +10,18 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy.orm import Session
 
-from exchange import clock
-from exchange.api.bodies import JsonRoute
-from exchange.api.deps import CurrentBroker, DbSession
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import CASES_READ, CASES_WRITE
-from exchange.broker import Broker
 from exchange.cases import service
-from exchange.cases.models import Case, CaseStatus, Composition
+from exchange.cases.models import CaseStatus, Composition
 from exchange.cases.schemas import AssignmentIn, ContactAttemptIn, ResultIn
 from exchange.errors import FieldError, InvalidInput
 from exchange.fields import Offset, Text
+from exchange.http.bodies import JsonRoute
+from exchange.http.deps import CurrentBroker, DbSession, case_context
 from exchange.organisations.models import OrganisationKind
 from exchange.signals.models import SignalKind
-from exchange.webhooks.service import announce_feedback
-from policies.casework import load_casework_policy
 
 router = APIRouter(prefix="/cases", tags=["cases"], route_class=JsonRoute)
 
@@ -36,28 +31,6 @@ CASEWORKERS = {
     OrganisationKind.DEBT_SERVICE,
 }
 RECORDERS = {OrganisationKind.MUNICIPALITY, OrganisationKind.NEIGHBOURHOOD_TEAM}
-
-
-def case_context(broker: Broker, session: Session) -> service.CaseContext:
-    active = broker.policies.active(session)
-    casework = load_casework_policy()
-    now = clock.now()
-
-    def announce(session: Session, case: Case) -> None:
-        # Providers that subscribed hear of the new feedback code; queued in this
-        # transaction, sent after it commits (exchange.webhooks).
-        announce_feedback(session, broker.audit, active.register, case, now, casework=casework)
-
-    return service.CaseContext(
-        keyring=broker.keyring,
-        register=active.register,
-        intake=active.intake,
-        casework=casework,
-        audit=broker.audit,
-        today=clock.today(),
-        now=now,
-        on_feedback_change=announce,
-    )
 
 
 @router.get("", summary="The work queue: your cases, crisis first, then by deadline")
