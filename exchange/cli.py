@@ -16,13 +16,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange import clock
 from exchange.auditlog.service import AuditRecord, AuditTrail
-from exchange.auth.models import ApiClient
-from exchange.auth.service import add_client
+from exchange.auth.service import add_client, registered_clients
 from exchange.broker import audit_trail
 from exchange.config import Settings
 from exchange.db import make_engine, make_session_factory, migrate, unit_of_work
@@ -35,8 +33,8 @@ from exchange.demo import (
     seed_demo_people,
 )
 from exchange.errors import ExchangeError
-from exchange.organisations.models import Organisation, OrganisationKind
-from exchange.organisations.service import add_organisation
+from exchange.organisations.service import add_organisation, municipality_by_code
+from exchange.organisations.terms import OrganisationKind
 from exchange.policy.service import PolicyRefused, PolicyStore, activate, ensure_active
 from exchange.reports.ddas import build_ddas
 from exchange.reports.period import period
@@ -293,12 +291,7 @@ def report_ddas(
     settings = Settings()
     keyring = Keyring.load(FileKeySource(settings.resolved_keys_dir))
     with _session() as session:
-        organisation = session.scalar(
-            select(Organisation).where(
-                Organisation.gemeentecode == municipality,
-                Organisation.kind == OrganisationKind.MUNICIPALITY.value,
-            )
-        )
+        organisation = municipality_by_code(session, municipality)
         if organisation is None:
             typer.echo(f"--municipality: no municipality {municipality} is registered", err=True)
             raise typer.Exit(code=2)
@@ -582,7 +575,6 @@ def _send_demo_signals(settings: Settings, organisations: list[DemoOrganisation]
     from exchange.auth.tokens import Principal
     from exchange.broker import Broker
     from exchange.logs import configure_logging
-    from exchange.organisations.models import OrganisationKind
     from exchange.signals.intake import receive
 
     # Quiet: the demo prints its credentials (or JSON for scripts) and nothing else.
@@ -681,7 +673,7 @@ def _reuse_demo(session: Session, settings: Settings) -> list[DemoOrganisation] 
     if not path.exists():
         return None
     organisations = [DemoOrganisation(**o) for o in json.loads(path.read_text())["organisations"]]
-    known = set(session.scalars(select(ApiClient.client_id)))
+    known = registered_clients(session, (o.client_id for o in organisations))
     if all(o.client_id in known for o in organisations):
         return organisations
     return None

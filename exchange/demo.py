@@ -14,8 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange.auth.service import add_client
-from exchange.organisations.models import Organisation, OrganisationKind
+from exchange.organisations.models import Organisation
 from exchange.organisations.service import add_organisation
+from exchange.organisations.terms import OrganisationKind
 from exchange.signals.schemas import SignalIn
 from exchange.ui.accounts import add_user, check_password, set_password
 from exchange.ui.models import User

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from exchange.cases.models import CaseStatus
 from exchange.cases.states import TRANSITIONS, Move, next_status, schedule
+from exchange.cases.terms import CaseStatus
 from exchange.errors import Conflict
 from policies.calendar import add_working_days, easter_sunday, holidays, is_working_day
 from policies.casework import FeedbackCode, ResultCode, load_casework_policy

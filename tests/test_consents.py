@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from exchange.broker import Broker
 from exchange.clock import today
 from exchange.consents.models import ConsentEvent, Objection
-from exchange.consents.service import subject_state
+from exchange.disclosures.subjects import subject_states
 from exchange.identity.models import Subject
 from exchange.identity.pseudonyms import subject_pseudonym
 from exchange.identity.schemas import Person
@@ -71,8 +71,7 @@ def test_withdrawal_changes_what_the_debt_service_may_receive_at_once(
 
     def debt_service_decision() -> Any:
         with db_session() as session:
-            subject_id = session.scalar(select(Subject.id).where(Subject.pseudonym == pseudonym))
-            state = subject_state(session, subject_id)
+            state = subject_states(session, [pseudonym], with_consents=True)[pseudonym]
             register = broker.policies.active(session).register
         return register.decide(
             DecisionRequest(

@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 from exchange.auditlog.models import AuditEntry
 from exchange.auth.service import add_client
 from exchange.broker import Broker
-from exchange.cases.models import Case, CaseStatus, ContactAttempt, ContactChannel, PartOfDay
+from exchange.cases.models import Case, ContactAttempt
+from exchange.cases.terms import CaseStatus, ContactChannel, PartOfDay
 from exchange.cli import app as cli
 from exchange.clock import today
 from exchange.config import Settings
@@ -37,7 +38,7 @@ from exchange.reports.ddas import (
     SIGNAL_PARTNER,
     build_ddas,
 )
-from exchange.signals.models import SignalKind
+from exchange.signals.terms import SignalKind
 from policies.casework import ResultCode
 from policies.engine import load_register
 from tests.factories import errors_of, problem_of, signal_body

@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from exchange.broker import Broker
-from exchange.cases.models import Case, Composition
+from exchange.cases.models import Case
+from exchange.cases.terms import Composition
 from exchange.identity.models import Household
 from exchange.organisations.service import add_organisation
 from exchange.signals.models import Signal

@@ -43,7 +43,7 @@ from exchange.cases.models import Case
 from exchange.config import Settings
 from exchange.db import unit_of_work
 from exchange.demo import DemoOrganisation
-from exchange.organisations.models import OrganisationKind
+from exchange.organisations.terms import OrganisationKind
 from exchange.outbound import NOT_PUBLIC, DestinationRefused, Outbound, http_client
 from exchange.webhooks import service
 from exchange.webhooks.dispatcher import deliver_due

@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from exchange.auditlog.models import AuditEntry
-from exchange.cases.models import Case, CaseStatus, ContactAttempt
+from exchange.cases.models import Case, ContactAttempt
+from exchange.cases.terms import CaseStatus
 from exchange.clock import local_date, today
 from tests.factories import errors_of, problem_of, signal_body
 

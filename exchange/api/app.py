@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import Depends, FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from exchange.api import background
 from exchange.api import oauth as auth_routes
@@ -33,6 +32,7 @@ from exchange.tracing import TraceContext
 from exchange.ui import oidc as oidc_routes
 from exchange.ui import routes as ui_routes
 from exchange.ui.web import HERE as UI_HERE
+from exchange.ui.web import public_files
 
 UI_STATIC = UI_HERE / "static"
 # Every router under /v1: each behind the guard, each reading JSON bodies strictly
@@ -107,9 +107,11 @@ def create_app(
     for router in V1_ROUTERS:
         app.include_router(router, prefix="/v1", dependencies=[Depends(authorize)])
     app.include_router(auth_routes.router)
+    # The pages deny by default too: each route states its rule, checked by the route class
+    # of their routers (exchange.ui.web.PageRoute); the static files are public.
     app.include_router(ui_routes.router)
     app.include_router(oidc_routes.router)
-    app.mount("/ui/static", StaticFiles(directory=UI_STATIC), name="ui-static")
+    app.mount("/ui/static", public_files(UI_STATIC), name="ui-static")
     # /healthz, /readyz, /metrics; last, so that its request metrics wrap every middleware.
     install_operations(app, broker)
     return app

@@ -256,6 +256,13 @@ class AuditTrail:
         size = session.scalar(select(AuditHead.tree_size).where(AuditHead.id == HEAD_ID))
         return int(size or 0)
 
+    def latest_checkpoint(self, session: Session) -> AuditCheckpoint | None:
+        """The largest checkpoint signed so far, by any key, without signing a new one (the
+        privacy officer's page of the log's state only reads)."""
+        return session.scalars(
+            select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc()).limit(1)
+        ).first()
+
     def checkpoint(self, session: Session, now: dt.datetime) -> AuditCheckpoint:
         """The newest checkpoint, signing a new one when the log has grown since."""
         head = session.connection().execute(_HEAD).one()

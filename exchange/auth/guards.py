@@ -21,7 +21,8 @@ from starlette.concurrency import run_in_threadpool
 
 from exchange.auth.tokens import Principal, TokenValidator
 from exchange.errors import Forbidden, Unauthenticated
-from exchange.organisations.models import Organisation, OrganisationKind
+from exchange.organisations.models import Organisation
+from exchange.organisations.terms import OrganisationKind
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 _RULE = "__access_rule__"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exchange.organisations.models import PROVIDER_KINDS, OrganisationKind
+from exchange.organisations.terms import PROVIDER_KINDS, OrganisationKind
 
 SIGNALS_WRITE = "signals:write"
 SIGNALS_READ = "signals:read"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange.auth.models import ApiClient, hash_secret
@@ -46,3 +48,11 @@ def add_client(
     )
     session.flush()
     return IssuedClient(client_id=client_id, client_secret=client_secret, scopes=scope_text)
+
+
+def registered_clients(session: Session, client_ids: Iterable[str]) -> set[str]:
+    """Which of these client ids are registered."""
+    wanted = sorted(set(client_ids))
+    if not wanted:
+        return set()
+    return set(session.scalars(select(ApiClient.client_id).where(ApiClient.client_id.in_(wanted))))

@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse
 from exchange.auth.models import ApiClient, hash_secret
 from exchange.auth.scopes import ALL_SCOPES
 from exchange.errors import Unauthenticated
-from exchange.organisations.models import OrganisationKind
+from exchange.organisations.terms import OrganisationKind
 from exchange.vault.keyring import Keyring
 
 AUDIENCE = "signal-exchange"

@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from exchange.cases.models import Assignment, Case, CaseStatus, ContactAttempt
+from exchange.cases.models import Assignment, Case, ContactAttempt
+from exchange.cases.terms import CaseStatus
 from exchange.clock import local_date
-from exchange.consents.models import Consent, ConsentEvent, ConsentStatus
+from exchange.consents.models import Consent, ConsentEvent
+from exchange.consents.terms import ConsentStatus
 from exchange.db import CHUNK
 from policies.engine import Register
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from exchange.cases.models import Case, CaseStatus
+from exchange.cases.models import Case
+from exchange.cases.terms import CaseStatus
 from policies.casework import CaseworkPolicy, FeedbackCode
 from policies.engine import Decision
 

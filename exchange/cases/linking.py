@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from exchange import clock
 from exchange.cases.expiry import CASE_PURPOSE, expiry_after
-from exchange.cases.models import Case, CaseStatus
+from exchange.cases.models import Case
 from exchange.cases.states import schedule
+from exchange.cases.terms import CaseStatus
 from exchange.db import CHUNK, insert_rows, new_id
 from exchange.signals.models import Signal
 from policies.casework import CaseworkPolicy, FeedbackCode

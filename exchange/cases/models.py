@@ -8,7 +8,6 @@ data key, like the identity in a signal.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import uuid
 
 from sqlalchemy import (
@@ -21,24 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from exchange.cases.terms import CaseStatus, Composition
 from exchange.db import Base, UtcDateTime, new_id, utcnow
-
-
-class CaseStatus(enum.StrEnum):
-    """Where a case stands. The moves between them are in ``exchange.cases.states``."""
-
-    OPEN = "open"  # received, nobody has acted on it yet
-    ASSIGNED = "assigned"  # outreach or a referral is assigned to a team or debt service
-    IN_CONTACT = "in_contact"  # a contact attempt reached the person
-    CLOSED = "closed"  # a result code was recorded
-
-
-class Composition(enum.StrEnum):
-    """The Divosa monitor's terms for what a case is made of."""
-
-    SINGLE = "single"  # one signal, or several from one provider of one kind
-    MULTIPLE = "multiple"  # two or more providers or signal kinds
-    REPEAT = "repeat"  # the household had an earlier case within the repeat window
 
 
 class Case(Base):
@@ -104,23 +87,6 @@ class Assignment(Base):
     assigned_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
     assigned_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-
-
-class ContactChannel(enum.StrEnum):
-    LETTER = "letter"
-    PHONE = "phone"
-    SMS_WHATSAPP = "sms_whatsapp"
-    EMAIL = "email"
-    HOME_VISIT = "home_visit"
-    CARD = "card"
-    OTHER = "other"
-    ADMINISTRATIVE = "administrative"
-
-
-class PartOfDay(enum.StrEnum):
-    MORNING = "morning"
-    AFTERNOON = "afternoon"
-    EVENING = "evening"
 
 
 class ContactAttempt(Base):

@@ -6,7 +6,7 @@ import uuid
 
 from pydantic import Field
 
-from exchange.cases.models import ContactChannel, PartOfDay
+from exchange.cases.terms import ContactChannel, PartOfDay
 from exchange.fields import Day
 from exchange.identity.schemas import Strict
 from policies.casework import ResultCode

@@ -26,15 +26,10 @@ from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
 from exchange.cases.expiry import refresh_cases
 from exchange.cases.feedback import provider_feedback
-from exchange.cases.models import (
-    Assignment,
-    Case,
-    CaseStatus,
-    ContactAttempt,
-    Escalation,
-)
+from exchange.cases.models import Assignment, Case, ContactAttempt, Escalation
 from exchange.cases.schemas import AssignmentIn, ContactAttemptIn, ResultIn
 from exchange.cases.states import Move, next_status, schedule
+from exchange.cases.terms import CaseStatus
 from exchange.clock import local_date
 from exchange.db import CHUNK, insert_ignoring_conflicts
 from exchange.disclosures import Ask, Disclosure, Disclosures, Party, Person
@@ -56,7 +51,8 @@ from exchange.identity.sealed import (
     project,
     seal_text,
 )
-from exchange.organisations.models import Organisation, OrganisationKind
+from exchange.organisations.models import Organisation
+from exchange.organisations.terms import OrganisationKind
 from exchange.signals.models import Signal
 from exchange.vault.keyring import Keyring
 from policies.casework import CaseworkPolicy, FeedbackCode

@@ -10,7 +10,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from exchange.cases.models import CaseStatus
+from exchange.cases.terms import CaseStatus
 from exchange.errors import Conflict, FieldError
 from policies.casework import CaseworkPolicy, DeadlineKind
 

@@ -4,27 +4,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import uuid
 
 from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from exchange.consents.terms import ConsentStatus
 from exchange.db import Base, UtcDateTime, new_id, utcnow
-
-
-class ConsentStatus(enum.StrEnum):
-    GIVEN = "given"
-    WITHDRAWN = "withdrawn"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
-
-
-class CollectionMethod(enum.StrEnum):
-    IN_PERSON = "in_person"
-    PHONE = "phone"
-    LETTER = "letter"
-    DIGITAL = "digital"
 
 
 class Consent(Base):

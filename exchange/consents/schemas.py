@@ -7,7 +7,7 @@ import uuid
 
 from pydantic import BaseModel, Field, field_validator
 
-from exchange.consents.models import CollectionMethod, ConsentStatus
+from exchange.consents.terms import CollectionMethod, ConsentStatus
 from exchange.fields import Day
 from exchange.identity.schemas import Person, Strict
 

@@ -10,23 +10,18 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
 from exchange.clock import local_date
-from exchange.consents.models import (
-    Consent,
-    ConsentEvent,
-    ConsentStatus,
-    Objection,
-    Restriction,
-)
+from exchange.consents.models import Consent, ConsentEvent, Objection
 from exchange.consents.schemas import ConsentIn, ObjectionIn
+from exchange.consents.terms import ConsentStatus
 from exchange.db import CHUNK
 from exchange.errors import Conflict, FieldError, InvalidInput, NotFound
 from exchange.identity.models import Subject
@@ -35,7 +30,6 @@ from exchange.identity.service import ensure_subjects
 from exchange.organisations.models import Organisation
 from exchange.vault import envelope
 from exchange.vault.keyring import Keyring
-from policies import engine
 from policies.engine import Register
 
 
@@ -188,6 +182,17 @@ def consents_for(
     return found
 
 
+def objections_of(session: Session, subject_pseudonym_value: str) -> list[Objection]:
+    """Every objection one person made (for the privacy officer's view of the ledger)."""
+    return list(
+        session.scalars(
+            select(Objection)
+            .join(Subject, Subject.id == Objection.subject_id)
+            .where(Subject.pseudonym == subject_pseudonym_value)
+        )
+    )
+
+
 def visible_consent(session: Session, principal: Principal, consent_id: uuid.UUID) -> Consent:
     """A consent the caller collected or receives data under; any other is not found."""
     consent = session.get(Consent, consent_id)
@@ -218,93 +223,6 @@ def current_status(consent: Consent, today: dt.date) -> ConsentStatus:
     if status is ConsentStatus.GIVEN and ended:
         return ConsentStatus.EXPIRED
     return status
-
-
-def subject_state(session: Session, subject_id: uuid.UUID) -> engine.SubjectState:
-    """Everything the engine weighs about one person, read in the caller's transaction."""
-    consents: list[engine.Consent] = []
-    for consent in session.scalars(select(Consent).where(Consent.subject_id == subject_id)):
-        withdrawn_on = None
-        if consent.status == ConsentStatus.WITHDRAWN.value:
-            withdrawn_on = max(
-                e.effective_on
-                for e in session.scalars(
-                    select(ConsentEvent).where(
-                        ConsentEvent.consent_id == consent.id,
-                        ConsentEvent.event == ConsentStatus.WITHDRAWN.value,
-                    )
-                )
-            )
-        consents.extend(
-            engine.Consent(
-                purpose=purpose,
-                recipient_org=recipient,
-                given_on=consent.valid_from,
-                valid_until=consent.valid_until,
-                withdrawn_on=withdrawn_on,
-            )
-            for purpose in consent.purposes
-            for recipient in consent.recipients
-        )
-    objections = tuple(
-        engine.Objection(purpose=purpose, made_on=objection.made_on)
-        for objection in session.scalars(
-            select(Objection).where(Objection.subject_id == subject_id)
-        )
-        for purpose in objection.purposes
-    )
-    restricted = session.scalar(
-        select(Restriction.id)
-        .where(Restriction.subject_id == subject_id, Restriction.lifted_at.is_(None))
-        .limit(1)
-    )
-    return engine.SubjectState(
-        consents=tuple(consents), objections=objections, restricted=restricted is not None
-    )
-
-
-# Both run in every intake transaction: built once (see exchange.db on hot paths).
-_OBJECTIONS_OF = (
-    select(Subject.pseudonym, Objection.purposes, Objection.made_on)
-    .join(Objection, Objection.subject_id == Subject.id)
-    .where(Subject.pseudonym.in_(bindparam("pseudonyms", expanding=True)))
-)
-_RESTRICTED_AMONG = (
-    select(Subject.pseudonym)
-    .join(Restriction, Restriction.subject_id == Subject.id)
-    .where(
-        Subject.pseudonym.in_(bindparam("pseudonyms", expanding=True)),
-        Restriction.lifted_at.is_(None),
-    )
-)
-
-
-def subject_objections(
-    pseudonyms: Iterable[str], session: Session
-) -> dict[str, tuple[engine.Objection, ...]]:
-    """The objections of many people at once, by pseudonym (one query per chunk)."""
-    wanted = sorted(set(pseudonyms))
-    found: dict[str, list[engine.Objection]] = defaultdict(list)
-    connection = session.connection()
-    for start in range(0, len(wanted), CHUNK):
-        rows = connection.execute(_OBJECTIONS_OF, {"pseudonyms": wanted[start : start + CHUNK]})
-        for pseudonym, purposes, made_on in rows:
-            found[pseudonym].extend(engine.Objection(p, made_on) for p in purposes)
-    return {pseudonym: tuple(items) for pseudonym, items in found.items()}
-
-
-def restricted_subjects(pseudonyms: Iterable[str], session: Session) -> frozenset[str]:
-    """Which of these people have their data restricted (AVG art. 18) right now."""
-    wanted = sorted(set(pseudonyms))
-    found: set[str] = set()
-    connection = session.connection()
-    for start in range(0, len(wanted), CHUNK):
-        found.update(
-            connection.execute(
-                _RESTRICTED_AMONG, {"pseudonyms": wanted[start : start + CHUNK]}
-            ).scalars()
-        )
-    return frozenset(found)
 
 
 def _audit(

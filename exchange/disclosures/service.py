@@ -25,7 +25,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, NoReturn, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -175,6 +175,24 @@ class Disclosures:
         self.audit = audit
         self.now = now
         self.today = today
+
+    def refuse_request(
+        self, actor: Party, audit_action: str, person: Person, purpose: str, problem: ExchangeError
+    ) -> NoReturn:
+        """Refuse a request about a person that a duty of the register overrides (an erasure
+        while a case under ``purpose`` is open): raise :class:`Refused`, so that the deny is
+        on record and nothing else the transaction did. No rule decided it, so the record
+        names none; the ground is the purpose, and the answer (``problem``) states it."""
+        record = AuditRecord(
+            action=audit_action,
+            decision="deny",
+            actor_org=actor.organisation_id,
+            actor_client=actor.client,
+            purpose=purpose,
+            policy_version=self.register.version_hash,
+            subject=person.pseudonym,
+        )
+        raise Refused(problem, [record], self.audit, self.now)
 
     def disclose(
         self,

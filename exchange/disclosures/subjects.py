@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from exchange.consents.models import Consent, ConsentEvent, ConsentStatus, Objection, Restriction
+from exchange.consents.models import Consent, ConsentEvent, Objection, Restriction
+from exchange.consents.terms import ConsentStatus
 from exchange.db import CHUNK
 from exchange.identity.models import Subject
 from policies import engine

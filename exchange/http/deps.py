@@ -1,6 +1,6 @@
 """What a request needs, for /v1 and /ui alike: the broker, one unit of work per request, and
 the context of the case services (the active register, the casework policy, the feedback
-announcements to providers)."""
+announcements to providers), of the consent ledger and of a person's rights."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from exchange import clock
 from exchange.broker import Broker
 from exchange.cases import service as cases
 from exchange.cases.models import Case
+from exchange.consents import service as consents
 from exchange.db import unit_of_work
+from exchange.rights import service as rights
 from exchange.webhooks.service import announce_feedback
 from policies.casework import load_casework_policy
 
@@ -55,4 +57,24 @@ def case_context(broker: Broker, session: Session) -> cases.CaseContext:
         today=clock.today(),
         now=now,
         on_feedback_change=announce,
+    )
+
+
+def ledger_context(broker: Broker, session: Session) -> consents.LedgerContext:
+    return consents.LedgerContext(
+        keyring=broker.keyring,
+        register=broker.policies.active(session).register,
+        audit=broker.audit,
+        today=clock.today(),
+        now=clock.now(),
+    )
+
+
+def rights_context(broker: Broker, session: Session) -> rights.RightsContext:
+    return rights.RightsContext(
+        keyring=broker.keyring,
+        register=broker.policies.active(session).register,
+        audit=broker.audit,
+        today=clock.today(),
+        now=clock.now(),
     )

@@ -1,51 +1,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import uuid
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exchange.db import Base, UtcDateTime, new_id, utcnow
-
-
-class OrganisationKind(enum.StrEnum):
-    HOUSING_CORPORATION = "housing_corporation"
-    ENERGY_SUPPLIER = "energy_supplier"
-    WATER_COMPANY = "water_company"
-    HEALTH_INSURER = "health_insurer"
-    OTHER_CREDITOR = "other_creditor"
-    MUNICIPALITY = "municipality"
-    NEIGHBOURHOOD_TEAM = "neighbourhood_team"
-    DEBT_SERVICE = "debt_service"
-    PRIVACY_OFFICER = "privacy_officer"
-
-    @property
-    def is_provider(self) -> bool:
-        return self in PROVIDER_KINDS
-
-    @property
-    def belongs_to_municipality(self) -> bool:
-        return self in (OrganisationKind.NEIGHBOURHOOD_TEAM, OrganisationKind.DEBT_SERVICE)
-
-
-PROVIDER_KINDS = frozenset(
-    {
-        OrganisationKind.HOUSING_CORPORATION,
-        OrganisationKind.ENERGY_SUPPLIER,
-        OrganisationKind.WATER_COMPANY,
-        OrganisationKind.HEALTH_INSURER,
-        OrganisationKind.OTHER_CREDITOR,
-    }
-)
-RECIPIENT_KINDS = frozenset(
-    {
-        OrganisationKind.MUNICIPALITY,
-        OrganisationKind.NEIGHBOURHOOD_TEAM,
-        OrganisationKind.DEBT_SERVICE,
-    }
-)
+from exchange.organisations.terms import OrganisationKind
 
 
 class Organisation(Base):

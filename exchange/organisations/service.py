@@ -6,13 +6,15 @@ import bisect
 import itertools
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange.errors import Conflict, FieldError, InvalidInput, NotFound
-from exchange.organisations.models import Organisation, OrganisationKind, PostcodeRange
+from exchange.organisations.models import Organisation, PostcodeRange
+from exchange.organisations.terms import OrganisationKind
 
 _GEMEENTECODE = re.compile(r"^\d{4}$")
 _PC4_SPAN = re.compile(r"^\s*(\d{4})\s*(?:-\s*(\d{4})\s*)?$")
@@ -82,6 +84,61 @@ def get_organisation(session: Session, organisation_id: uuid.UUID) -> Organisati
     if organisation is None:
         raise NotFound(f"organisation {organisation_id} not found")
     return organisation
+
+
+def own_municipality(session: Session, organisation_id: uuid.UUID) -> Organisation:
+    """The caller's own municipality, for the reports about it (``/v1/reports``, the
+    overview page); a token or session outliving its organisation finds none."""
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise NotFound("the caller's municipality is not registered")
+    return organisation
+
+
+def municipality_by_code(session: Session, gemeentecode: str) -> Organisation | None:
+    """The registered municipality with this CBS gemeentecode, if any."""
+    return session.scalar(
+        select(Organisation).where(
+            Organisation.gemeentecode == gemeentecode,
+            Organisation.kind == OrganisationKind.MUNICIPALITY.value,
+        )
+    )
+
+
+def find_organisation(session: Session, organisation_id: uuid.UUID) -> Organisation | None:
+    """The organisation with this id, or None where the caller decides what none means."""
+    return session.get(Organisation, organisation_id)
+
+
+def teams_of(session: Session, municipality_id: uuid.UUID) -> list[Organisation]:
+    """The neighbourhood teams and debt services that belong to a municipality: whom it may
+    assign a case to. By kind, then name."""
+    return list(
+        session.scalars(
+            select(Organisation)
+            .where(
+                Organisation.parent_id == municipality_id,
+                Organisation.kind.in_(
+                    [OrganisationKind.NEIGHBOURHOOD_TEAM, OrganisationKind.DEBT_SERVICE]
+                ),
+            )
+            .order_by(Organisation.kind, Organisation.name)
+        )
+    )
+
+
+def organisation_names(
+    session: Session, organisation_ids: Iterable[uuid.UUID] | None = None
+) -> dict[str, str]:
+    """Names by organisation id (as text), in the order of the names: of these organisations,
+    or of every registered one."""
+    query = select(Organisation.id, Organisation.name).order_by(Organisation.name)
+    if organisation_ids is not None:
+        wanted = list(organisation_ids)
+        if not wanted:
+            return {}
+        query = query.where(Organisation.id.in_(wanted))
+    return {str(organisation_id): name for organisation_id, name in session.execute(query)}
 
 
 def parse_postcode_ranges(text: str) -> list[tuple[int, int]]:

@@ -21,16 +21,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange.auditlog.service import AuditTrail
-from exchange.cases.models import Case, CaseStatus, ContactAttempt, ContactChannel, PartOfDay
+from exchange.cases.models import Case, ContactAttempt
+from exchange.cases.terms import CaseStatus, ContactChannel, PartOfDay
 from exchange.clock import local_date
 from exchange.db import CHUNK
 from exchange.disclosures import NOBODY, Ask, Disclosure, Disclosures, Party, Person
 from exchange.errors import Forbidden
 from exchange.identity.models import Subject
 from exchange.identity.sealed import flatten, household_keys, open_identity
-from exchange.organisations.models import Organisation, OrganisationKind
+from exchange.organisations.models import Organisation
+from exchange.organisations.terms import OrganisationKind
 from exchange.reports.period import Period
-from exchange.signals.models import Signal, SignalKind
+from exchange.signals.models import Signal
+from exchange.signals.terms import SignalKind
 from exchange.vault.keyring import Keyring
 from policies.casework import ResultCode
 from policies.engine import Register

@@ -18,11 +18,13 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from exchange.auditlog.service import AuditTrail
-from exchange.cases.models import Case, CaseStatus, ContactAttempt
+from exchange.cases.models import Case, ContactAttempt
+from exchange.cases.terms import CaseStatus
 from exchange.clock import local_date
 from exchange.disclosures import NOBODY, Ask, Disclosure, Disclosures, Party
 from exchange.errors import Forbidden
-from exchange.organisations.models import Organisation, OrganisationKind
+from exchange.organisations.models import Organisation
+from exchange.organisations.terms import OrganisationKind
 from exchange.reports.period import Period
 from exchange.signals.models import Signal
 from policies.casework import CaseworkPolicy, FeedbackCode, ResultCode, load_casework_policy

@@ -26,9 +26,11 @@ from sqlalchemy.orm import Session
 from exchange.auditlog.models import AuditEntry, subject_keys
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
-from exchange.cases.models import Case, CaseStatus
+from exchange.cases.models import Case
+from exchange.cases.terms import CaseStatus
 from exchange.consents.models import Restriction
-from exchange.disclosures import Refused
+from exchange.disclosures import Disclosures, Party
+from exchange.disclosures import service as disclosure
 from exchange.disclosures.oversight import OVERSIGHT_PURPOSE
 from exchange.errors import Conflict, FieldError, InvalidInput
 from exchange.identity.models import Subject
@@ -36,7 +38,8 @@ from exchange.identity.pseudonyms import subject_pseudonyms
 from exchange.identity.schemas import Person
 from exchange.identity.sealed import household_keys, open_identity
 from exchange.identity.service import ensure_subjects
-from exchange.organisations.models import PROVIDER_KINDS, Organisation
+from exchange.organisations.models import Organisation
+from exchange.organisations.terms import PROVIDER_KINDS
 from exchange.retention import shred
 from exchange.rights.models import RecipientNotice
 from exchange.rights.report import RECORDING_ACTIONS
@@ -101,10 +104,16 @@ def erase(
     refusal = _override(session, context.register, case_ids)
     if refusal is not None:
         # The refused request stays on record, and nothing else this transaction did.
-        record = _record_of(
-            context, principal, "subject.erasure", "deny", stages[-1], refusal.purpose
+        disclosures = Disclosures(
+            session, context.register, context.audit, context.now, context.today
         )
-        raise Refused(refusal, [record], context.audit, context.now)
+        disclosures.refuse_request(
+            Party.of(principal),
+            "subject.erasure",
+            disclosure.Person(stages[-1]),
+            refusal.purpose,
+            refusal,
+        )
 
     notified = notify_recipients(session, context, stages, "erasure", {s.id for s in signals})
     removed = shred.Removed()
@@ -129,7 +138,6 @@ def erase(
         context,
         principal,
         "subject.erasure",
-        "recorded",
         stages[-1],
         None,
         resources,
@@ -179,7 +187,6 @@ def restrict(
         context,
         principal,
         "subject.restriction",
-        "recorded",
         stages[-1],
         None,
         {"restriction": str(existing.id), "reason_given": "yes" if reason.strip() else "no"},
@@ -245,7 +252,6 @@ def rectify(
         context,
         principal,
         "subject.rectification",
-        "recorded",
         stages[-1],
         None,
         {
@@ -404,27 +410,14 @@ def _record(
     context: RightsContext,
     principal: Principal,
     action: str,
-    decision: str,
     pseudonym: str,
     purpose: str | None,
     resources: dict[str, str] | None = None,
 ) -> None:
-    record = _record_of(context, principal, action, decision, pseudonym, purpose, resources)
-    context.audit.append(session, [record], context.now)
-
-
-def _record_of(
-    context: RightsContext,
-    principal: Principal,
-    action: str,
-    decision: str,
-    pseudonym: str,
-    purpose: str | None,
-    resources: dict[str, str] | None = None,
-) -> AuditRecord:
-    return AuditRecord(
+    """Put a request carried out on record (``recorded``: no disclosure was decided)."""
+    record = AuditRecord(
         action=action,
-        decision=decision,
+        decision="recorded",
         actor_org=principal.organisation_id,
         actor_client=principal.client_id,
         purpose=purpose or OVERSIGHT_PURPOSE,
@@ -432,3 +425,4 @@ def _record_of(
         subject=pseudonym,
         resources=resources or {},
     )
+    context.audit.append(session, [record], context.now)

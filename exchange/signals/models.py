@@ -10,18 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from exchange.db import Base, UtcDateTime, new_id, utcnow
 
 
-class SignalKind(enum.StrEnum):
-    RENT = "rent"
-    ENERGY = "energy"
-    WATER = "water"
-    HEALTH_INSURANCE = "health_insurance"
-    MORTGAGE = "mortgage"
-    TAX = "tax"
-    BENEFITS_RECOVERY = "benefits_recovery"
-    STUDENT_DEBT = "student_debt"
-    OTHER = "other"
-
-
 class SignalStatus(enum.StrEnum):
     RECEIVED = "received"  # accepted, routed and linked into a case
 

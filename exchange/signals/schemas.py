@@ -16,7 +16,7 @@ from pydantic import (
 
 from exchange.fields import PastDay
 from exchange.identity.schemas import Person, Strict
-from exchange.signals.models import SignalKind
+from exchange.signals.terms import SignalKind
 
 MAX_AMOUNT_CENTS = 100_000_000  # one million euros: above this a typo is likelier than arrears
 

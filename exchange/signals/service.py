@@ -40,8 +40,8 @@ from exchange.identity import normalise, pseudonyms
 from exchange.identity.models import Household
 from exchange.identity.pseudonyms import subject_pseudonym
 from exchange.identity.service import ensure_subjects
-from exchange.organisations.models import OrganisationKind
 from exchange.organisations.service import RoutingTable
+from exchange.organisations.terms import OrganisationKind
 from exchange.signals.models import Signal
 from exchange.signals.schemas import SignalIn
 from exchange.vault import envelope

@@ -21,7 +21,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from exchange.errors import Conflict, FieldError, InvalidInput
-from exchange.organisations.models import Organisation, OrganisationKind
+from exchange.organisations.service import find_organisation
+from exchange.organisations.terms import OrganisationKind
 from exchange.ui.models import UiSession, User
 
 SESSION_LIFETIME = dt.timedelta(hours=10)  # a working day, then log in again
@@ -66,7 +67,7 @@ def add_user(
     name = username.strip().lower()
     if not name or len(name) > 120:
         raise InvalidInput("a username is 1 to 120 characters", [FieldError("username", "length")])
-    if session.get(Organisation, organisation_id) is None:
+    if find_organisation(session, organisation_id) is None:
         raise InvalidInput("no such organisation", [FieldError("organisation", "unknown")])
     if password is not None and len(password) < MIN_PASSWORD:
         raise InvalidInput(
@@ -162,15 +163,17 @@ def signed_in(session: Session, token: str | None, now: dt.datetime) -> SignedIn
     if not token or len(token) > 100:
         return None
     row = session.execute(
-        select(UiSession, User, Organisation)
+        select(UiSession, User)
         .join(User, User.id == UiSession.user_id)
-        .join(Organisation, Organisation.id == User.organisation_id)
         .where(UiSession.token_hash == _hash(token))
     ).one_or_none()
     if row is None:
         return None
-    ui_session, user, organisation = row
+    ui_session, user = row
     if ui_session.expires_at <= now or not user.active:
+        return None
+    organisation = find_organisation(session, user.organisation_id)
+    if organisation is None:
         return None
     return SignedIn(
         user_id=user.id,

@@ -38,9 +38,10 @@ from exchange.broker import Broker
 from exchange.http.deps import CurrentBroker, DbSession
 from exchange.ui.models import User
 from exchange.ui.routes import finish_login
-from exchange.ui.web import PageError, page, safe_next, secure_cookies
+from exchange.ui.web import PUBLIC, PageError, PageRoute, page, safe_next, secure_cookies
 
-router = APIRouter(prefix="/ui/login/oidc", include_in_schema=False)
+# Public, as the login form is: the person has no session yet (web.PageRoute).
+router = APIRouter(prefix="/ui/login/oidc", include_in_schema=False, route_class=PageRoute)
 log = structlog.get_logger("exchange.ui.oidc")
 FLOW_COOKIE = "sx_oidc"
 FLOW_LIFETIME = 600  # seconds from the redirect to the callback
@@ -48,7 +49,7 @@ TIMEOUT = 5.0
 
 
 @router.get("")
-@page
+@page(PUBLIC)
 def start(request: Request, broker: CurrentBroker, next: str | None = None) -> Response:
     settings = broker.settings
     if not settings.oidc_enabled:
@@ -87,7 +88,7 @@ def start(request: Request, broker: CurrentBroker, next: str | None = None) -> R
 
 
 @router.get("/callback")
-@page
+@page(PUBLIC)
 def callback(
     request: Request,
     broker: CurrentBroker,

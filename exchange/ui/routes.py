@@ -15,76 +15,87 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange import clock
-from exchange.auditlog.models import AuditCheckpoint
 from exchange.auditlog.service import AuditRecord
 from exchange.cases import service as cases
-from exchange.cases.models import CaseStatus, ContactChannel, PartOfDay
 from exchange.cases.schemas import AssignmentIn, ContactAttemptIn, ResultIn
-from exchange.consents.models import Consent, Objection
+from exchange.cases.terms import CaseStatus, ContactChannel, PartOfDay
+from exchange.consents import service as consents
 from exchange.db import roll_back, unit_of_work
 from exchange.disclosures import Party, Refused
 from exchange.disclosures.oversight import record_review
 from exchange.errors import FieldError, InvalidInput
 from exchange.fields import Offset, no_nul, within_window
-from exchange.http.deps import CurrentBroker, DbSession, case_context
-from exchange.identity.models import Subject
+from exchange.http.deps import (
+    CurrentBroker,
+    DbSession,
+    case_context,
+    ledger_context,
+    rights_context,
+)
 from exchange.identity.pseudonyms import subject_pseudonyms
 from exchange.identity.schemas import Person
-from exchange.organisations.models import Organisation, OrganisationKind
+from exchange.organisations import service as organisations
+from exchange.organisations.terms import OrganisationKind
 from exchange.reports.overview import build_overview
 from exchange.reports.period import period
 from exchange.rights import report
 from exchange.rights import service as rights
 from exchange.rights.schemas import Corrections
-from exchange.signals.models import SignalKind
+from exchange.signals.terms import SignalKind
 from exchange.ui import accounts, charts, throttle
 from exchange.ui.accounts import SignedIn
-from exchange.ui.models import AuditVerification
-from exchange.ui.verification import verify_log
+from exchange.ui.verification import latest_verification, verify_log
 from exchange.ui.web import (
+    CASEWORK,
     CASEWORK_KINDS,
     LOGIN_CSRF_COOKIE,
+    OVERSIGHT,
     OVERSIGHT_KINDS,
+    PUBLIC,
     SESSION_COOKIE,
-    FormRoute,
+    SIGNED_IN,
+    CurrentUser,
     PageError,
+    PageRoute,
+    allow,
     as_uuid,
-    current_user,
     language,
     new_login_csrf,
     page,
     principal_of,
     redirect,
     render,
-    require,
     safe_next,
     secure_cookies,
 )
 from policies.casework import ResultCode
 from policies.render import render_html
 
-# Every form of these pages is checked for its CSRF token by the route class, before its
-# fields are read (web.FormRoute).
-router = APIRouter(prefix="/ui", include_in_schema=False, route_class=FormRoute)
-MUNICIPALITY = frozenset({OrganisationKind.MUNICIPALITY})
-RECORDERS = frozenset({OrganisationKind.MUNICIPALITY, OrganisationKind.NEIGHBOURHOOD_TEAM})
+# Every route of these pages states who may open it (@page(rule)); the route class refuses
+# a route that states nothing, and checks the rule, and every form's CSRF token, before any
+# of the route is read (web.PageRoute).
+router = APIRouter(prefix="/ui", include_in_schema=False, route_class=PageRoute)
+RECORDER_KINDS = frozenset({OrganisationKind.MUNICIPALITY, OrganisationKind.NEIGHBOURHOOD_TEAM})
+MUNICIPALITY = allow({OrganisationKind.MUNICIPALITY})
+RECORDERS = allow(RECORDER_KINDS)
+# The home page sends each person to their own start page; a person of another kind has none.
+HOME = allow(CASEWORK_KINDS | OVERSIGHT_KINDS)
 
 
 # Logging in and out ---------------------------------------------------------------------
 
 
 @router.get("/login", response_class=HTMLResponse)
-@page
+@page(PUBLIC)
 def login_form(request: Request, broker: CurrentBroker, next: str | None = None) -> Response:
     return _login_page(request, broker, next)
 
 
 @router.post("/login", response_class=HTMLResponse)
-@page
+@page(PUBLIC)
 def login(
     request: Request,
     broker: CurrentBroker,
@@ -92,7 +103,7 @@ def login(
     password: Annotated[str, Form(max_length=1024)] = "",
     next: Annotated[str, Form(max_length=500)] = "/ui/",
 ) -> Response:
-    # The form's login CSRF token is checked before this runs (web.FormRoute).
+    # The form's login CSRF token is checked before this runs (web.PageRoute).
     now = clock.now()
     attempt = throttle.LoginAttempt.of(
         broker.keyring, username, request.client.host if request.client else None
@@ -179,7 +190,7 @@ def finish_login(session: Session, broker: Any, user: Any, target: str) -> Respo
 
 
 @router.post("/logout")
-@page
+@page(SIGNED_IN)
 def logout(request: Request, session: DbSession) -> Response:
     accounts.end_session(session, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/ui/login", status_code=303)
@@ -200,23 +211,21 @@ def _set_login_csrf(response: Response, token: str, broker: Any) -> None:
 
 
 @router.get("/")
-@page
-def home(request: Request, session: DbSession) -> Response:
-    user = current_user(request, session)
+@page(HOME)
+def home(request: Request, user: CurrentUser) -> Response:
     if user.organisation_kind in OVERSIGHT_KINDS:
         return RedirectResponse("/ui/audit", status_code=303)
-    if user.organisation_kind in CASEWORK_KINDS:
-        return RedirectResponse("/ui/cases", status_code=303)
-    raise PageError(403, "forbidden")
+    return RedirectResponse("/ui/cases", status_code=303)
 
 
 # The work queue and the case page ------------------------------------------------------
 
 
 @router.get("/cases", response_class=HTMLResponse)
-@page
+@page(CASEWORK)
 def queue(
     request: Request,
+    user: CurrentUser,
     broker: CurrentBroker,
     session: DbSession,
     status: Annotated[list[str] | None, Query()] = None,
@@ -229,8 +238,6 @@ def queue(
     amount_max: str = "",
     offset: Annotated[Offset, Query()] = 0,
 ) -> Response:
-    user = current_user(request, session)
-    require(user, CASEWORK_KINDS)
     statuses = tuple(s for s in status or () if s in CaseStatus.__members__.values())
     kinds = tuple(k for k in kind or () if k in SignalKind.__members__.values())
     used = {
@@ -292,28 +299,17 @@ def queue(
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-@page
+@page(CASEWORK)
 def case_page(
-    request: Request, case_id: str, broker: CurrentBroker, session: DbSession
+    request: Request, user: CurrentUser, case_id: str, broker: CurrentBroker, session: DbSession
 ) -> Response:
-    user = current_user(request, session)
-    require(user, CASEWORK_KINDS)
     context = case_context(broker, session)
     document = cases.read_case(session, context, principal_of(user), as_uuid(case_id))
-    assignable: list[Organisation] = []
-    if user.organisation_kind is OrganisationKind.MUNICIPALITY:
-        assignable = list(
-            session.scalars(
-                select(Organisation)
-                .where(
-                    Organisation.parent_id == user.organisation_id,
-                    Organisation.kind.in_(
-                        [OrganisationKind.NEIGHBOURHOOD_TEAM, OrganisationKind.DEBT_SERVICE]
-                    ),
-                )
-                .order_by(Organisation.kind, Organisation.name)
-            )
-        )
+    assignable = (
+        organisations.teams_of(session, user.organisation_id)
+        if user.organisation_kind is OrganisationKind.MUNICIPALITY
+        else []
+    )
     names = _names(session, document)
     return render(
         request,
@@ -322,7 +318,7 @@ def case_page(
             "case": document,
             "names": names,
             "assignable": assignable,
-            "can_record": user.organisation_kind in RECORDERS
+            "can_record": user.organisation_kind in RECORDER_KINDS
             and document.get("status") != CaseStatus.CLOSED.value,
             "channels": [c.value for c in ContactChannel],
             "parts_of_day": [p.value for p in PartOfDay],
@@ -338,36 +334,29 @@ def case_page(
 def _names(session: Session, document: dict[str, Any]) -> dict[str, str]:
     ids = {a["organisation_id"] for a in document.get("assignments", [])}
     ids |= {a["recorded_by"] for a in document.get("contact_attempts", [])}
-    if not ids:
-        return {}
-    rows = session.execute(
-        select(Organisation.id, Organisation.name).where(
-            Organisation.id.in_([uuid.UUID(i) for i in ids])
-        )
-    )
-    return {str(org_id): name for org_id, name in rows}
+    return organisations.organisation_names(session, [uuid.UUID(i) for i in ids])
 
 
 @router.post("/cases/{case_id}/assignment")
-@page
+@page(MUNICIPALITY)
 def assign(
     request: Request,
+    user: CurrentUser,
     case_id: str,
     broker: CurrentBroker,
     session: DbSession,
     organisation_id: Annotated[str, Form()],
 ) -> Response:
-    user = current_user(request, session)
-    require(user, MUNICIPALITY)
     body = _validated(AssignmentIn, {"organisation_id": organisation_id})
     cases.assign(session, case_context(broker, session), principal_of(user), as_uuid(case_id), body)
     return redirect(f"/ui/cases/{case_id}", message="saved_assignment")
 
 
 @router.post("/cases/{case_id}/contact-attempts")
-@page
+@page(RECORDERS)
 def record_attempt(
     request: Request,
+    user: CurrentUser,
     case_id: str,
     broker: CurrentBroker,
     session: DbSession,
@@ -377,8 +366,6 @@ def record_attempt(
     part_of_day: Annotated[str, Form()] = "",
     note: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
-    user = current_user(request, session)
-    require(user, RECORDERS)
     body = _validated(
         ContactAttemptIn,
         {
@@ -396,16 +383,15 @@ def record_attempt(
 
 
 @router.post("/cases/{case_id}/result")
-@page
+@page(RECORDERS)
 def record_result(
     request: Request,
+    user: CurrentUser,
     case_id: str,
     broker: CurrentBroker,
     session: DbSession,
     result: Annotated[str, Form()],
 ) -> Response:
-    user = current_user(request, session)
-    require(user, RECORDERS)
     body = _validated(ResultIn, {"result": result})
     cases.record_result(
         session, case_context(broker, session), principal_of(user), as_uuid(case_id), body
@@ -429,16 +415,15 @@ def _validated(model: Any, data: dict[str, Any]) -> Any:
 
 
 @router.get("/overview", response_class=HTMLResponse)
-@page
+@page(MUNICIPALITY)
 def overview(
     request: Request,
+    user: CurrentUser,
     broker: CurrentBroker,
     session: DbSession,
     start: Annotated[str, Query(alias="from")] = "",
     end: Annotated[str, Query(alias="to")] = "",
 ) -> Response:
-    user = current_user(request, session)
-    require(user, MUNICIPALITY)
     today = clock.today()
     try:
         first = dt.date.fromisoformat(start) if start else today.replace(month=1, day=1)
@@ -449,8 +434,7 @@ def overview(
         period(first, last)  # the checks the report applies, before it runs
     except InvalidInput as error:
         raise PageError(422, "error", error.detail) from None
-    municipality = session.get(Organisation, user.organisation_id)
-    assert municipality is not None
+    municipality = organisations.own_municipality(session, user.organisation_id)
     figures = build_overview(
         session,
         case_context(broker, session).register,
@@ -480,17 +464,18 @@ def overview(
 
 
 @router.get("/audit", response_class=HTMLResponse)
-@page
-def audit_form(request: Request, broker: CurrentBroker, session: DbSession) -> Response:
-    user = current_user(request, session)
-    require(user, OVERSIGHT_KINDS)
+@page(OVERSIGHT)
+def audit_form(
+    request: Request, user: CurrentUser, broker: CurrentBroker, session: DbSession
+) -> Response:
     return _audit_page(request, broker, session, user, {}, searched=False)
 
 
 @router.post("/audit", response_class=HTMLResponse)
-@page
+@page(OVERSIGHT)
 def audit_search(
     request: Request,
+    user: CurrentUser,
     broker: CurrentBroker,
     session: DbSession,
     bsn: Annotated[str, Form(max_length=20)] = "",
@@ -505,8 +490,6 @@ def audit_search(
 ) -> Response:
     # A POST, like the API's search: a person's identity never goes into a URL, where
     # access logs and browser history would keep it.
-    user = current_user(request, session)
-    require(user, OVERSIGHT_KINDS)
     form = {
         "bsn": bsn, "surname": surname, "initials": initials, "birth_date": birth_date,
         "organisation": organisation, "purpose": purpose, "action": action,
@@ -555,16 +538,13 @@ def _audit_page(
             "audit.search",
             sorted({e["subject"] for e in found if e.get("subject")}) or [None],
         )
-    organisations = {
-        str(o.id): o.name for o in session.scalars(select(Organisation).order_by(Organisation.name))
-    }
     return render(
         request,
         "audit.html",
         {
             "entries": found,
             "searched": searched,
-            "organisations": organisations,
+            "organisations": organisations.organisation_names(session),
             "purposes": [p.id for p in register.purposes],
             "form": form,
         },
@@ -573,9 +553,10 @@ def _audit_page(
 
 
 @router.post("/access-report", response_class=HTMLResponse)
-@page
+@page(OVERSIGHT)
 def access_report(
     request: Request,
+    user: CurrentUser,
     broker: CurrentBroker,
     session: DbSession,
     bsn: Annotated[str, Form()] = "",
@@ -585,8 +566,6 @@ def access_report(
     download: Annotated[str, Form()] = "",
 ) -> Response:
     # A POST: the person's identity goes in the body, never into a URL or a server log.
-    user = current_user(request, session)
-    require(user, OVERSIGHT_KINDS)
     # Every pseudonym the person had: entries from before a key rotation keep the old one.
     stages = _pseudonyms(broker, bsn, surname, initials, birth_date)
     if stages is None:
@@ -610,31 +589,23 @@ def access_report(
 
 
 @router.get("/access-report", response_class=HTMLResponse)
-@page
-def access_report_form(request: Request, session: DbSession) -> Response:
-    user = current_user(request, session)
-    require(user, OVERSIGHT_KINDS)
+@page(OVERSIGHT)
+def access_report_form(request: Request, user: CurrentUser) -> Response:
     return render(request, "access_report_form.html", {}, user=user)
 
 
 @router.get("/log", response_class=HTMLResponse)
-@page
-def log_status(request: Request, broker: CurrentBroker, session: DbSession) -> Response:
-    user = current_user(request, session)
-    require(user, OVERSIGHT_KINDS)
-    latest = session.scalars(
-        select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc()).limit(1)
-    ).first()
-    verification = session.scalars(
-        select(AuditVerification).order_by(AuditVerification.verified_at.desc()).limit(1)
-    ).first()
+@page(OVERSIGHT)
+def log_status(
+    request: Request, user: CurrentUser, broker: CurrentBroker, session: DbSession
+) -> Response:
     return render(
         request,
         "log_status.html",
         {
             "tree_size": broker.audit.tree_size(session),
-            "checkpoint": latest,
-            "verification": verification,
+            "checkpoint": broker.audit.latest_checkpoint(session),
+            "verification": latest_verification(session),
             "verifier_key": broker.audit.verifier_key(),
         },
         user=user,
@@ -642,22 +613,22 @@ def log_status(request: Request, broker: CurrentBroker, session: DbSession) -> R
 
 
 @router.post("/log/verification")
-@page
+@page(OVERSIGHT)
 def verify_now(
     request: Request,
+    user: CurrentUser,
     broker: CurrentBroker,
     session: DbSession,
 ) -> Response:
-    user = current_user(request, session)
-    require(user, OVERSIGHT_KINDS)
     verify_log(session, broker, user.user_id)
     return redirect("/ui/log")
 
 
 @router.get("/register", response_class=HTMLResponse)
-@page
-def register_page(request: Request, broker: CurrentBroker, session: DbSession) -> Response:
-    user = current_user(request, session)
+@page(SIGNED_IN)
+def register_page(
+    request: Request, user: CurrentUser, broker: CurrentBroker, session: DbSession
+) -> Response:
     active = broker.policies.active(session)
     return render(
         request,
@@ -668,19 +639,18 @@ def register_page(request: Request, broker: CurrentBroker, session: DbSession) -
 
 
 @router.get("/consents", response_class=HTMLResponse)
-@page
-def consent_form(request: Request, session: DbSession) -> Response:
-    user = current_user(request, session)
-    require(user, OVERSIGHT_KINDS)
+@page(OVERSIGHT)
+def consent_form(request: Request, user: CurrentUser) -> Response:
     return render(
         request, "consents.html", {"searched": False, "form": {}, "organisations": {}}, user=user
     )
 
 
 @router.post("/consents", response_class=HTMLResponse)
-@page
+@page(OVERSIGHT)
 def consent_ledger(
     request: Request,
+    user: CurrentUser,
     broker: CurrentBroker,
     session: DbSession,
     bsn: Annotated[str, Form(max_length=20)] = "",
@@ -688,34 +658,27 @@ def consent_ledger(
     initials: Annotated[str, Form(max_length=20)] = "",
     birth_date: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    user = current_user(request, session)
-    require(user, OVERSIGHT_KINDS)
     stages = _pseudonyms(broker, bsn, surname, initials, birth_date)
     if stages is None:
         raise PageError(422, "error", "a BSN, or surname, initials and date of birth")
     pseudonym = stages[-1]  # the stored subject has the newest
-    consents: list[Consent] = []
-    objections: list[Objection] = []
-    subject_id = session.scalar(select(Subject.id).where(Subject.pseudonym == pseudonym))
-    if subject_id is not None:
-        consents = list(
-            session.scalars(
-                select(Consent).where(Consent.subject_id == subject_id).order_by(Consent.created_at)
-            )
-        )
-        objections = list(
-            session.scalars(select(Objection).where(Objection.subject_id == subject_id))
-        )
+    # The same ledger as POST /v1/consents/search shows a privacy officer, and the objections.
+    found = consents.consents_for(
+        session,
+        ledger_context(broker, session),
+        principal_of(user),
+        subject_pseudonym_value=pseudonym,
+    )
+    objections = consents.objections_of(session, pseudonym)
     _record_oversight(session, broker, user, "consent.search", [pseudonym])
-    organisations = {str(o.id): o.name for o in session.scalars(select(Organisation))}
     return render(
         request,
         "consents.html",
         {
             "searched": True,
-            "consents": consents,
+            "consents": found,
             "objections": objections,
-            "organisations": organisations,
+            "organisations": organisations.organisation_names(session),
             "form": {
                 "bsn": bsn,
                 "surname": surname,
@@ -760,25 +723,23 @@ def _record_oversight(
     session: Session, broker: Any, user: SignedIn, action: str, subjects: list[str | None]
 ) -> None:
     """The privacy officer's reads are logged too, one entry per person looked up."""
-    officer = Party(user.organisation_id, user.organisation_kind.value, f"user:{user.user_id}")
-    record_review(broker.disclosures(session), officer, action, subjects)
+    record_review(broker.disclosures(session), Party.of(principal_of(user)), action, subjects)
 
 
 # A person's rights: erasure, rectification, restriction -----------------------------------
 
 
 @router.get("/rights", response_class=HTMLResponse)
-@page
-def rights_form(request: Request, session: DbSession) -> Response:
-    user = current_user(request, session)
-    require(user, OVERSIGHT_KINDS)
+@page(OVERSIGHT)
+def rights_form(request: Request, user: CurrentUser) -> Response:
     return render(request, "rights.html", {"result": None, "refused": None}, user=user)
 
 
 @router.post("/rights", response_class=HTMLResponse)
-@page
+@page(OVERSIGHT)
 def rights_request(
     request: Request,
+    user: CurrentUser,
     broker: CurrentBroker,
     session: DbSession,
     request_kind: Annotated[str, Form(alias="request")],
@@ -792,8 +753,6 @@ def rights_request(
     new_surname: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """The same services as ``/v1/subjects/*``: decided, carried out and logged alike."""
-    user = current_user(request, session)
-    require(user, OVERSIGHT_KINDS)
     if request_kind not in ("erasure", "restriction", "rectification"):
         raise PageError(422, "error", "request: erasure, restriction or rectification")
     if _pseudonyms(broker, bsn, surname, initials, birth_date) is None:
@@ -803,13 +762,7 @@ def rights_request(
         fields |= {"surname": surname.strip(), "initials": initials.strip() or None,
                    "birth_date": birth_date or None}  # fmt: skip
     person = Person.model_validate(fields)
-    context = rights.RightsContext(
-        keyring=broker.keyring,
-        register=case_context(broker, session).register,
-        audit=broker.audit,
-        today=clock.today(),
-        now=clock.now(),
-    )
+    context = rights_context(broker, session)
     principal = principal_of(user)
     try:
         if request_kind == "erasure":

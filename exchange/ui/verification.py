@@ -58,3 +58,10 @@ def verify_log(session: Session, broker: Broker, user_id: uuid.UUID | None) -> A
         now,
     )
     return run
+
+
+def latest_verification(session: Session) -> AuditVerification | None:
+    """The last run of the verifier, whether it found the log whole or not."""
+    return session.scalars(
+        select(AuditVerification).order_by(AuditVerification.verified_at.desc()).limit(1)
+    ).first()

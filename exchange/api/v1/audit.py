@@ -25,7 +25,7 @@ from exchange.fields import Cursor, Instant, LeafIndex, Text, TreeSize
 from exchange.http.bodies import JsonRoute
 from exchange.http.deps import CurrentBroker, DbSession
 from exchange.identity.pseudonyms import subject_pseudonyms
-from exchange.organisations.models import OrganisationKind
+from exchange.organisations.terms import OrganisationKind
 from exchange.rights import report
 
 router = APIRouter(prefix="/audit", tags=["audit"], route_class=JsonRoute)

@@ -14,14 +14,14 @@ from fastapi import APIRouter, Query, Response
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import CASES_READ, CASES_WRITE
 from exchange.cases import service
-from exchange.cases.models import CaseStatus, Composition
 from exchange.cases.schemas import AssignmentIn, ContactAttemptIn, ResultIn
+from exchange.cases.terms import CaseStatus, Composition
 from exchange.errors import FieldError, InvalidInput
 from exchange.fields import Offset, Text
 from exchange.http.bodies import JsonRoute
 from exchange.http.deps import CurrentBroker, DbSession, case_context
-from exchange.organisations.models import OrganisationKind
-from exchange.signals.models import SignalKind
+from exchange.organisations.terms import OrganisationKind
+from exchange.signals.terms import SignalKind
 
 router = APIRouter(prefix="/cases", tags=["cases"], route_class=JsonRoute)
 

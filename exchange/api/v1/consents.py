@@ -16,7 +16,7 @@ from exchange.auth.scopes import CONSENTS_READ, CONSENTS_WRITE
 from exchange.auth.tokens import Principal
 from exchange.broker import Broker
 from exchange.consents import service
-from exchange.consents.models import CollectionMethod, Consent, ConsentEvent
+from exchange.consents.models import Consent, ConsentEvent
 from exchange.consents.schemas import (
     ConsentEventOut,
     ConsentIn,
@@ -27,12 +27,13 @@ from exchange.consents.schemas import (
     ObjectionOut,
     WithdrawalIn,
 )
+from exchange.consents.terms import CollectionMethod
 from exchange.fields import Text
 from exchange.http.bodies import JsonRoute
-from exchange.http.deps import CurrentBroker, DbSession
+from exchange.http.deps import CurrentBroker, DbSession, ledger_context
 from exchange.identity.models import Subject
 from exchange.identity.pseudonyms import for_recipient, subject_pseudonym
-from exchange.organisations.models import OrganisationKind
+from exchange.organisations.terms import OrganisationKind
 
 router = APIRouter(tags=["consents"], route_class=JsonRoute)
 
@@ -57,7 +58,7 @@ LEDGER_KINDS = frozenset(
 def give_consent(
     body: ConsentIn, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
 ) -> ConsentOut:
-    consent = service.give_consent(session, _context(broker, session), principal, body)
+    consent = service.give_consent(session, ledger_context(broker, session), principal, body)
     return _out(session, broker, principal, [consent])[0]
 
 
@@ -76,7 +77,7 @@ def withdraw_consent(
 ) -> ConsentOut:
     consent = service.withdraw_consent(
         session,
-        _context(broker, session),
+        ledger_context(broker, session),
         principal,
         consent_id,
         body.effective_on if body else None,
@@ -94,7 +95,9 @@ def list_consents(
     session: DbSession,
     purpose: Annotated[Text | None, Query(description="Only consents for this purpose")] = None,
 ) -> ConsentList:
-    consents = service.consents_for(session, _context(broker, session), principal, purpose=purpose)
+    consents = service.consents_for(
+        session, ledger_context(broker, session), principal, purpose=purpose
+    )
     return ConsentList(consents=_out(session, broker, principal, consents))
 
 
@@ -109,7 +112,7 @@ def search_consents(
 ) -> ConsentList:
     pseudonym = subject_pseudonym(broker.keyring.pseudonym_keys, body.person)
     consents = service.consents_for(
-        session, _context(broker, session), principal, subject_pseudonym_value=pseudonym
+        session, ledger_context(broker, session), principal, subject_pseudonym_value=pseudonym
     )
     return ConsentList(consents=_out(session, broker, principal, consents))
 
@@ -137,7 +140,7 @@ def record_objection(
     body: ObjectionIn, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
 ) -> ObjectionOut:
     objection, pseudonym = service.record_objection(
-        session, _context(broker, session), principal, body
+        session, ledger_context(broker, session), principal, body
     )
     return ObjectionOut(
         id=objection.id,
@@ -146,16 +149,6 @@ def record_objection(
         purposes=objection.purposes,
         made_on=objection.made_on,
         recorded_by=objection.recorded_by_id,
-    )
-
-
-def _context(broker: Broker, session: Session) -> service.LedgerContext:
-    return service.LedgerContext(
-        keyring=broker.keyring,
-        register=broker.policies.active(session).register,
-        audit=broker.audit,
-        today=clock.today(),
-        now=clock.now(),
     )
 
 

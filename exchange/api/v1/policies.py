@@ -10,7 +10,7 @@ from sqlalchemy import select
 from exchange.auth.guards import requires
 from exchange.http.bodies import JsonRoute
 from exchange.http.deps import CurrentBroker, DbSession
-from exchange.organisations.models import OrganisationKind
+from exchange.organisations.terms import OrganisationKind
 from exchange.policy.models import PolicyVersion
 from policies.engine import Register
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy.orm import Session
 
 from exchange import clock
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import CASES_READ
-from exchange.auth.tokens import Principal
 from exchange.errors import NotFound
 from exchange.fields import Day, Text
 from exchange.http.bodies import JsonRoute
 from exchange.http.deps import CurrentBroker, DbSession
-from exchange.organisations.models import Organisation, OrganisationKind
+from exchange.organisations.service import own_municipality
+from exchange.organisations.terms import OrganisationKind
 from exchange.reports.ddas import build_ddas
 from exchange.reports.overview import build_overview
 from exchange.reports.period import period
@@ -39,7 +38,7 @@ def ddas_delivery(
     broker: CurrentBroker,
     session: DbSession,
 ) -> dict[str, Any]:
-    own = _own_municipality(session, principal)
+    own = own_municipality(session, principal.organisation_id)
     # Another municipality's delivery does not exist for this caller.
     if own.gemeentecode != municipality:
         raise NotFound(f"municipality {municipality} not found")
@@ -71,17 +70,10 @@ def overview(
     return build_overview(
         session,
         broker.policies.active(session).register,
-        _own_municipality(session, principal),
+        own_municipality(session, principal.organisation_id),
         checked.start,
         checked.end,
         clock.now(),
         audit=broker.audit,
         actor_client=principal.client_id,
     )
-
-
-def _own_municipality(session: Session, principal: Principal) -> Organisation:
-    organisation = session.get(Organisation, principal.organisation_id)
-    if organisation is None:  # a token outliving its organisation
-        raise NotFound("the caller's municipality is not registered")
-    return organisation

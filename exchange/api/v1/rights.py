@@ -4,15 +4,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy.orm import Session
 
-from exchange import clock
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import SUBJECTS_RIGHTS
-from exchange.broker import Broker
 from exchange.http.bodies import JsonRoute
-from exchange.http.deps import CurrentBroker, DbSession
-from exchange.organisations.models import PROVIDER_KINDS, OrganisationKind
+from exchange.http.deps import CurrentBroker, DbSession, rights_context
+from exchange.organisations.terms import PROVIDER_KINDS, OrganisationKind
 from exchange.rights import service
 from exchange.rights.schemas import (
     ErasureOut,
@@ -43,7 +40,9 @@ RECIPIENT_KINDS = {
 def erasure(
     body: RightsRequest, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
 ) -> ErasureOut:
-    result = service.erase(session, _context(broker, session), principal, body.person, body.reason)
+    result = service.erase(
+        session, rights_context(broker, session), principal, body.person, body.reason
+    )
     return ErasureOut.model_validate(result)
 
 
@@ -57,7 +56,7 @@ def restriction(
     body: RightsRequest, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
 ) -> RestrictionOut:
     result = service.restrict(
-        session, _context(broker, session), principal, body.person, body.reason
+        session, rights_context(broker, session), principal, body.person, body.reason
     )
     return RestrictionOut.model_validate(result)
 
@@ -76,7 +75,7 @@ def rectification(
 ) -> RectificationOut:
     result = service.rectify(
         session,
-        _context(broker, session),
+        rights_context(broker, session),
         principal,
         body.person,
         body.corrections.model_dump(exclude_unset=True),
@@ -97,14 +96,4 @@ def notices(principal: CurrentPrincipal, session: DbSession) -> NoticeList:
             NoticeOut(id=n.id, event=n.event, resources=n.resources, created_at=n.created_at)
             for n in service.notices_for(session, principal.organisation_id)
         ]
-    )
-
-
-def _context(broker: Broker, session: Session) -> service.RightsContext:
-    return service.RightsContext(
-        keyring=broker.keyring,
-        register=broker.policies.active(session).register,
-        audit=broker.audit,
-        today=clock.today(),
-        now=clock.now(),
     )

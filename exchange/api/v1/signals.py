@@ -25,10 +25,10 @@ from exchange.http.bodies import JsonRoute, json_body
 from exchange.http.deps import CurrentBroker, DbSession
 from exchange.http.problems import invalid_input, problem_response
 from exchange.identity.models import Subject
-from exchange.organisations.models import PROVIDER_KINDS
+from exchange.organisations.terms import PROVIDER_KINDS
 from exchange.signals import service
 from exchange.signals.intake import IntakeCoalescer, receive
-from exchange.signals.models import Signal, SignalKind
+from exchange.signals.models import Signal
 from exchange.signals.schemas import (
     BatchResult,
     FeedbackOut,
@@ -36,6 +36,7 @@ from exchange.signals.schemas import (
     SignalOut,
     SignalWithFeedback,
 )
+from exchange.signals.terms import SignalKind
 from policies.casework import load_casework_policy
 
 router = APIRouter(prefix="/signals", tags=["signals"], route_class=JsonRoute)

@@ -9,7 +9,7 @@ from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import SIGNALS_READ, SIGNALS_WRITE
 from exchange.http.bodies import JsonRoute
 from exchange.http.deps import CurrentBroker, DbSession
-from exchange.organisations.models import PROVIDER_KINDS
+from exchange.organisations.terms import PROVIDER_KINDS
 from exchange.outbound import Outbound
 from exchange.webhooks import service
 from exchange.webhooks.models import WebhookDelivery, WebhookSubscription
