@@ -574,8 +574,8 @@ def _send_demo_signals(settings: Settings, organisations: list[DemoOrganisation]
     from exchange.auth.scopes import default_scopes
     from exchange.auth.tokens import Principal
     from exchange.broker import Broker
+    from exchange.intake.coalescer import receive
     from exchange.logs import configure_logging
-    from exchange.signals.intake import receive
 
     # Quiet: the demo prints its credentials (or JSON for scripts) and nothing else.
     configure_logging(settings.log_format, "WARNING")

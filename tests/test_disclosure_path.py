@@ -42,7 +42,7 @@ from exchange.auditlog.models import AuditEntry
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.broker import Broker
 from exchange.disclosures import Refused
-from exchange.signals.intake import DeferredAudit
+from exchange.intake.coalescer import DeferredAudit
 from tests.factories import generated_bsn, signal_body
 
 Headers = Callable[[str], dict[str, str]]

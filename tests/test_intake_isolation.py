@@ -1,7 +1,7 @@
 """One provider's failure in a shared intake transaction fails only that provider's requests.
 
 The coalescer takes concurrent single signals of several providers in one transaction
-(``exchange.signals.intake``). A fault that belongs to one provider's signals (a household
+(``exchange.intake.coalescer``). A fault that belongs to one provider's signals (a household
 whose key-encryption key is gone from the vault, an organisation removed while its signal
 waited) must not cost the others their signals: they are stored and answered 201, with
 their audit entries in a contiguous, verifying log; the failed provider stores nothing and
@@ -35,8 +35,8 @@ from exchange.auditlog.models import AuditEntry
 from exchange.auth.models import ApiClient
 from exchange.demo import DemoOrganisation
 from exchange.identity.models import Household, Subject
+from exchange.intake import service
 from exchange.organisations.models import Organisation
-from exchange.signals import service
 from exchange.signals.models import Signal
 from tests.conftest import ISSUER
 from tests.factories import PROBLEM_JSON, signal_body

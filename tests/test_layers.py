@@ -57,7 +57,7 @@ def test_the_tree_keeps_every_layer_contract() -> None:
         # The kernel reaching up into a domain service.
         (
             "exchange.disclosures.service",
-            "from exchange.signals import service as signal_service",
+            "from exchange.intake import service as signal_service",
             "exchange.disclosures.service",
         ),
         # The policy engine importing the broker.

@@ -162,7 +162,7 @@ def test_concurrent_intake_and_reads_on_three_replicas_lose_and_duplicate_nothin
     assert_export_verifies(d, officer, checkpoints[0], tmp_path)
 
 
-# This test found a defect (fixed in exchange/signals/intake.py): a coalesced intake
+# This test found a defect (fixed in exchange/intake/coalescer.py): a coalesced intake
 # transaction held the audit head row while inserting another provider's households, so two
 # replicas could deadlock; and its retry undid groups already answered 201.
 def test_one_household_signalled_by_two_providers_at_two_replicas_gets_one_case(

@@ -25,9 +25,9 @@ from exchange.auth.guards import authenticate, authorize
 from exchange.broker import Broker
 from exchange.config import Settings
 from exchange.http import problems
+from exchange.intake.coalescer import IntakeCoalescer
 from exchange.logs import configure_logging
 from exchange.ops import install as install_operations
-from exchange.signals.intake import IntakeCoalescer
 from exchange.tracing import TraceContext
 from exchange.ui import oidc as oidc_routes
 from exchange.ui import routes as ui_routes

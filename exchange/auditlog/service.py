@@ -137,7 +137,7 @@ class AuditRecord:
 
 class AuditSink(Protocol):
     """Where a service appends its audit records: the trail itself, or a buffer that appends
-    them to the trail at the end of the transaction (``exchange.signals.intake``)."""
+    them to the trail at the end of the transaction (``exchange.intake.coalescer``)."""
 
     def append(
         self, session: Session, records: Sequence[AuditRecord], now: dt.datetime

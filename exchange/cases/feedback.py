@@ -17,6 +17,9 @@ from exchange.cases.terms import CaseStatus
 from policies.casework import CaseworkPolicy, FeedbackCode
 from policies.engine import Decision
 
+# The register's purpose under which a provider hears of its signals: read back
+# (exchange.intake.service.read_signal) or announced (exchange.webhooks.service).
+FEEDBACK_PURPOSE = "provider-feedback"
 STATUS_FIELD = "feedback.status"
 PAUSE_FIELD = "feedback.collection_paused_until"
 

@@ -1,6 +1,6 @@
 """Case linking: each arriving signal joins its household's open case or opens a new one.
 
-Intake (``exchange.signals.service``) calls this in its own transaction for a whole batch at
+Intake (``exchange.intake.service``) calls this in its own transaction for a whole batch at
 once: one query for the households' cases, one for the senders of the cases joined, one
 insert of the new cases and one update per shape of change, never a round trip per signal.
 Deadlines come from the casework policy (``exchange.cases.states.schedule``), retention

@@ -16,18 +16,20 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from exchange import clock
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
 from exchange.clock import local_date
 from exchange.consents.models import Consent, ConsentEvent, Objection
-from exchange.consents.schemas import ConsentIn, ObjectionIn
-from exchange.consents.terms import ConsentStatus
+from exchange.consents.schemas import ConsentEventOut, ConsentIn, ConsentOut, ObjectionIn
+from exchange.consents.terms import CollectionMethod, ConsentStatus
 from exchange.db import CHUNK
 from exchange.errors import Conflict, FieldError, InvalidInput, NotFound
 from exchange.identity.models import Subject
-from exchange.identity.pseudonyms import subject_pseudonym
+from exchange.identity.pseudonyms import for_recipient, subject_pseudonym
 from exchange.identity.service import ensure_subjects
 from exchange.organisations.models import Organisation
+from exchange.organisations.terms import OrganisationKind
 from exchange.vault import envelope
 from exchange.vault.keyring import Keyring
 from policies.engine import Register
@@ -313,3 +315,52 @@ def _known_recipients(session: Session, recipients: list[uuid.UUID]) -> None:
     ]
     if errors:
         raise InvalidInput("unknown recipient in the request", errors)
+
+
+def consents_out(
+    session: Session, keyring: Keyring, principal: Principal, consents: Sequence[Consent]
+) -> list[ConsentOut]:
+    """Consents as the API and the pages show them to ``principal``: with their events and
+    the person under the pseudonym this organisation knows them by."""
+    events = events_of(session, [c.id for c in consents])
+    pseudonyms = dict(
+        session.execute(
+            select(Subject.id, Subject.pseudonym).where(
+                Subject.id.in_([c.subject_id for c in consents])
+            )
+        ).all()
+    )
+    today = clock.today()
+    return [
+        ConsentOut(
+            id=c.id,
+            status=current_status(c, today),
+            subject=as_seen_by(keyring, principal, pseudonyms[c.subject_id]),
+            purposes=c.purposes,
+            recipients=[uuid.UUID(r) for r in c.recipients],
+            collected_by=c.collected_by_id,
+            collection_method=CollectionMethod(c.collection_method),
+            notice_version=c.notice_version,
+            valid_from=c.valid_from,
+            valid_until=c.valid_until,
+            policy_version=c.policy_version,
+            events=[_event(e) for e in events.get(c.id, [])],
+        )
+        for c in consents
+    ]
+
+
+def _event(event: ConsentEvent) -> ConsentEventOut:
+    return ConsentEventOut(
+        event=event.event,
+        effective_on=event.effective_on,
+        recorded_by=event.recorded_by_id,
+        recorded_at=event.recorded_at,
+    )
+
+
+def as_seen_by(keyring: Keyring, principal: Principal, pseudonym: str) -> str:
+    """Each organisation sees its own pseudonym of the person; a privacy officer the broker's."""
+    if principal.organisation_kind is OrganisationKind.PRIVACY_OFFICER:
+        return pseudonym
+    return for_recipient(keyring.pseudonym.active, pseudonym, str(principal.organisation_id))

@@ -8,6 +8,7 @@ transaction, so an activation takes effect at the next disclosure on every repli
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import posixpath
@@ -109,6 +110,11 @@ def ensure_active(session: Session, audit: AuditTrail | None = None) -> PolicyVe
 
 
 _ACTIVE_VERSION = select(PolicyVersion.version_hash).where(PolicyVersion.active_slot == 1)
+
+
+def activated_at(session: Session) -> dt.datetime | None:
+    """When the version in force was activated (None for the shipped one, never activated)."""
+    return session.scalar(select(PolicyVersion.activated_at).where(PolicyVersion.active_slot == 1))
 
 
 class PolicyStore:

@@ -8,7 +8,9 @@ import uuid
 from pydantic import BaseModel, Field
 
 from exchange.identity.schemas import Strict
-from exchange.webhooks.service import MAX_URL_LENGTH
+
+# Longer URLs are refused at registration (exchange.webhooks.service.check_url).
+MAX_URL_LENGTH = 2048
 
 
 class WebhookIn(Strict):

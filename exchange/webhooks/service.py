@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from exchange import clock
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
-from exchange.cases.feedback import PAUSE_FIELD, STATUS_FIELD, provider_feedback
+from exchange.cases.feedback import FEEDBACK_PURPOSE, PAUSE_FIELD, STATUS_FIELD, provider_feedback
 from exchange.cases.models import Case
 from exchange.db import insert_ignoring_conflicts
 from exchange.disclosures import Ask, Disclosure, Disclosures, Party, Person, Shown
@@ -36,14 +36,13 @@ from exchange.vault import envelope
 from exchange.vault.keyring import Keyring
 from exchange.webhooks import signing
 from exchange.webhooks.models import WebhookDelivery, WebhookSubscription
+from exchange.webhooks.schemas import MAX_URL_LENGTH, DeliveryOut, WebhookOut, WebhookWithSecret
 from policies.casework import CaseworkPolicy, load_casework_policy
 from policies.engine import Decision, Register
 
 log = structlog.get_logger("exchange.webhooks")
 
 FEEDBACK_CHANGED = "signal.feedback_changed"
-FEEDBACK_PURPOSE = "provider-feedback"
-MAX_URL_LENGTH = 2048
 
 
 class DeliveryState:
@@ -400,3 +399,39 @@ def _disclosed_fields(payload: dict[str, Any] | None) -> tuple[str, ...]:
 
 def _instant(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def subscription_out(subscription: WebhookSubscription) -> WebhookOut:
+    """A subscription as its provider sees it (never its secret)."""
+    return WebhookOut(
+        url=subscription.url,
+        created_at=subscription.created_at,
+        updated_at=subscription.updated_at,
+    )
+
+
+def with_secret(subscribed: Subscribed) -> WebhookWithSecret:
+    """A subscription just made or renewed, with its secret: the one time it is shown."""
+    subscription = subscribed.subscription
+    return WebhookWithSecret(
+        url=subscription.url,
+        created_at=subscription.created_at,
+        updated_at=subscription.updated_at,
+        secret=subscribed.secret,
+    )
+
+
+def delivery_out(delivery: WebhookDelivery) -> DeliveryOut:
+    """A delivery as its provider sees it: the next attempt only while one is due."""
+    return DeliveryOut(
+        id=delivery.id,
+        type=delivery.event_type,
+        state=delivery.state,
+        attempts=delivery.attempts,
+        last_status=delivery.last_status,
+        created_at=delivery.created_at,
+        delivered_at=delivery.delivered_at,
+        next_attempt_at=(
+            delivery.next_attempt_at if delivery.state == DeliveryState.PENDING else None
+        ),
+    )

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from exchange import clock
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import CONSENTS_READ, CONSENTS_WRITE
-from exchange.auth.tokens import Principal
-from exchange.broker import Broker
 from exchange.consents import service
-from exchange.consents.models import Consent, ConsentEvent
 from exchange.consents.schemas import (
-    ConsentEventOut,
     ConsentIn,
     ConsentList,
     ConsentOut,
@@ -27,12 +19,10 @@ from exchange.consents.schemas import (
     ObjectionOut,
     WithdrawalIn,
 )
-from exchange.consents.terms import CollectionMethod
 from exchange.fields import Text
 from exchange.http.bodies import JsonRoute
 from exchange.http.deps import CurrentBroker, DbSession, ledger_context
-from exchange.identity.models import Subject
-from exchange.identity.pseudonyms import for_recipient, subject_pseudonym
+from exchange.identity.pseudonyms import subject_pseudonym
 from exchange.organisations.terms import OrganisationKind
 
 router = APIRouter(tags=["consents"], route_class=JsonRoute)
@@ -59,7 +49,7 @@ def give_consent(
     body: ConsentIn, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
 ) -> ConsentOut:
     consent = service.give_consent(session, ledger_context(broker, session), principal, body)
-    return _out(session, broker, principal, [consent])[0]
+    return service.consents_out(session, broker.keyring, principal, [consent])[0]
 
 
 @router.post(
@@ -82,7 +72,7 @@ def withdraw_consent(
         consent_id,
         body.effective_on if body else None,
     )
-    return _out(session, broker, principal, [consent])[0]
+    return service.consents_out(session, broker.keyring, principal, [consent])[0]
 
 
 @router.get(
@@ -98,7 +88,7 @@ def list_consents(
     consents = service.consents_for(
         session, ledger_context(broker, session), principal, purpose=purpose
     )
-    return ConsentList(consents=_out(session, broker, principal, consents))
+    return ConsentList(consents=service.consents_out(session, broker.keyring, principal, consents))
 
 
 @router.post(
@@ -114,7 +104,7 @@ def search_consents(
     consents = service.consents_for(
         session, ledger_context(broker, session), principal, subject_pseudonym_value=pseudonym
     )
-    return ConsentList(consents=_out(session, broker, principal, consents))
+    return ConsentList(consents=service.consents_out(session, broker.keyring, principal, consents))
 
 
 @router.get("/consents/{consent_id}", response_model=ConsentOut, summary="One consent")
@@ -126,7 +116,7 @@ def read_consent(
     session: DbSession,
 ) -> ConsentOut:
     consent = service.visible_consent(session, principal, consent_id)
-    return _out(session, broker, principal, [consent])[0]
+    return service.consents_out(session, broker.keyring, principal, [consent])[0]
 
 
 @router.post(
@@ -145,55 +135,8 @@ def record_objection(
     return ObjectionOut(
         id=objection.id,
         status="in_force",
-        subject=_as_seen_by(broker, principal, pseudonym),
+        subject=service.as_seen_by(broker.keyring, principal, pseudonym),
         purposes=objection.purposes,
         made_on=objection.made_on,
         recorded_by=objection.recorded_by_id,
     )
-
-
-def _out(
-    session: Session, broker: Broker, principal: Principal, consents: Sequence[Consent]
-) -> list[ConsentOut]:
-    events = service.events_of(session, [c.id for c in consents])
-    pseudonyms = dict(
-        session.execute(
-            select(Subject.id, Subject.pseudonym).where(
-                Subject.id.in_([c.subject_id for c in consents])
-            )
-        ).all()
-    )
-    today = clock.today()
-    return [
-        ConsentOut(
-            id=c.id,
-            status=service.current_status(c, today),
-            subject=_as_seen_by(broker, principal, pseudonyms[c.subject_id]),
-            purposes=c.purposes,
-            recipients=[uuid.UUID(r) for r in c.recipients],
-            collected_by=c.collected_by_id,
-            collection_method=CollectionMethod(c.collection_method),
-            notice_version=c.notice_version,
-            valid_from=c.valid_from,
-            valid_until=c.valid_until,
-            policy_version=c.policy_version,
-            events=[_event(e) for e in events.get(c.id, [])],
-        )
-        for c in consents
-    ]
-
-
-def _event(event: ConsentEvent) -> ConsentEventOut:
-    return ConsentEventOut(
-        event=event.event,
-        effective_on=event.effective_on,
-        recorded_by=event.recorded_by_id,
-        recorded_at=event.recorded_at,
-    )
-
-
-def _as_seen_by(broker: Broker, principal: Principal, pseudonym: str) -> str:
-    """Each organisation sees its own pseudonym of the person; a privacy officer the broker's."""
-    if principal.organisation_kind is OrganisationKind.PRIVACY_OFFICER:
-        return pseudonym
-    return for_recipient(broker.keyring.pseudonym.active, pseudonym, str(principal.organisation_id))

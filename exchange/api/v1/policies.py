@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import select
 
 from exchange.auth.guards import requires
 from exchange.http.bodies import JsonRoute
 from exchange.http.deps import CurrentBroker, DbSession
 from exchange.organisations.terms import OrganisationKind
-from exchange.policy.models import PolicyVersion
+from exchange.policy import service as policy
 from policies.engine import Register
 
 router = APIRouter(prefix="/policies", tags=["policies"], route_class=JsonRoute)
@@ -21,9 +20,7 @@ router = APIRouter(prefix="/policies", tags=["policies"], route_class=JsonRoute)
 @requires(None, OrganisationKind)
 def active_policy(broker: CurrentBroker, session: DbSession) -> dict[str, Any]:
     register = broker.policies.active(session).register
-    activated_at = session.scalar(
-        select(PolicyVersion.activated_at).where(PolicyVersion.active_slot == 1)
-    )
+    activated_at = policy.activated_at(session)
     return {
         "version": register.version_hash,
         "label": register.version,

@@ -9,26 +9,19 @@ import orjson
 import structlog
 from fastapi import APIRouter, Request, Response
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from exchange import clock
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import SIGNALS_READ, SIGNALS_WRITE
 from exchange.auth.tokens import Principal
 from exchange.broker import Broker
-from exchange.cases.feedback import provider_feedback
-from exchange.cases.models import Case
-from exchange.disclosures import Ask, Disclosure, Disclosures, Party, Person
-from exchange.errors import FieldError, Forbidden, InvalidInput
+from exchange.errors import FieldError, InvalidInput
 from exchange.http.bodies import JsonRoute, json_body
 from exchange.http.deps import CurrentBroker, DbSession
 from exchange.http.problems import invalid_input, problem_response
-from exchange.identity.models import Subject
+from exchange.intake import service
+from exchange.intake.coalescer import IntakeCoalescer, receive
 from exchange.organisations.terms import PROVIDER_KINDS
-from exchange.signals import service
-from exchange.signals.intake import IntakeCoalescer, receive
-from exchange.signals.models import Signal
 from exchange.signals.schemas import (
     BatchResult,
     FeedbackOut,
@@ -37,10 +30,8 @@ from exchange.signals.schemas import (
     SignalWithFeedback,
 )
 from exchange.signals.terms import SignalKind
-from policies.casework import load_casework_policy
 
 router = APIRouter(prefix="/signals", tags=["signals"], route_class=JsonRoute)
-FEEDBACK_PURPOSE = "provider-feedback"
 log = structlog.get_logger("exchange.signals")
 _SIGNAL = TypeAdapter(SignalIn)
 
@@ -54,7 +45,7 @@ _SIGNAL = TypeAdapter(SignalIn)
 )
 @requires(SIGNALS_WRITE, PROVIDER_KINDS)
 async def send_signal(signal: SignalIn, request: Request) -> Any:
-    # Concurrent single signals share a transaction (see exchange.signals.intake); the
+    # Concurrent single signals share a transaction (see exchange.intake.coalescer); the
     # answer comes after that transaction has committed. The principal is the one the
     # router's guard (``authorize``) checked and left in the request state: on the busiest
     # route, without a dependency of its own to resolve per request.
@@ -184,7 +175,7 @@ def _item(
     }
 
 
-def _signal_document(signal: service.StoredSignal | Signal) -> dict[str, Any]:
+def _signal_document(signal: service.StoredSignal) -> dict[str, Any]:
     return {
         "id": str(signal.id),
         "external_ref": signal.external_ref,
@@ -204,30 +195,14 @@ def _signal_document(signal: service.StoredSignal | Signal) -> dict[str, Any]:
 def read_signal(
     signal_id: uuid.UUID, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
 ) -> SignalWithFeedback:
-    signal = service.get_signal(session, principal.organisation_id, signal_id)
-    # Telling a provider the status of its signal is feedback: a disclosure like any other.
-    subject = session.scalar(select(Subject.pseudonym).where(Subject.id == signal.subject_id))
-    provider = Party.of(principal)
-    [decided] = Disclosures(
-        session, broker.policies.active(session).register, broker.audit, clock.now(), clock.today()
-    ).disclose(
-        Disclosure(provider, FEEDBACK_PURPOSE, "read", "signal.read"),
-        [Ask(Person(subject, signal.subject_id), provider, None, {"signal": str(signal.id)})],
-        refuse=lambda reasons: Forbidden(
-            f"the register does not permit this feedback: {'; '.join(reasons)}"
-        ),
-    )
-    decision = decided.decision
-    feedback = provider_feedback(
-        load_casework_policy(), decision, session.get(Case, signal.case_id)
-    )
+    signal, feedback = service.read_signal(broker.disclosures(session), principal, signal_id)
     return SignalWithFeedback(
         **_out(signal).model_dump(),
         feedback=FeedbackOut.model_validate(feedback) if feedback is not None else None,
     )
 
 
-def _out(signal: Signal | service.StoredSignal) -> SignalOut:
+def _out(signal: service.StoredSignal) -> SignalOut:
     return SignalOut(
         id=signal.id,
         external_ref=signal.external_ref,

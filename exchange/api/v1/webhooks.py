@@ -12,14 +12,7 @@ from exchange.http.deps import CurrentBroker, DbSession
 from exchange.organisations.terms import PROVIDER_KINDS
 from exchange.outbound import Outbound
 from exchange.webhooks import service
-from exchange.webhooks.models import WebhookDelivery, WebhookSubscription
-from exchange.webhooks.schemas import (
-    DeliveryList,
-    DeliveryOut,
-    WebhookIn,
-    WebhookOut,
-    WebhookWithSecret,
-)
+from exchange.webhooks.schemas import DeliveryList, WebhookIn, WebhookOut, WebhookWithSecret
 
 router = APIRouter(prefix="/webhook", tags=["webhook"], route_class=JsonRoute)
 
@@ -51,7 +44,7 @@ def put_webhook(
     )
     response.status_code = 201 if subscribed.created else 200
     response.headers["Cache-Control"] = "no-store"
-    return _with_secret(subscribed)
+    return service.with_secret(subscribed)
 
 
 @router.post(
@@ -67,13 +60,13 @@ def rotate_secret(
         session, broker.keyring, broker.audit, principal, clock.now()
     )
     response.headers["Cache-Control"] = "no-store"
-    return _with_secret(subscribed)
+    return service.with_secret(subscribed)
 
 
 @router.get("", response_model=WebhookOut, summary="Your webhook (never its secret)")
 @requires(SIGNALS_READ, PROVIDER_KINDS)
 def read_webhook(principal: CurrentPrincipal, session: DbSession) -> WebhookOut:
-    return _out(service.subscription_of(session, principal.organisation_id))
+    return service.subscription_out(service.subscription_of(session, principal.organisation_id))
 
 
 @router.delete("", status_code=204, summary="Remove your webhook; unsent deliveries are dropped")
@@ -93,37 +86,4 @@ def list_deliveries(
     limit: int = Query(default=50, ge=1, le=200, description="At most this many, newest first"),
 ) -> DeliveryList:
     deliveries = service.recent_deliveries(session, principal.organisation_id, limit)
-    return DeliveryList(items=[_delivery(d) for d in deliveries])
-
-
-def _out(subscription: WebhookSubscription) -> WebhookOut:
-    return WebhookOut(
-        url=subscription.url,
-        created_at=subscription.created_at,
-        updated_at=subscription.updated_at,
-    )
-
-
-def _with_secret(subscribed: service.Subscribed) -> WebhookWithSecret:
-    subscription = subscribed.subscription
-    return WebhookWithSecret(
-        url=subscription.url,
-        created_at=subscription.created_at,
-        updated_at=subscription.updated_at,
-        secret=subscribed.secret,
-    )
-
-
-def _delivery(delivery: WebhookDelivery) -> DeliveryOut:
-    return DeliveryOut(
-        id=delivery.id,
-        type=delivery.event_type,
-        state=delivery.state,
-        attempts=delivery.attempts,
-        last_status=delivery.last_status,
-        created_at=delivery.created_at,
-        delivered_at=delivery.delivered_at,
-        next_attempt_at=(
-            delivery.next_attempt_at if delivery.state == service.DeliveryState.PENDING else None
-        ),
-    )
+    return DeliveryList(items=[service.delivery_out(d) for d in deliveries])

@@ -27,7 +27,7 @@ from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
 from exchange.broker import Broker
 from exchange.db import is_retryable, run_in_transaction
-from exchange.signals import service
+from exchange.intake import service
 from exchange.signals.schemas import SignalIn
 
 log = structlog.get_logger("exchange.signals")

@@ -22,7 +22,10 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from exchange.auditlog.service import AuditSink
+from exchange.auth.tokens import Principal
+from exchange.cases.feedback import FEEDBACK_PURPOSE, provider_feedback
 from exchange.cases.linking import Arrival, link_cases
+from exchange.cases.models import Case
 from exchange.db import CHUNK, insert_ignoring_conflicts, insert_rows, new_id
 from exchange.disclosures import Ask, Disclosure, Party, Person, Shown
 from exchange.disclosures.service import Disclosures
@@ -31,13 +34,14 @@ from exchange.errors import (
     DisclosureDenied,
     ExchangeError,
     FieldError,
+    Forbidden,
     NoCoveringMunicipality,
     NotFound,
     SignalNotEligible,
     SubjectRefused,
 )
 from exchange.identity import normalise, pseudonyms
-from exchange.identity.models import Household
+from exchange.identity.models import Household, Subject
 from exchange.identity.pseudonyms import subject_pseudonym
 from exchange.identity.service import ensure_subjects
 from exchange.organisations.service import RoutingTable
@@ -262,14 +266,56 @@ def _present_fields(document: dict[str, Any]) -> frozenset[str]:
     return frozenset(present)
 
 
-def get_signal(session: Session, provider_id: uuid.UUID, signal_id: uuid.UUID) -> Signal:
-    """A provider's own signal; another organisation's signal does not exist for it."""
-    signal = session.scalar(
-        select(Signal).where(Signal.id == signal_id, Signal.provider_id == provider_id)
-    )
-    if signal is None:
+def read_signal(
+    disclosures: Disclosures, principal: Principal, signal_id: uuid.UUID
+) -> tuple[StoredSignal, dict[str, Any] | None]:
+    """A provider's own signal, and the feedback on it that its rule permits (or None).
+
+    Telling a provider the status of its signal is feedback: a disclosure like any other,
+    refused (403) when the register permits none. Another organisation's signal does not
+    exist for it (404).
+    """
+    session = disclosures.session
+    row = session.execute(_OWN_SIGNAL, {"id": signal_id, "provider": principal.organisation_id})
+    found = row.one_or_none()
+    if found is None:
         raise NotFound(f"signal {signal_id} not found")
-    return signal
+    signal = StoredSignal(
+        found.id,
+        found.external_ref,
+        found.kind,
+        found.status,
+        found.case_id,
+        found.received_at,
+        found.content_digest,
+    )
+    provider = Party.of(principal)
+    [decided] = disclosures.disclose(
+        Disclosure(provider, FEEDBACK_PURPOSE, "read", "signal.read"),
+        [Ask(Person(found.pseudonym, found.subject_id), provider, None, {"signal": str(found.id)})],
+        refuse=lambda reasons: Forbidden(
+            f"the register does not permit this feedback: {'; '.join(reasons)}"
+        ),
+    )
+    case = session.get(Case, found.case_id)
+    return signal, provider_feedback(load_casework_policy(), decided.decision, case)
+
+
+_OWN_SIGNAL = (
+    select(
+        Signal.id,
+        Signal.external_ref,
+        Signal.kind,
+        Signal.status,
+        Signal.case_id,
+        Signal.received_at,
+        Signal.content_digest,
+        Signal.subject_id,
+        Subject.pseudonym,
+    )
+    .outerjoin(Subject, Subject.id == Signal.subject_id)
+    .where(Signal.id == bindparam("id"), Signal.provider_id == bindparam("provider"))
+)
 
 
 def _check(context: IntakeContext, item: SignalIn) -> ExchangeError | None:
