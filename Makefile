@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.audit_log
 	$(BIN)/python -m bench.audit_store
 	$(BIN)/python -m bench.request_limits
+	$(BIN)/python -m bench.audit_search
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,7 @@ Under ``CI=true`` a missing PostgreSQL fails the run instead of skipping it.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -217,3 +218,42 @@ def people(world: dict[str, DemoOrganisation], db_session: Any) -> dict[str, str
             )
             names[kind] = user.username
     return names
+
+
+Login = Callable[[str], TestClient]
+
+
+@pytest.fixture
+def login(broker: Broker, people: dict[str, str]) -> Iterator[Login]:
+    """A browser-like client (its own cookie jar) logged in as the person of a kind."""
+    opened: list[TestClient] = []
+
+    def log_in(kind: str) -> TestClient:
+        browser = TestClient(create_app(broker=broker), base_url=ISSUER, follow_redirects=False)
+        opened.append(browser)
+        form = browser.get("/ui/login")
+        response = browser.post(
+            "/ui/login",
+            data={
+                "username": people[kind],
+                "password": PASSWORD,
+                "login_csrf": hidden(form.text, "login_csrf"),
+                "next": "/ui/",
+            },
+        )
+        assert response.status_code == 303, response.text
+        return browser
+
+    yield log_in
+    for browser in opened:
+        browser.close()
+
+
+def hidden(page: str, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]+)"', page)
+    assert match, f"no hidden {name} on the page"
+    return match.group(1)
+
+
+def csrf(browser: TestClient, path: str = "/ui/cases") -> str:
+    return hidden(browser.get(path).text, "csrf_token")

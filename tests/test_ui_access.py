@@ -29,9 +29,8 @@ from exchange.broker import Broker
 from exchange.organisations.terms import OrganisationKind
 from exchange.ui.accounts import add_user
 from exchange.ui.web import PUBLIC, PageRoute, page, rule_of
-from tests.conftest import ISSUER, PASSWORD
+from tests.conftest import ISSUER, PASSWORD, hidden
 from tests.test_ui_hardening import api_routes
-from tests.test_ui_pages import hidden
 
 MUNICIPALITY = frozenset({"municipality"})
 RECORDERS = frozenset({"municipality", "neighbourhood_team"})

@@ -179,9 +179,10 @@ def test_a_case_from_queue_to_home_visit_to_result_and_into_the_access_report(
     officer.get_by_label("Persoon (BSN)").fill(body["person"]["bsn"])
     officer.get_by_role("button", name="Zoeken").click()
     officer.wait_for_load_state()
+    # Newest first: the team's read is the latest case read.
     reads = officer.locator("table.entries tbody tr", has_text="case.read")
-    assert "neighbourhood-team.outreach.receive" in reads.all_inner_texts()[-1]
-    assert "Wijkteam Rotterdam Noord" in reads.all_inner_texts()[-1]
+    assert "neighbourhood-team.outreach.receive" in reads.all_inner_texts()[0]
+    assert "Wijkteam Rotterdam Noord" in reads.all_inner_texts()[0]
     assert body["person"]["bsn"] not in officer.url
     shots(officer, "6-officer-audit-search")
 

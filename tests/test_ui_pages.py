@@ -6,9 +6,8 @@ check what a browser hides: cookies' flags, refused forms, headers, the log's co
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -22,46 +21,8 @@ from exchange.broker import Broker
 from exchange.organisations.service import add_organisation
 from exchange.ui.accounts import add_user
 from exchange.ui.models import UiSession
-from tests.conftest import ISSUER, PASSWORD
+from tests.conftest import ISSUER, PASSWORD, Login, csrf, hidden
 from tests.factories import signal_body
-
-Login = Callable[[str], TestClient]
-
-
-@pytest.fixture
-def login(broker: Broker, people: dict[str, str]) -> Iterator[Login]:
-    """A browser-like client (its own cookie jar) logged in as the person of a kind."""
-    opened: list[TestClient] = []
-
-    def log_in(kind: str) -> TestClient:
-        browser = TestClient(create_app(broker=broker), base_url=ISSUER, follow_redirects=False)
-        opened.append(browser)
-        form = browser.get("/ui/login")
-        response = browser.post(
-            "/ui/login",
-            data={
-                "username": people[kind],
-                "password": PASSWORD,
-                "login_csrf": hidden(form.text, "login_csrf"),
-                "next": "/ui/",
-            },
-        )
-        assert response.status_code == 303, response.text
-        return browser
-
-    yield log_in
-    for browser in opened:
-        browser.close()
-
-
-def hidden(page: str, name: str) -> str:
-    match = re.search(rf'name="{name}" value="([^"]+)"', page)
-    assert match, f"no hidden {name} on the page"
-    return match.group(1)
-
-
-def csrf(browser: TestClient, path: str = "/ui/cases") -> str:
-    return hidden(browser.get(path).text, "csrf_token")
 
 
 def send_signal(client: TestClient, token_for: Callable[[str], dict[str, str]]) -> dict[str, Any]:

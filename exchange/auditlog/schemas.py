@@ -2,17 +2,30 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from exchange.fields import Cursor, Instant
+from exchange.fields import Cursor, Instant, LeafIndex
 from exchange.identity.schemas import Person, Strict
+
+Decision = Literal["permit", "deny", "recorded"]
+Order = Literal["oldest", "newest"]
 
 
 class EntryPage(BaseModel):
     entries: list[dict[str, Any]]
-    next_after: int | None = Field(description="Pass as ?after= for the next page")
+    next_after: int | None = Field(
+        description="order=oldest: pass as ?after= for the next page; null on the last"
+    )
+    next_before: int | None = Field(
+        default=None,
+        description=(
+            "order=newest: pass as ?before= for the next, older page. A page without a "
+            "person looks through at most 100,000 entries, so it may hold fewer than the limit "
+            "(or none) and still have a next; null once the first entry was looked at"
+        ),
+    )
     tree_size: int
 
 
@@ -23,7 +36,10 @@ class EntrySearch(Strict):
     organisation: uuid.UUID | None = None
     since: Instant | None = None
     until: Instant | None = None
+    decision: Decision | None = None
+    order: Order = "oldest"
     after: Cursor | None = None
+    before: LeafIndex | None = None
     limit: int = Field(default=100, ge=1, le=1000)
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from exchange.auditlog.models import AuditEntry, subject_keys
 from exchange.auditlog.schemas import AccessReport, Disclosure
+from exchange.disclosures.oversight import OVERSIGHT_PURPOSE
 from exchange.organisations.models import Organisation
 from exchange.rights.held import held_data
 from policies.engine import Register
@@ -30,46 +32,124 @@ LEGAL_BASES = {
     ),
 }
 MAX_PAGE = 1000
-OVERSIGHT_PURPOSE = "privacy-oversight"
 RECORDING_ACTIONS = frozenset({"case.contact_attempt", "case.close"})
 
 
+SEARCH_WINDOW = 100_000
+"""Leaves a newest-first page looks through at most, when no person narrows the search: a
+page comes back in bounded time on a log of any size, with a cursor to look further back
+(measured in ``bench/audit_search.py``). No index is added for the filters: each would cost
+every append, and the rare filter that matches little is what a window bounds."""
+
+
+@dataclass(frozen=True)
+class Found:
+    """One page of a search, newest first: the entries, and where to go on (``before``:
+    the leaf index to pass back; None once the log's first entry was looked at)."""
+
+    entries: list[dict[str, Any]]
+    before: int | None
+    looked_from: int
+    looked_to: int
+    """The lowest and the highest leaf index this page looked at (on an empty log, 0 and
+    -1)."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a search asks for; every field given must match. ``subject``: a person's
+    pseudonym, or every pseudonym they had through the key rotations."""
+
+    subject: str | Sequence[str] | None = None
+    organisation: uuid.UUID | None = None  # as the actor or the recipient
+    purpose: str | None = None
+    action: str | None = None
+    decision: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
 def search(
-    session: Session,
-    *,
-    subject: str | Sequence[str] | None = None,
-    organisation: uuid.UUID | None = None,
-    purpose: str | None = None,
-    action: str | None = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    after: int | None = None,
-    limit: int = 100,
+    session: Session, filters: Filters, *, after: int | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
     """Entries in leaf order matching every filter given, after a leaf index (a cursor)."""
-    query = select(AuditEntry.entry).order_by(AuditEntry.leaf_index).limit(min(limit, MAX_PAGE))
+    query = (
+        select(AuditEntry.entry)
+        .where(*_conditions(filters))
+        .order_by(AuditEntry.leaf_index)
+        .limit(min(limit, MAX_PAGE))
+    )
+    if after is not None:
+        query = query.where(AuditEntry.leaf_index > after)
+    return [orjson.loads(data) for (data,) in session.execute(query)]
+
+
+def search_newest(
+    session: Session,
+    tree_size: int,
+    filters: Filters,
+    *,
+    before: int | None = None,
+    limit: int = 100,
+    window: int = SEARCH_WINDOW,
+) -> Found:
+    """Entries matching every filter, newest first, below leaf index ``before`` (the log's
+    size when None).
+
+    A person's pseudonyms narrow the search through their index, so such a page holds up to
+    ``limit`` entries from anywhere in the log. Without one the page looks through at most
+    ``window`` leaves: it may hold fewer than ``limit`` entries, or none, and still say
+    where to go on.
+    """
+    top = tree_size if before is None else min(before, tree_size)
+    limit = min(limit, MAX_PAGE)
+    conditions = _conditions(filters)
+    bottom = 0 if filters.subject is not None else max(top - window, 0)
+    rows = session.execute(
+        select(AuditEntry.leaf_index, AuditEntry.entry)
+        .where(AuditEntry.leaf_index < top, AuditEntry.leaf_index >= bottom, *conditions)
+        .order_by(AuditEntry.leaf_index.desc())
+        .limit(limit)
+    ).all()
+    entries = [orjson.loads(data) for _, data in rows]
+    if len(rows) == limit:
+        # Full: the next page goes on below the last entry on this one.
+        lowest = rows[-1].leaf_index
+        return Found(entries, lowest if lowest > 0 else None, lowest, top - 1)
+    return Found(entries, bottom if bottom > 0 else None, bottom, top - 1)
+
+
+def _conditions(filters: Filters) -> list[ColumnElement[bool]]:
+    subject, organisation, since, until = (
+        filters.subject,
+        filters.organisation,
+        filters.since,
+        filters.until,
+    )
+    conditions: list[ColumnElement[bool]] = []
     if subject is not None:
         stages = _stages(subject)
-        query = query.where(
-            AuditEntry.subject_key.in_(subject_keys(stages)), AuditEntry.subject.in_(stages)
-        )
+        conditions += [
+            AuditEntry.subject_key.in_(subject_keys(stages)),
+            AuditEntry.subject.in_(stages),
+        ]
     if organisation is not None:
-        query = query.where(
+        conditions.append(
             or_(
                 AuditEntry.actor_org_id == organisation, AuditEntry.recipient_org_id == organisation
             )
         )
-    if purpose is not None:
-        query = query.where(AuditEntry.purpose == purpose)
-    if action is not None:
-        query = query.where(AuditEntry.action == action)
+    if filters.purpose is not None:
+        conditions.append(AuditEntry.purpose == filters.purpose)
+    if filters.action is not None:
+        conditions.append(AuditEntry.action == filters.action)
+    if filters.decision is not None:
+        conditions.append(AuditEntry.decision == filters.decision)
     if since is not None:
-        query = query.where(AuditEntry.recorded_at >= since)
+        conditions.append(AuditEntry.recorded_at >= since)
     if until is not None:
-        query = query.where(AuditEntry.recorded_at < until)
-    if after is not None:
-        query = query.where(AuditEntry.leaf_index > after)
-    return [orjson.loads(data) for (data,) in session.execute(query)]
+        conditions.append(AuditEntry.recorded_at < until)
+    return conditions
 
 
 def access_report(

@@ -159,6 +159,12 @@ _TEXT: dict[str, tuple[str, str]] = {
     "when": ("Wanneer", "When"),
     "entry": ("Nr.", "No."),
     "no_entries": ("Geen regels gevonden.", "No entries found."),
+    "audit_newest_first": ("Nieuwste eerst", "Newest first"),
+    "audit_looked": (
+        "{shown} gevonden in regels {low} tot en met {high} van het logboek.",
+        "{shown} found in entries {low} to {high} of the log.",
+    ),
+    "audit_older": ("Oudere regels", "Older entries"),
     "report_for": ("Inzage voor", "Access report for"),
     "report_intro": (
         "Alle verstrekkingen van gegevens over deze persoon via de signalenuitwisseling.",

@@ -27,7 +27,7 @@ from exchange.db import roll_back, unit_of_work
 from exchange.disclosures import Party, Refused
 from exchange.disclosures.oversight import record_review
 from exchange.errors import FieldError, InvalidInput
-from exchange.fields import Offset, no_nul, within_window
+from exchange.fields import MAX_BIGINT, Offset, no_nul, within_window
 from exchange.http.deps import (
     CurrentBroker,
     DbSession,
@@ -83,6 +83,9 @@ MUNICIPALITY = allow({OrganisationKind.MUNICIPALITY})
 RECORDERS = allow(RECORDER_KINDS)
 # The home page sends each person to their own start page; a person of another kind has none.
 HOME = allow(CASEWORK_KINDS | OVERSIGHT_KINDS)
+# The audit search: newest first, this many entries a page.
+AUDIT_PAGE = 50
+DECISIONS = ("permit", "deny", "recorded")
 
 
 # Logging in and out ---------------------------------------------------------------------
@@ -485,15 +488,18 @@ def audit_search(
     organisation: Annotated[str, Form(max_length=40)] = "",
     purpose: Annotated[str, Form(max_length=80)] = "",
     action: Annotated[str, Form(max_length=80)] = "",
+    decision: Annotated[str, Form(max_length=16)] = "",
     start: Annotated[str, Form(alias="from", max_length=10)] = "",
     end: Annotated[str, Form(alias="to", max_length=10)] = "",
+    before: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     # A POST, like the API's search: a person's identity never goes into a URL, where
-    # access logs and browser history would keep it.
+    # access logs and browser history would keep it. "Older entries" posts the same form
+    # again with the page's cursor (before).
     form = {
         "bsn": bsn, "surname": surname, "initials": initials, "birth_date": birth_date,
         "organisation": organisation, "purpose": purpose, "action": action,
-        "from": start, "to": end,
+        "decision": decision, "from": start, "to": end, "before": before,
     }  # fmt: skip
     return _audit_page(request, broker, session, user, form, searched=True)
 
@@ -508,7 +514,7 @@ def _audit_page(
     searched: bool,
 ) -> Response:
     register = case_context(broker, session).register
-    found: list[dict[str, Any]] = []
+    found: report.Found | None = None
     if searched:
         stages = _pseudonyms(
             broker, form["bsn"], form["surname"], form["initials"], form["birth_date"]
@@ -517,35 +523,44 @@ def _audit_page(
             since = _start_of(form["from"]) if form["from"] else None
             until = _start_of(form["to"]) + dt.timedelta(days=1) if form["to"] else None
             organisation_id = uuid.UUID(form["organisation"]) if form["organisation"] else None
+            before = int(form["before"]) if form["before"] else None
+            if before is not None and not 0 < before <= MAX_BIGINT:
+                raise ValueError("before")
             no_nul(form["purpose"])
             no_nul(form["action"])
         except ValueError:
             raise PageError(422, "error", "dates as YYYY-MM-DD, organisation as an id") from None
-        found = report.search(
-            session,
+        if form["decision"] not in ("", *DECISIONS):
+            raise PageError(422, "error", "decision: permit, deny or recorded")
+        filters = report.Filters(
             subject=stages,
             organisation=organisation_id,
             purpose=form["purpose"] or None,
             action=form["action"] or None,
+            decision=form["decision"] or None,
             since=since,
             until=until,
-            limit=500,
+        )
+        found = report.search_newest(
+            session, broker.audit.tree_size(session), filters, before=before, limit=AUDIT_PAGE
         )
         _record_oversight(
             session,
             broker,
             user,
             "audit.search",
-            sorted({e["subject"] for e in found if e.get("subject")}) or [None],
+            sorted({e["subject"] for e in found.entries if e.get("subject")}) or [None],
         )
     return render(
         request,
         "audit.html",
         {
-            "entries": found,
+            "entries": found.entries if found else [],
+            "found": found,
             "searched": searched,
             "organisations": organisations.organisation_names(session),
             "purposes": [p.id for p in register.purposes],
+            "decisions": DECISIONS,
             "form": form,
         },
         user=user,

@@ -5,6 +5,7 @@ Every read of the log is itself appended to the log.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Annotated
@@ -14,13 +15,21 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
 from exchange import clock
-from exchange.auditlog.schemas import AccessReport, AccessReportIn, EntryPage, EntrySearch
+from exchange.auditlog.schemas import (
+    AccessReport,
+    AccessReportIn,
+    Decision,
+    EntryPage,
+    EntrySearch,
+    Order,
+)
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import AUDIT_READ
 from exchange.auth.tokens import Principal
 from exchange.broker import Broker
 from exchange.disclosures import Party
 from exchange.disclosures.oversight import record_review
+from exchange.errors import FieldError, InvalidInput
 from exchange.fields import Cursor, Instant, LeafIndex, Text, TreeSize
 from exchange.http.bodies import JsonRoute
 from exchange.http.deps import CurrentBroker, DbSession
@@ -42,23 +51,32 @@ def list_entries(
     organisation: Annotated[uuid.UUID | None, Query(description="Actor or recipient")] = None,
     purpose: Text | None = None,
     action: Text | None = None,
+    decision: Decision | None = None,
     since: Instant | None = None,
     until: Instant | None = None,
-    after: Annotated[Cursor | None, Query(description="Leaf index cursor")] = None,
+    order: Annotated[Order, Query(description="oldest first (the default) or newest")] = "oldest",
+    after: Annotated[Cursor | None, Query(description="order=oldest: leaf index cursor")] = None,
+    before: Annotated[
+        LeafIndex | None, Query(description="order=newest: leaf index cursor")
+    ] = None,
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> EntryPage:
-    entries = report.search(
+    return _searched(
         session,
+        broker,
+        principal,
         subject=subject,
         organisation=organisation,
         purpose=purpose,
         action=action,
+        decision=decision,
         since=since,
         until=until,
+        order=order,
         after=after,
+        before=before,
         limit=limit,
     )
-    return _page(session, broker, principal, entries, limit)
 
 
 @router.post(
@@ -70,18 +88,22 @@ def list_entries(
 def search_entries(
     body: EntrySearch, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
 ) -> EntryPage:
-    entries = report.search(
+    return _searched(
         session,
+        broker,
+        principal,
         subject=subject_pseudonyms(broker.keyring.pseudonym_keys, body.person),
         organisation=body.organisation,
         purpose=body.purpose,
         action=body.action,
+        decision=body.decision,
         since=body.since,
         until=body.until,
+        order=body.order,
         after=body.after,
+        before=body.before,
         limit=body.limit,
     )
-    return _page(session, broker, principal, entries, body.limit)
 
 
 @router.post(
@@ -178,22 +200,49 @@ def export(
     return StreamingResponse(lines(), media_type="application/jsonl")
 
 
-def _page(
+def _searched(
     session: Session,
     broker: Broker,
     principal: Principal,
-    entries: list[dict[str, object]],
+    *,
+    subject: str | Sequence[str] | None,
+    organisation: uuid.UUID | None,
+    purpose: str | None,
+    action: str | None,
+    decision: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    order: str,
+    after: int | None,
+    before: int | None,
     limit: int,
 ) -> EntryPage:
+    filters = report.Filters(subject, organisation, purpose, action, decision, since, until)
+    tree_size = broker.audit.tree_size(session)
+    next_after = next_before = None
+    if order == "newest":
+        if after is not None:
+            raise InvalidInput(
+                "order=newest pages with before, not after",
+                [FieldError("after", "goes with order=oldest; pass next_before as before")],
+            )
+        found = report.search_newest(session, tree_size, filters, before=before, limit=limit)
+        entries, next_before = found.entries, found.before
+    else:
+        if before is not None:
+            raise InvalidInput(
+                "order=oldest pages with after, not before",
+                [FieldError("before", "goes with order=newest; pass next_after as after")],
+            )
+        entries = report.search(session, filters, after=after, limit=limit)
+        last = entries[-1]["leaf_index"] if len(entries) == limit else None
+        next_after = last if isinstance(last, int) else None
     subjects: list[str | None] = [
         *sorted({str(e["subject"]) for e in entries if e.get("subject")})
     ] or [None]
     _reviewed(session, broker, principal, "audit.search", subjects)
-    last = entries[-1]["leaf_index"] if len(entries) == limit else None
     return EntryPage(
-        entries=entries,
-        next_after=last if isinstance(last, int) else None,
-        tree_size=broker.audit.tree_size(session),
+        entries=entries, next_after=next_after, next_before=next_before, tree_size=tree_size
     )
 
 
