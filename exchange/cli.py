@@ -35,7 +35,14 @@ from exchange.demo import (
 from exchange.errors import ExchangeError
 from exchange.organisations.service import add_organisation, municipality_by_code
 from exchange.organisations.terms import OrganisationKind
-from exchange.policy.service import PolicyRefused, PolicyStore, activate, ensure_active
+from exchange.policy.service import (
+    PolicyRefused,
+    PolicyStore,
+    activate,
+    active_files,
+    ensure_active,
+    write_set,
+)
 from exchange.reports.ddas import build_ddas
 from exchange.reports.period import period
 from exchange.ui.accounts import add_user
@@ -212,6 +219,33 @@ def policy_activate(
             raise typer.Exit(code=1) from None
         version_hash = version.version_hash
     typer.echo(version_hash)
+
+
+@policy_app.command("copy")
+def policy_copy(
+    directory: Annotated[
+        Path, typer.Argument(help="A new directory to write the policy set in force into.")
+    ],
+) -> None:
+    """Write the policy set in force into DIRECTORY, whole, to edit and activate again.
+
+    The register files go into DIRECTORY/register, the intake document it names into
+    DIRECTORY/documents, as they were activated; unedited, the copy has the same version
+    hash. Prints the register directory to pass to `exchange policy activate`.
+    """
+    if directory.exists() and any(directory.iterdir()):
+        typer.echo(f"{directory} is not empty: give a new directory", err=True)
+        raise typer.Exit(code=1)
+    with _session() as session:
+        version_hash, files = active_files(session)
+    register = write_set(directory, files)
+    typer.echo(f"{version_hash} written to {register}", err=True)
+    typer.echo(
+        f"edit the files there, then: exchange policy check {register} && "
+        f"exchange policy activate {register}",
+        err=True,
+    )
+    typer.echo(str(register))
 
 
 @policy_app.command("show")

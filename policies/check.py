@@ -260,7 +260,12 @@ def _register_section_problems(directory: Path, sources: list[SourceFile]) -> li
         line = found[0].line_of(("register", "eligibility"))
         if not path.is_file():
             problems.append(
-                Problem(str(found[0].path), line, f"eligibility document {path} does not exist")
+                Problem(
+                    str(found[0].path),
+                    line,
+                    f"eligibility document {path} does not exist (a register directory copied "
+                    "on its own leaves it behind: `exchange policy copy DIR` writes the whole set)",
+                )
             )
         else:
             try:

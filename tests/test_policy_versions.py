@@ -149,3 +149,50 @@ def _uuid(value: str) -> Any:
     import uuid
 
     return uuid.UUID(value)
+
+
+def test_policy_copy_writes_the_set_in_force_whole_to_edit_and_activate_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXCHANGE_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("EXCHANGE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("EXCHANGE_KEYS_DIR", raising=False)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init"]).exit_code == 0
+    shipped = load_register().version_hash
+
+    # A register directory copied on its own misses the intake document it names, and the
+    # check says how to get the whole set.
+    alone = tmp_path / "alone"
+    shutil.copytree(default_register_dir(), alone)
+    lonely = runner.invoke(cli, ["policy", "check", str(alone)])
+    assert lonely.exit_code == 1
+    assert "exchange policy copy DIR" in lonely.stderr
+
+    copied = runner.invoke(cli, ["policy", "copy", str(tmp_path / "mine")])
+    assert copied.exit_code == 0, copied.output
+    register = Path(copied.stdout.strip())
+    assert register == tmp_path / "mine" / "register"
+    assert (tmp_path / "mine" / "documents" / "intake.yaml").is_file()
+    # Unedited, the copy is the version in force.
+    assert load_register(register).version_hash == shipped
+    assert runner.invoke(cli, ["policy", "check", str(register)]).exit_code == 0
+
+    edit_rules(
+        register,
+        lambda rules: rules.__setitem__(
+            slice(None), [r for r in rules if r["purpose"] != "statistics"]
+        ),
+    )
+    activated = runner.invoke(cli, ["policy", "activate", str(register)])
+    assert activated.exit_code == 0, activated.output
+    edited = activated.stdout.strip()
+    assert edited != shipped
+
+    # The next copy is of the edited set, and a directory with files in it is left alone.
+    again = runner.invoke(cli, ["policy", "copy", str(tmp_path / "again")])
+    assert again.exit_code == 0, again.output
+    assert load_register(Path(again.stdout.strip())).version_hash == edited
+    refused = runner.invoke(cli, ["policy", "copy", str(tmp_path / "mine")])
+    assert refused.exit_code == 1
+    assert "not empty" in refused.stderr

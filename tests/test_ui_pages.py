@@ -22,7 +22,8 @@ from exchange.organisations.service import add_organisation
 from exchange.ui.accounts import add_user
 from exchange.ui.models import UiSession
 from tests.conftest import ISSUER, PASSWORD, Login, csrf, hidden
-from tests.factories import signal_body
+from tests.factories import generated_bsn, signal_body
+from tests.test_subject_rights import close_case
 
 
 def send_signal(client: TestClient, token_for: Callable[[str], dict[str, str]]) -> dict[str, Any]:
@@ -265,10 +266,17 @@ def test_the_privacy_officer_honours_rights_requests_on_a_page(
     case = client.get(f"/v1/cases/{sent.json()['case_id']}", headers=token_for("municipality"))
     assert case.json()["signals"][0]["contact"]["phone"] == "+31611112222"
 
-    # The case is open: the Wgs duty to offer help comes before erasure; the page says so.
-    refused = officer.post("/ui/rights", data=person | {"request": "erasure"})
+    # An erasure asks for confirmation first, showing what is held; nothing is erased yet.
+    preview = officer.post("/ui/rights", data=person | {"request": "erasure"})
+    assert preview.status_code == 200
+    assert "Wissing bevestigen" in preview.text and "1 signalen" in preview.text
+    assert not entries(db_session, "subject.erasure")
+    assert entries(db_session, "subject.lookup")
+    # Confirmed: the case is open, the Wgs duty to offer help comes first; the page says so.
+    refused = officer.post("/ui/rights", data=person | {"request": "erasure", "confirmed": "yes"})
     assert refused.status_code == 409
     assert "wettelijke plicht" in refused.text
+    assert f"voor BSN {body['person']['bsn']}" in refused.text
     assert entries(db_session, "subject.erasure")[-1]["decision"] == "deny"
 
     restricted = officer.post("/ui/rights", data=person | {"request": "restriction"})
@@ -303,3 +311,40 @@ def test_an_audit_search_out_of_range_is_a_clear_refusal_not_a_500(
     officer = login("privacy_officer")
     response = officer.post("/ui/audit", data={**fields, "csrf_token": csrf(officer, "/ui/audit")})
     assert response.status_code == 422, response.text
+
+
+def test_a_rights_request_for_someone_unknown_says_nothing_was_found_not_done(
+    login: Login, db_session: Any
+) -> None:
+    officer = login("privacy_officer")
+    unknown = {"bsn": generated_bsn(), "csrf_token": csrf(officer, "/ui/rights")}
+    for request, extra in (("rectification", {"new_phone": "+31611112222"}), ("erasure", {})):
+        page = officer.post("/ui/rights", data=unknown | {"request": request} | extra)
+        assert page.status_code == 200
+        assert f"Geen gegevens gevonden voor BSN {unknown['bsn']}" in page.text
+        assert 'class="saved"' not in page.text
+        # The form keeps the person, so a mistyped BSN can be corrected and sent again.
+        assert f'value="{unknown["bsn"]}"' in page.text
+    # No confirmation is offered for an erasure of nothing, and nothing was carried out.
+    assert "Wissing bevestigen" not in page.text
+    assert not entries(db_session, "subject.erasure")
+
+
+def test_an_erasure_confirmed_on_the_page_erases_and_says_so_in_the_page_s_language(
+    client: TestClient, token_for: Any, login: Login, db_session: Any
+) -> None:
+    body = signal_body()
+    sent = client.post("/v1/signals", json=body, headers=token_for("housing_corporation"))
+    close_case(client, token_for, sent.json()["case_id"])
+    officer = login("privacy_officer")
+    person = {"bsn": body["person"]["bsn"], "csrf_token": csrf(officer, "/ui/rights")}
+    done = officer.post(
+        "/ui/rights?lang=en", data=person | {"request": "erasure", "confirmed": "yes"}
+    )
+    assert done.status_code == 200, done.text
+    assert f"Erasure for BSN {body['person']['bsn']}" in done.text
+    assert "Everything held about the person was erased" in done.text
+    assert entries(db_session, "subject.erasure")[-1]["decision"] == "recorded"
+    # Asked again, the person is gone: nothing found, not a second success.
+    again = officer.post("/ui/rights?lang=en", data=person | {"request": "erasure"})
+    assert f"No records found for BSN {body['person']['bsn']}" in again.text

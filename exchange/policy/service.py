@@ -156,13 +156,7 @@ class PolicyStore:
             if version_hash in self._compiled:
                 return self._compiled[version_hash]
             root = self.cache_dir / hashlib.sha256(version_hash.encode()).hexdigest()[:16]
-            directory = root / "register"
-            for relative, text in files.items():
-                target = Path(posixpath.normpath((directory / relative).as_posix()))
-                if root.resolve() not in target.resolve().parents:
-                    raise InvalidInput(f"stored policy file {relative!r} lies outside its set")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _replace_file(target, text)
+            directory = write_set(root, files)
             register = load_register(directory)
             if register.version_hash != version_hash:
                 # The stored text no longer hashes to its own name: refuse to decide by it.
@@ -177,6 +171,30 @@ class PolicyStore:
         )
         self._compiled[version_hash] = policy
         return policy
+
+
+def write_set(root: Path, files: dict[str, str]) -> Path:
+    """Write a stored policy set under ``root`` as it was activated: the register files in
+    ``root/register``, the documents they name beside it (``../documents/intake.yaml`` in
+    ``root/documents``). Returns the register directory; its version hash is the stored one."""
+    directory = root / "register"
+    for relative, text in files.items():
+        target = Path(posixpath.normpath((directory / relative).as_posix()))
+        if root.resolve() not in target.resolve().parents:
+            raise InvalidInput(f"stored policy file {relative!r} lies outside its set")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _replace_file(target, text)
+    return directory
+
+
+def active_files(session: Session) -> tuple[str, dict[str, str]]:
+    """The version hash and the files of the policy set in force (the shipped set when none
+    was activated yet)."""
+    version = session.scalar(select(PolicyVersion).where(PolicyVersion.active_slot == 1))
+    if version is None:
+        directory = default_register_dir()
+        return load_register(directory).version_hash, snapshot(directory)
+    return version.version_hash, dict(version.files)
 
 
 def _replace_file(target: Path, text: str) -> None:

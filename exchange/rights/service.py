@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from exchange.auditlog.models import AuditEntry, subject_keys
@@ -28,7 +28,7 @@ from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
 from exchange.cases.models import Case
 from exchange.cases.terms import CaseStatus
-from exchange.consents.models import Restriction
+from exchange.consents.models import Consent, Objection, Restriction
 from exchange.disclosures import Disclosures, Party
 from exchange.disclosures import service as disclosure
 from exchange.disclosures.oversight import OVERSIGHT_PURPOSE
@@ -82,6 +82,65 @@ class ErasureRefused(Conflict):
         problem["purpose"] = self.purpose
         problem["legal_ground"] = self.ground
         return problem
+
+
+@dataclass(frozen=True)
+class Held:
+    """What the broker holds about one person, counted: shown to the privacy officer before
+    an erasure is carried out, and the way to tell "nothing found" from "done"."""
+
+    pseudonym: str
+    signals: int
+    cases: int
+    open_cases: int
+    consents: int
+    objections: int
+    restricted: bool
+
+    @property
+    def anything(self) -> bool:
+        return bool(
+            self.signals or self.cases or self.consents or self.objections or self.restricted
+        )
+
+
+def held_about(session: Session, context: RightsContext, person: Person) -> Held:
+    """Count what is held about the person (every pseudonym they had through the key
+    rotations); nothing is opened or changed."""
+    stages = subject_pseudonyms(context.keyring.pseudonym_keys, person)
+    subject_ids = list(session.scalars(select(Subject.id).where(Subject.pseudonym.in_(stages))))
+    case_ids = set(
+        session.scalars(select(Signal.case_id).where(Signal.subject_id.in_(subject_ids)))
+    )
+    signals = session.scalar(
+        select(func.count()).select_from(Signal).where(Signal.subject_id.in_(subject_ids))
+    )
+    open_cases = session.scalar(
+        select(func.count())
+        .select_from(Case)
+        .where(Case.id.in_(case_ids), Case.status != CaseStatus.CLOSED.value)
+    )
+
+    def count(model: type[Consent] | type[Objection]) -> int:
+        found = session.scalar(
+            select(func.count()).select_from(model).where(model.subject_id.in_(subject_ids))
+        )
+        return int(found or 0)
+
+    restricted = session.scalar(
+        select(Restriction.id)
+        .where(Restriction.subject_id.in_(subject_ids), Restriction.lifted_at.is_(None))
+        .limit(1)
+    )
+    return Held(
+        pseudonym=stages[-1],
+        signals=int(signals or 0),
+        cases=len(case_ids),
+        open_cases=int(open_cases or 0),
+        consents=count(Consent),
+        objections=count(Objection),
+        restricted=restricted is not None,
+    )
 
 
 def erase(

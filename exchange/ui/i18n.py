@@ -206,6 +206,40 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Erasure is not possible now: a legal duty comes first.",
     ),
     "recipients_notified": ("Ontvangers bericht", "Recipients notified"),
+    "rights_for": ("voor {whom}", "for {whom}"),
+    "nothing_found": (
+        "Geen gegevens gevonden voor {whom}. Controleer het BSN, of de naam en geboortedatum.",
+        "No records found for {whom}. Check the BSN, or the name and date of birth.",
+    ),
+    "held_intro": ("Dit wordt bewaard over {whom}:", "Held about {whom}:"),
+    "held_signals": ("signalen", "signals"),
+    "held_cases": ("casussen, waarvan lopend", "cases, of which open"),
+    "held_consents": ("toestemmingen", "consents"),
+    "held_objections": ("bezwaren", "objections"),
+    "held_restricted": ("beperking van kracht", "restriction in force"),
+    "erasure_warning": (
+        "Wissen kan niet ongedaan worden gemaakt. Bij een lopende casus gaat een wettelijke "
+        "plicht mogelijk voor en wordt het wissen geweigerd.",
+        "Erasure cannot be undone. While a case is open a legal duty may come first, and "
+        "the erasure is then refused.",
+    ),
+    "confirm_erasure": ("Wissing bevestigen", "Confirm erasure"),
+    "done_erasure": (
+        "Alles wat over de persoon bewaard werd is gewist. Het logboek houdt zijn regels; "
+        "die bevatten alleen pseudoniemen.",
+        "Everything held about the person was erased. The audit log keeps its entries, which "
+        "hold pseudonyms only.",
+    ),
+    "done_restriction": (
+        "De gegevens blijven bewaard, maar worden aan niemand verstrekt zolang de beperking "
+        "duurt; ook signalen die nog komen.",
+        "The data stays stored, but is disclosed to nobody while the restriction lasts; "
+        "signals that arrive later too.",
+    ),
+    "done_rectification": (
+        "Verbeterd in {n} signaal/signalen; de organisaties die ze ontvingen hebben bericht.",
+        "Corrected in {n} signal(s); the organisations that received them have a notice.",
+    ),
     # Overview
     "overview_intro": (
         "Aantallen onder de 10 worden niet getoond.",

@@ -747,7 +747,9 @@ def _record_oversight(
 @router.get("/rights", response_class=HTMLResponse)
 @page(OVERSIGHT)
 def rights_form(request: Request, user: CurrentUser) -> Response:
-    return render(request, "rights.html", {"result": None, "refused": None}, user=user)
+    return render(
+        request, "rights.html", {"result": None, "refused": None, "form": None}, user=user
+    )
 
 
 @router.post("/rights", response_class=HTMLResponse)
@@ -766,8 +768,14 @@ def rights_request(
     new_phone: Annotated[str, Form(max_length=32)] = "",
     new_email: Annotated[str, Form(max_length=254)] = "",
     new_surname: Annotated[str, Form(max_length=200)] = "",
+    confirmed: Annotated[str, Form(max_length=3)] = "",
 ) -> Response:
-    """The same services as ``/v1/subjects/*``: decided, carried out and logged alike."""
+    """The same services as ``/v1/subjects/*``: decided, carried out and logged alike.
+
+    An erasure is carried out only once confirmed: the first request shows what is held
+    about the person (and logs that the officer looked), or that nothing is. Every answer
+    names the person as the officer gave them, keeps the form filled in, and says "nothing
+    found" rather than success where no record was found."""
     if request_kind not in ("erasure", "restriction", "rectification"):
         raise PageError(422, "error", "request: erasure, restriction or rectification")
     if _pseudonyms(broker, bsn, surname, initials, birth_date) is None:
@@ -779,6 +787,17 @@ def rights_request(
     person = Person.model_validate(fields)
     context = rights_context(broker, session)
     principal = principal_of(user)
+    typed = {"bsn": bsn, "surname": surname, "initials": initials, "birth_date": birth_date}
+    shown: dict[str, Any] = {"form": typed, "kind": request_kind, "whom": _whom(person)}
+    if request_kind == "erasure" and confirmed != "yes":
+        held = rights.held_about(session, context, person)
+        _record_oversight(session, broker, user, "subject.lookup", [held.pseudonym])
+        return render(
+            request,
+            "rights.html",
+            {"result": None, "refused": None, "held": held, "reason": reason, **shown},
+            user=user,
+        )
     try:
         if request_kind == "erasure":
             result = rights.erase(session, context, principal, person, reason)
@@ -807,10 +826,32 @@ def rights_request(
         return render(
             request,
             "rights.html",
-            {"result": None, "refused": refusal.problem.ground},
+            {"result": None, "refused": refusal.problem.ground, **shown},
             user=user,
             status=409,
         )
     return render(
-        request, "rights.html", {"result": result, "refused": None, "kind": request_kind}, user=user
+        request,
+        "rights.html",
+        {"result": result, "refused": None, "found": _found(request_kind, result), **shown},
+        user=user,
     )
+
+
+def _whom(person: Person) -> str:
+    """The person as the officer gave them, for the answer to say whom it is about."""
+    if person.bsn:
+        return f"BSN {person.bsn}"
+    name = " ".join(p for p in (person.initials, person.surname_prefix, person.surname) if p)
+    return f"{name}, {person.birth_date.isoformat() if person.birth_date else ''}".strip(", ")
+
+
+def _found(kind: str, result: dict[str, Any]) -> bool:
+    """Whether the request found any record of the person: an erasure or a rectification of
+    nothing is not a success to show. A restriction holds whether or not records exist yet:
+    signals that arrive later are restricted from the start."""
+    if kind == "erasure":
+        return any(result["erased"].values())
+    if kind == "rectification":
+        return bool(result["signals_corrected"])
+    return True
