@@ -287,6 +287,56 @@ def test_a_restricted_subject_is_stored_but_every_disclosure_is_denied(
     assert sorted(denied) == ["case.read", "signal.read"]
 
 
+def test_a_lifted_restriction_lets_the_register_decide_again_and_tells_the_recipients(
+    client: TestClient,
+    token_for: Headers,
+    provider: dict[str, str],
+    db_session: Any,
+) -> None:
+    body = signal_body()
+    signal = send(client, provider, body)
+    municipality = token_for("municipality")
+    officer = token_for("privacy_officer")
+    person = {"person": {"bsn": body["person"]["bsn"]}, "reason": "bezwaar afgehandeld"}
+    # Nothing to lift yet: a clear refusal, and nothing on record.
+    none = client.post("/v1/subjects/restriction/lift", json=person, headers=officer)
+    problem = problem_of(none, 404)
+    assert problem["type"].endswith("/no-restriction")
+
+    assert client.get(f"/v1/cases/{signal['case_id']}", headers=municipality).status_code == 200
+    restricted = client.post("/v1/subjects/restriction", json=person, headers=officer)
+    assert restricted.status_code == 200, restricted.text
+    assert client.get(f"/v1/cases/{signal['case_id']}", headers=municipality).status_code == 403
+
+    lifted = client.post("/v1/subjects/restriction/lift", json=person, headers=officer)
+    assert lifted.status_code == 200, lifted.text
+    answer = lifted.json()
+    assert answer["status"] == "lifted"
+    assert answer["lifted_on"] == today().isoformat()
+    assert answer["recipients_notified"] >= 1
+    # The register decides again, from this very request on.
+    assert client.get(f"/v1/cases/{signal['case_id']}", headers=municipality).status_code == 200
+
+    # The municipality that received the data reads of the lifting as it read of the
+    # restriction, with the case it knows.
+    notices = client.get("/v1/notices", headers=municipality).json()["items"]
+    events = [n["event"] for n in notices]
+    assert events.count("restriction") == 1 and events.count("restriction_lifted") == 1
+    [notice] = [n for n in notices if n["event"] == "restriction_lifted"]
+    assert notice["resources"]["cases"] == [signal["case_id"]]
+    with db_session() as session:
+        actions = list(
+            session.scalars(
+                select(AuditEntry.action).where(AuditEntry.action.like("subject.restriction%"))
+            )
+        )
+    assert "subject.restriction_lifted" in actions
+    assert "subject.restriction_lifted_notice" in actions
+    # Lifted once: a second lifting finds none in force.
+    again = client.post("/v1/subjects/restriction/lift", json=person, headers=officer)
+    assert again.status_code == 404
+
+
 def test_the_engine_denies_a_restricted_person_with_its_own_reason() -> None:
     register = load_register()
     decision = register.decide(

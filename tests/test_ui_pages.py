@@ -348,3 +348,19 @@ def test_an_erasure_confirmed_on_the_page_erases_and_says_so_in_the_page_s_langu
     # Asked again, the person is gone: nothing found, not a second success.
     again = officer.post("/ui/rights?lang=en", data=person | {"request": "erasure"})
     assert f"No records found for BSN {body['person']['bsn']}" in again.text
+
+
+def test_the_page_lifts_a_restriction_and_says_when_there_is_none(
+    client: TestClient, token_for: Any, login: Login, db_session: Any
+) -> None:
+    body = signal_body()
+    client.post("/v1/signals", json=body, headers=token_for("housing_corporation"))
+    officer = login("privacy_officer")
+    person = {"bsn": body["person"]["bsn"], "csrf_token": csrf(officer, "/ui/rights")}
+    none = officer.post("/ui/rights", data=person | {"request": "restriction_lifted"})
+    assert f"Er is geen beperking van kracht voor BSN {body['person']['bsn']}" in none.text
+    officer.post("/ui/rights", data=person | {"request": "restriction"})
+    lifted = officer.post("/ui/rights", data=person | {"request": "restriction_lifted"})
+    assert lifted.status_code == 200
+    assert "De beperking is opgeheven" in lifted.text
+    assert entries(db_session, "subject.restriction_lifted")

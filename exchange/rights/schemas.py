@@ -61,6 +61,14 @@ class RestrictionOut(BaseModel):
     detail: str
 
 
+class RestrictionLifted(BaseModel):
+    status: str
+    restricted_since: dt.date
+    lifted_on: dt.date
+    recipients_notified: int
+    detail: str
+
+
 class NoticeOut(BaseModel):
     id: uuid.UUID
     event: str

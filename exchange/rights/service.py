@@ -32,7 +32,7 @@ from exchange.consents.models import Consent, Objection, Restriction
 from exchange.disclosures import Disclosures, Party
 from exchange.disclosures import service as disclosure
 from exchange.disclosures.oversight import OVERSIGHT_PURPOSE
-from exchange.errors import Conflict, FieldError, InvalidInput
+from exchange.errors import Conflict, FieldError, InvalidInput, NotFound
 from exchange.identity.models import Subject
 from exchange.identity.pseudonyms import subject_pseudonyms
 from exchange.identity.schemas import Person
@@ -54,6 +54,7 @@ WEBHOOK_EVENTS = {
     "erasure": ERASED_EVENT,
     "restriction": "signal.restricted",
     "rectification": "signal.rectified",
+    "restriction_lifted": "signal.restriction_lifted",
 }
 
 
@@ -257,6 +258,60 @@ def restrict(
         "detail": (
             "The person's data stays stored, but every disclosure is refused while the "
             "restriction lasts."
+        ),
+    }
+
+
+class NoRestriction(NotFound):
+    """No restriction is in force for the person: there is nothing to lift."""
+
+    title = "No restriction in force"
+    slug = "no-restriction"
+
+
+def lift_restriction(
+    session: Session, context: RightsContext, principal: Principal, person: Person, reason: str
+) -> dict[str, Any]:
+    """Lift the person's restriction (AVG art. 18(3)): disclosures are decided by the
+    register again from this very decision on, and every organisation that received the
+    person's data is told, as it was told of the restriction (art. 19)."""
+    stages = subject_pseudonyms(context.keyring.pseudonym_keys, person)
+    restrictions = list(
+        session.scalars(
+            select(Restriction)
+            .join(Subject, Subject.id == Restriction.subject_id)
+            .where(Subject.pseudonym.in_(stages), Restriction.lifted_at.is_(None))
+            .order_by(Restriction.made_on)
+        )
+    )
+    if not restrictions:
+        raise NoRestriction("no restriction is in force for this person")
+    for restriction in restrictions:
+        restriction.lifted_at = context.now
+    session.flush()
+    subject_ids = {r.subject_id for r in restrictions}
+    signal_ids = set(session.scalars(select(Signal.id).where(Signal.subject_id.in_(subject_ids))))
+    notified = notify_recipients(session, context, stages, "restriction_lifted", signal_ids)
+    _record(
+        session,
+        context,
+        principal,
+        "subject.restriction_lifted",
+        stages[-1],
+        None,
+        {
+            "restriction": str(restrictions[0].id),
+            "reason_given": "yes" if reason.strip() else "no",
+        },
+    )
+    return {
+        "status": "lifted",
+        "restricted_since": restrictions[0].made_on.isoformat(),
+        "lifted_on": context.today.isoformat(),
+        "recipients_notified": notified,
+        "detail": (
+            "The restriction is lifted: the register decides every disclosure of the "
+            "person's data again, and the organisations that received it have a notice."
         ),
     }
 

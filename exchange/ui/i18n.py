@@ -196,6 +196,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "request_rectification": ("Rectificatie", "Rectification"),
     "request_restriction": ("Beperking", "Restriction"),
     "request_erasure": ("Wissing", "Erasure"),
+    "request_restriction_lifted": ("Beperking opheffen", "Lifting the restriction"),
     "new_phone": ("Juist telefoonnummer", "Correct phone number"),
     "new_email": ("Juist e-mailadres", "Correct e-mail address"),
     "new_surname": ("Juiste achternaam", "Correct surname"),
@@ -235,6 +236,16 @@ _TEXT: dict[str, tuple[str, str]] = {
         "duurt; ook signalen die nog komen.",
         "The data stays stored, but is disclosed to nobody while the restriction lasts; "
         "signals that arrive later too.",
+    ),
+    "done_restriction_lifted": (
+        "De beperking is opgeheven: het register beslist weer over elke verstrekking, en de "
+        "organisaties die de gegevens ontvingen hebben bericht.",
+        "The restriction is lifted: the register decides every disclosure again, and the "
+        "organisations that received the data have a notice.",
+    ),
+    "no_restriction": (
+        "Er is geen beperking van kracht voor {whom}.",
+        "No restriction is in force for {whom}.",
     ),
     "done_rectification": (
         "Verbeterd in {n} signaal/signalen; de organisaties die ze ontvingen hebben bericht.",

@@ -776,8 +776,10 @@ def rights_request(
     about the person (and logs that the officer looked), or that nothing is. Every answer
     names the person as the officer gave them, keeps the form filled in, and says "nothing
     found" rather than success where no record was found."""
-    if request_kind not in ("erasure", "restriction", "rectification"):
-        raise PageError(422, "error", "request: erasure, restriction or rectification")
+    if request_kind not in ("erasure", "restriction", "restriction_lifted", "rectification"):
+        raise PageError(
+            422, "error", "request: erasure, restriction, restriction_lifted or rectification"
+        )
     if _pseudonyms(broker, bsn, surname, initials, birth_date) is None:
         raise PageError(422, "error", "a BSN, or surname, initials and date of birth")
     fields: dict[str, Any] = {"bsn": bsn.strip() or None}
@@ -803,6 +805,8 @@ def rights_request(
             result = rights.erase(session, context, principal, person, reason)
         elif request_kind == "restriction":
             result = rights.restrict(session, context, principal, person, reason)
+        elif request_kind == "restriction_lifted":
+            result = rights.lift_restriction(session, context, principal, person, reason)
         else:
             corrections = {
                 name: value.strip()
@@ -817,6 +821,13 @@ def rights_request(
             result = rights.rectify(
                 session, context, principal, person, checked.model_dump(exclude_unset=True), reason
             )
+    except rights.NoRestriction:
+        return render(
+            request,
+            "rights.html",
+            {"result": None, "refused": None, "no_restriction": True, **shown},
+            user=user,
+        )
     except Refused as refusal:
         if not isinstance(refusal.problem, rights.ErasureRefused):
             raise

@@ -1,4 +1,5 @@
-"""``/v1/subjects``: a privacy officer honours erasure and restriction requests;
+"""``/v1/subjects``: a privacy officer honours erasure, restriction and rectification requests
+and lifts restrictions;
 ``/v1/notices``: recipients read what was erased or restricted of the data they received."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from exchange.rights.schemas import (
     NoticeOut,
     RectificationOut,
     RectificationRequest,
+    RestrictionLifted,
     RestrictionOut,
     RightsRequest,
 )
@@ -59,6 +61,22 @@ def restriction(
         session, rights_context(broker, session), principal, body.person, body.reason
     )
     return RestrictionOut.model_validate(result)
+
+
+@router.post(
+    "/subjects/restriction/lift",
+    response_model=RestrictionLifted,
+    summary="Lift a person's restriction (AVG art. 18(3)); the recipients are told",
+    responses={404: {"description": "No restriction is in force for the person"}},
+)
+@requires(SUBJECTS_RIGHTS, OVERSIGHT)
+def lift_restriction(
+    body: RightsRequest, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
+) -> RestrictionLifted:
+    result = service.lift_restriction(
+        session, rights_context(broker, session), principal, body.person, body.reason
+    )
+    return RestrictionLifted.model_validate(result)
 
 
 @router.post(
