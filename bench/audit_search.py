@@ -25,14 +25,11 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.audit_store import _database
+from bench.audit_store import _database, fresh_trail
 from exchange.auditlog.service import AuditRecord
-from exchange.broker import audit_trail
-from exchange.config import Settings
-from exchange.db import make_engine, make_session_factory, migrate, unit_of_work
+from exchange.db import make_engine, make_session_factory, unit_of_work
 from exchange.organisations.models import Organisation
 from exchange.rights import report
-from exchange.vault.keyring import FileKeySource, Keyring, ensure_keys
 
 PAGE = 50
 # (action, decision, purpose, weight): what a broker's log holds, roughly.
@@ -58,13 +55,7 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="bench-search-") as directory,
         _database(args.database_url, Path(directory)) as url,
     ):
-        root = Path(directory)
-        ensure_keys(FileKeySource(root / "keys"))
-        migrate(url)
-        settings = Settings(
-            data_dir=root, database_url=url, keys_dir=root / "keys", audit_checkpoint_every=10_000
-        )
-        trail = audit_trail(settings, Keyring.load(FileKeySource(root / "keys")))
+        trail = fresh_trail(url, Path(directory))
         engine = make_engine(url)
         sessions = make_session_factory(engine)
         rng = random.Random(7)

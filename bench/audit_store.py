@@ -35,7 +35,7 @@ from pathlib import Path
 
 import psycopg
 
-from exchange.auditlog.service import AuditRecord
+from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.broker import audit_trail
 from exchange.config import Settings
 from exchange.db import (
@@ -74,13 +74,7 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="bench-audit-") as directory,
         _database(args.database_url, Path(directory)) as url,
     ):
-        root = Path(directory)
-        ensure_keys(FileKeySource(root / "keys"))
-        migrate(url)
-        settings = Settings(
-            data_dir=root, database_url=url, keys_dir=root / "keys", audit_checkpoint_every=10_000
-        )
-        trail = audit_trail(settings, Keyring.load(FileKeySource(root / "keys")))
+        trail = fresh_trail(url, Path(directory))
         # As `exchange serve` runs on SQLite: the log is checkpointed from a thread of its own
         # (exchange.db.WalCheckpointer); its CPU time counts in the figures below.
         database = sqlite_file(url)
@@ -182,6 +176,17 @@ def main() -> None:
         if checkpointer is not None:
             checkpointer.stop()
         engine.dispose()
+
+
+def fresh_trail(url: str, root: Path) -> AuditTrail:
+    """The audit trail of a new broker on the empty database at ``url``: keys under
+    ``root``, the schema migrated as ``exchange init`` does."""
+    ensure_keys(FileKeySource(root / "keys"))
+    migrate(url)
+    settings = Settings(
+        data_dir=root, database_url=url, keys_dir=root / "keys", audit_checkpoint_every=10_000
+    )
+    return audit_trail(settings, Keyring.load(FileKeySource(root / "keys")))
 
 
 @contextmanager
