@@ -364,3 +364,22 @@ def test_the_page_lifts_a_restriction_and_says_when_there_is_none(
     assert lifted.status_code == 200
     assert "De beperking is opgeheven" in lifted.text
     assert entries(db_session, "subject.restriction_lifted")
+
+
+def test_the_page_corrects_street_and_city_in_what_the_municipality_reads(
+    client: TestClient, token_for: Any, login: Login
+) -> None:
+    body = signal_body()
+    sent = client.post("/v1/signals", json=body, headers=token_for("housing_corporation"))
+    officer = login("privacy_officer")
+    person = {"bsn": body["person"]["bsn"], "csrf_token": csrf(officer, "/ui/rights")}
+    corrected = officer.post(
+        "/ui/rights",
+        data=person
+        | {"request": "rectification", "new_street": "Juiste Laan", "new_city": "Rotterdam"},
+    )
+    assert corrected.status_code == 200, corrected.text
+    assert "Verbeterd in 1 signaal/signalen" in corrected.text
+    case = client.get(f"/v1/cases/{sent.json()['case_id']}", headers=token_for("municipality"))
+    address = case.json()["signals"][0]["address"]
+    assert (address["street"], address["city"]) == ("Juiste Laan", "Rotterdam")

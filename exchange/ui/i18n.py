@@ -200,6 +200,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "new_phone": ("Juist telefoonnummer", "Correct phone number"),
     "new_email": ("Juist e-mailadres", "Correct e-mail address"),
     "new_surname": ("Juiste achternaam", "Correct surname"),
+    "new_street": ("Juiste straat", "Correct street"),
+    "new_city": ("Juiste woonplaats", "Correct town or city"),
     "reason": ("Toelichting (wordt niet bewaard)", "Reason (not stored)"),
     "carry_out": ("Uitvoeren", "Carry out"),
     "erasure_refused": (

@@ -768,6 +768,8 @@ def rights_request(
     new_phone: Annotated[str, Form(max_length=32)] = "",
     new_email: Annotated[str, Form(max_length=254)] = "",
     new_surname: Annotated[str, Form(max_length=200)] = "",
+    new_street: Annotated[str, Form(max_length=200)] = "",
+    new_city: Annotated[str, Form(max_length=100)] = "",
     confirmed: Annotated[str, Form(max_length=3)] = "",
 ) -> Response:
     """The same services as ``/v1/subjects/*``: decided, carried out and logged alike.
@@ -814,6 +816,8 @@ def rights_request(
                     ("phone", new_phone),
                     ("email", new_email),
                     ("surname", new_surname),
+                    ("street", new_street),
+                    ("city", new_city),
                 )
                 if value.strip()
             }
