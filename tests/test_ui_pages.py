@@ -269,7 +269,8 @@ def test_the_privacy_officer_honours_rights_requests_on_a_page(
     # An erasure asks for confirmation first, showing what is held; nothing is erased yet.
     preview = officer.post("/ui/rights", data=person | {"request": "erasure"})
     assert preview.status_code == 200
-    assert "Wissing bevestigen" in preview.text and "1 signalen" in preview.text
+    assert "Wissing bevestigen" in preview.text and "Signalen: 1" in preview.text
+    assert "Casussen: 1 (lopend: 1)" in preview.text
     assert not entries(db_session, "subject.erasure")
     assert entries(db_session, "subject.lookup")
     # Confirmed: the case is open, the Wgs duty to offer help comes first; the page says so.
@@ -277,6 +278,8 @@ def test_the_privacy_officer_honours_rights_requests_on_a_page(
     assert refused.status_code == 409
     assert "wettelijke plicht" in refused.text
     assert f"voor BSN {body['person']['bsn']}" in refused.text
+    # The form keeps the request that was made, not the first option.
+    assert 'value="erasure" checked' in refused.text
     assert entries(db_session, "subject.erasure")[-1]["decision"] == "deny"
 
     restricted = officer.post("/ui/rights", data=person | {"request": "restriction"})

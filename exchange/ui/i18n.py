@@ -215,11 +215,12 @@ _TEXT: dict[str, tuple[str, str]] = {
         "No records found for {whom}. Check the BSN, or the name and date of birth.",
     ),
     "held_intro": ("Dit wordt bewaard over {whom}:", "Held about {whom}:"),
-    "held_signals": ("signalen", "signals"),
-    "held_cases": ("casussen, waarvan lopend", "cases, of which open"),
-    "held_consents": ("toestemmingen", "consents"),
-    "held_objections": ("bezwaren", "objections"),
-    "held_restricted": ("beperking van kracht", "restriction in force"),
+    "held_signals": ("Signalen", "Signals"),
+    "held_cases": ("Casussen", "Cases"),
+    "held_open": ("lopend", "open"),
+    "held_consents": ("Toestemmingen", "Consents"),
+    "held_objections": ("Bezwaren", "Objections"),
+    "held_restricted": ("Beperking van kracht", "Restriction in force"),
     "erasure_warning": (
         "Wissen kan niet ongedaan worden gemaakt. Bij een lopende casus gaat een wettelijke "
         "plicht mogelijk voor en wordt het wissen geweigerd.",
