@@ -6,9 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck pytest bench clean browser
+.PHONY: run test lint typecheck pytest bench clean browser pdf
 
-run: $(STAMP)
+run: $(STAMP) pdf
 	$(BIN)/exchange init
 	$(BIN)/exchange demo
 	$(BIN)/exchange serve
@@ -22,7 +22,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) browser
+pytest: $(STAMP) browser pdf
 	$(BIN)/pytest
 
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
@@ -32,6 +32,17 @@ browser:
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# The access letter's PDF (WeasyPrint) uses the system's pango and harfbuzz and the DejaVu
+# fonts; harfbuzz's font subsetter is a package of its own, which WeasyPrint warns it will
+# require (it falls back to fontTools today).
+pdf:
+	@{ ldconfig -p | grep -q 'libpango-1.0.so.0' && ldconfig -p | grep -q 'libharfbuzz-subset.so.0' \
+		&& fc-list | grep -qi dejavu; } || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+			libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core >/dev/null; }
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.policy_decisions
@@ -39,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.audit_store
 	$(BIN)/python -m bench.request_limits
 	$(BIN)/python -m bench.audit_search
+	$(BIN)/python -m bench.access_report
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

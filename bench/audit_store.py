@@ -46,8 +46,10 @@ from exchange.db import (
     sqlite_file,
     unit_of_work,
 )
+from exchange.identity.pseudonyms import Identifiers
+from exchange.identity.service import Identified
 from exchange.organisations.models import Organisation
-from exchange.rights.report import access_report
+from exchange.rights.report import access_report, log_checkpoint
 from exchange.vault.keyring import FileKeySource, Keyring, ensure_keys
 from policies.engine import load_register
 
@@ -164,10 +166,19 @@ def main() -> None:
         register = load_register()
         reports = []
         with sessions() as session:
+            signed = trail.checkpoint(session, dt.datetime.now(dt.UTC))
             for _ in range(min(args.samples, 50)):
                 subject = rng.choice(subjects)
                 t = time.perf_counter()
-                access_report(session, register, subject, n, dt.datetime.now(dt.UTC))
+                person = Identified(Identifiers(bsn=(subject,)), frozenset(), (subject,), False)
+                access_report(
+                    session,
+                    register,
+                    person,
+                    person.pseudonyms,
+                    log_checkpoint(signed.tree_size, signed.root, signed.note),
+                    dt.datetime.now(dt.UTC),
+                )
                 reports.append(time.perf_counter() - t)
         print(
             f"access report over {n:,} entries (~{args.per_subject} per person): median "

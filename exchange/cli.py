@@ -33,6 +33,7 @@ from exchange.demo import (
     seed_demo_people,
 )
 from exchange.errors import ExchangeError
+from exchange.ops import identities
 from exchange.organisations.service import add_organisation, municipality_by_code
 from exchange.organisations.terms import OrganisationKind
 from exchange.policy.service import (
@@ -89,12 +90,14 @@ def init() -> None:
     migrate(settings.resolved_database_url)
     with _session() as session:
         policy_version = ensure_active(session, _audit_trail()).version_hash
+    linked = _link_stored_identifiers(settings)
     _emit(
         {
             "data_dir": str(settings.data_dir.resolve()),
             "keys_created": created,
             "database": _redacted(settings.resolved_database_url),
             "migrated": True,
+            "identifiers_linked": linked,
             "policy_version": policy_version,
         }
     )
@@ -718,6 +721,19 @@ def _audit_trail() -> AuditTrail:
     return audit_trail(
         settings, Keyring.load(key_source(settings.resolved_keys_dir, settings.key_source))
     )
+
+
+def _link_stored_identifiers(settings: Settings) -> int:
+    """People signalled before identifiers were linked get their links (one transaction per
+    batch, so a large database is not held in one)."""
+    keyring = Keyring.load(key_source(settings.resolved_keys_dir, settings.key_source))
+    trail, done = _audit_trail(), 0
+    while True:
+        with _session() as session:
+            batch = identities.link_stored(session, keyring, trail, clock.now())
+        if not batch:
+            return done
+        done += batch
 
 
 def _record(session: Session, action: str, resources: dict[str, str]) -> None:

@@ -78,6 +78,13 @@ class Settings(BaseSettings):
         ge=0,
         description="How often 'exchange serve' records escalations of passed deadlines; 0 = off.",
     )
+    data_location: str = Field(
+        default="EU/NL",
+        pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?(/[A-Z]{2}(-[A-Z0-9]{1,3})?)*$",
+        description="Where the broker stores its data and whose law governs it, wide to "
+        "narrow, '/' between (ISO 3166 codes, 'EU'): consent records give it as their storage "
+        "location and jurisdiction.",
+    )
     ddas_supplier_code: str = Field(
         default="SIGNAL-EXCHANGE",
         description="codeGegevensleverancier in DDAS deliveries: who supplies the data to CBS.",

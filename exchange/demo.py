@@ -182,9 +182,11 @@ def demo_signals(today: dt.date, count: int = 36, seed: int = 599) -> list[tuple
             },
         }
         signals.append((provider, SignalIn.model_validate(document)))
-    # The same household again, from the energy supplier: a multiple case.
+    # The same household again, from the energy supplier: a multiple case. Like most energy
+    # suppliers it has no BSN: the person is the same one by name and birth date.
     first = signals[0][1].model_dump(mode="json")
     first.update(external_ref="DEMO-ENERGY-SAME-HOUSEHOLD", kind="energy", amount_cents=61_000)
+    first["person"]["bsn"] = None
     signals.append(("energy_supplier", SignalIn.model_validate(first)))
     return signals
 

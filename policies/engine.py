@@ -166,6 +166,9 @@ class Purpose:
     # ground given in plain language: art. 17(3)(b), a legal obligation or public task.
     erasure_refused_while: str | None = None
     erasure_ground: Mapping[str, str] = field(default_factory=dict)
+    # What starts the retention period, in words for a person ({nl, en}); empty in a
+    # register written before it was asked for (then only ``retention_starts`` says it).
+    retention_counted_from: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def consent_based(self) -> bool:
@@ -242,6 +245,14 @@ class Register:
     purposes: tuple[Purpose, ...]
     rules: tuple[Rule, ...]
     _table: Mapping[tuple[str, str, str], _Permit] = field(repr=False, compare=False)
+    # AVG art. 30(1) in words for the people whose data it is, each {nl, en}; empty in a
+    # register written before the register section asked for them.
+    controller_name: Mapping[str, str] = field(default_factory=dict)
+    controller_contact: Mapping[str, str] = field(default_factory=dict)
+    dpo: Mapping[str, str] = field(default_factory=dict)
+    data_subjects: tuple[Mapping[str, str], ...] = ()
+    transfers: Mapping[str, str] = field(default_factory=dict)
+    security_measures: tuple[Mapping[str, str], ...] = ()
 
     def purpose(self, purpose_id: str) -> Purpose:
         """The purpose with this id (``KeyError`` when there is none)."""
@@ -394,6 +405,7 @@ def _compile(document: Any, digest: str, eligibility_version: str | None) -> Reg
             retention_starts=item["retention"]["starts"],
             erasure_refused_while=item.get("erasure", {}).get("refused_while"),
             erasure_ground=item.get("erasure", {}).get("ground", {}),
+            retention_counted_from=item["retention"].get("counted_from", {}),
         )
         for item in document["purposes"]
     )
@@ -445,7 +457,19 @@ def _compile(document: Any, digest: str, eligibility_version: str | None) -> Reg
         purposes=purposes,
         rules=rules,
         _table=table,
+        controller_name=meta.get("controller_name", {}),
+        controller_contact=meta.get("controller_contact", {}),
+        dpo=meta.get("dpo", {}),
+        data_subjects=_in_name_order(meta.get("data_subjects", {})),
+        transfers=meta.get("transfers", {}),
+        security_measures=_in_name_order(meta.get("security_measures", {})),
     )
+
+
+def _in_name_order(texts: Mapping[str, Mapping[str, str]]) -> tuple[Mapping[str, str], ...]:
+    """A register's named texts in the order of their names: a mapping's order is not part
+    of the version hash, so it is not the order they are shown in either."""
+    return tuple(texts[name] for name in sorted(texts))
 
 
 _ACTION_NL = {

@@ -51,7 +51,9 @@ def signal_body(**overrides: Any) -> dict[str, Any]:
             "bsn": generated_bsn(),
             "initials": "Q.",
             "surname_prefix": None,
-            "surname": random.choice(FAKE_SURNAMES),
+            # One surname per signal: with the same initial and birth date, a shared surname
+            # would make every signal's person one and the same by name and birth date.
+            "surname": f"{random.choice(FAKE_SURNAMES)}-{number}",
             "birth_date": "1979-03-14",
         },
         "address": {

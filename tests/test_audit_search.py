@@ -160,4 +160,4 @@ def test_the_page_refuses_a_decision_or_cursor_it_does_not_know(login: Login) ->
 
 
 def _leaves(page: str) -> list[int]:
-    return [int(n) for n in re.findall(r'<tr class="\w+">\s*<td>(\d+)</td>', page)]
+    return [int(n) for n in re.findall(r'<tr class="\w+">\s*<td[^>]*>(\d+)</td>', page)]

@@ -190,10 +190,10 @@ def test_a_case_from_queue_to_home_visit_to_result_and_into_the_access_report(
     officer.get_by_role("link", name="Inzageverzoek").click()
     officer.get_by_label("Persoon (BSN)").fill(body["person"]["bsn"])
     with officer.expect_download() as download:
-        officer.get_by_role("button", name="Downloaden").click()
+        officer.get_by_role("button", name="Brief (HTML, printbaar)").click()
     report = Path(download.value.path()).read_text()
-    assert "ontving Wijkteam Rotterdam Noord uw gegevens" in report
-    assert "ontving Gemeente Rotterdam uw gegevens" in report
+    assert "Wijkteam Rotterdam Noord kreeg uw gegevens" in report
+    assert "Gemeente Rotterdam kreeg uw gegevens" in report
     officer.get_by_role("button", name="Zoeken").click()
     officer.wait_for_load_state()
     shots(officer, "7-officer-access-report")
@@ -278,3 +278,203 @@ def test_every_page_passes_axe_s_wcag_2_1_aa_rules(
         if violations:
             found[path] = [f"{v['id']}: {v['nodes'][0]['target']}" for v in violations]
     assert found == {}
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        (
+            "nl",
+            {
+                "person": "Persoon (BSN)",
+                "search": "Zoeken",
+                "groups": "Aan wie wij uw gegevens gaven",
+                "sources": "Van wie wij uw gegevens kregen",
+                "held": "Wat wij bewaren en tot wanneer",
+                "pdf": "Brief (PDF)",
+                "html": "Brief (HTML, printbaar)",
+            },
+        ),
+        (
+            "en",
+            {
+                "person": "Person (BSN)",
+                "search": "Search",
+                "groups": "Who received your data",
+                "sources": "Where your data came from",
+                "held": "What we keep and until when",
+                "pdf": "Letter (PDF)",
+                "html": "Letter (HTML, printable)",
+            },
+        ),
+    ],
+)
+def test_the_access_report_page_shows_groups_and_sources_and_passes_axe(
+    client: TestClient,
+    token_for: Callable[[str], dict[str, str]],
+    people: dict[str, str],
+    world: Any,
+    live_url: str,
+    chromium: Any,
+    shots: Callable[[Any, str], None],
+    lang: str,
+    words: dict[str, str],
+) -> None:
+    """The privacy officer's report: one line per recipient, purpose and basis (five reads
+    of a case are one line), the creditors the data came from, what is kept, the checkpoint
+    and the two letters; in Dutch and in English, with no WCAG 2.1 AA violation."""
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright")
+    body = signal_body()
+    signal = client.post("/v1/signals", json=body, headers=token_for("housing_corporation"))
+    assert signal.status_code == 201, signal.text
+    municipality = token_for("municipality")
+    for _ in range(5):
+        client.get(f"/v1/cases/{signal.json()['case_id']}", headers=municipality)
+
+    officer = log_in(chromium, live_url, people["privacy_officer"])
+    officer.goto(f"{live_url}/ui/access-report?lang={lang}")
+    officer.get_by_label(words["person"]).fill(body["person"]["bsn"])
+    officer.get_by_role("button", name=words["search"], exact=True).click()
+    officer.wait_for_load_state()
+    assert body["person"]["bsn"] not in officer.url
+    page = officer.locator("article.report")
+    for heading in ("groups", "sources", "held"):
+        assert officer.get_by_role("heading", name=words[heading]).is_visible()
+    [line] = officer.locator("table.groups tbody tr", has_text="Gemeente Rotterdam").all()
+    assert int(line.locator("td").last.inner_text()) >= 5  # five reads, one line
+    sources = officer.locator("table.sources tbody tr").all_inner_texts()
+    assert len(sources) == 1 and world["housing_corporation"].name in sources[0]
+    assert "28 keer" not in page.inner_text()
+    assert officer.get_by_role("button", name=words["pdf"]).is_visible()
+    assert officer.get_by_role("button", name=words["html"]).is_visible()
+    shots(officer, f"12-officer-access-report-{lang}")
+    options = {
+        "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+        "resultTypes": ["violations"],
+    }
+    violations = axe.Axe().run(officer, options=options).response["violations"]
+    assert [f"{v['id']}: {v['nodes'][0]['target']}" for v in violations] == []
+
+    with officer.expect_download() as download:
+        officer.get_by_role("button", name=words["pdf"]).click()
+    assert download.value.suggested_filename.endswith(".pdf")
+    assert Path(download.value.path()).read_bytes().startswith(b"%PDF-")
+
+
+def test_the_consent_ledger_shows_its_records_in_dutch_and_english_and_passes_axe(
+    client: TestClient,
+    token_for: Callable[[str], dict[str, str]],
+    people: dict[str, str],
+    world: Any,
+    live_url: str,
+    chromium: Any,
+    shots: Callable[[Any, str], None],
+) -> None:
+    """The privacy officer searches a person's consents: each one as an ISO/IEC TS 27560
+    record in words, in either language, downloadable as JSON-LD; axe finds nothing."""
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright")
+    from tests.factories import generated_bsn
+
+    bsn = generated_bsn()
+    municipality = token_for("municipality")
+    consent = client.post(
+        "/v1/consents",
+        json={
+            "person": {"bsn": bsn},
+            "purposes": ["debt-service-referral"],
+            "recipients": [world["debt_service"].id],
+            "collection_method": "phone",
+            "notice_version": "2026-01",
+            "notice_url": "https://rotterdam.example/privacy/toestemming",
+            "consent_type": "explicit",
+        },
+        headers=municipality,
+    )
+    assert consent.status_code == 201, consent.text
+    client.post(f"/v1/consents/{consent.json()['id']}/withdrawal", headers=municipality)
+
+    officer = log_in(chromium, live_url, people["privacy_officer"])
+    officer.get_by_role("link", name="Toestemmingen").click()
+    officer.get_by_label("Persoon (BSN)").fill(bsn)
+    officer.get_by_role("button", name="Zoeken").click()
+    officer.wait_for_load_state()
+    record = officer.locator("section.consent-record").first
+    dutch = record.inner_text()
+    for words in (
+        "Doorverwijzing naar een schuldhulpverlener",
+        "ingetrokken",
+        "telefonisch",
+        "uitdrukkelijke toestemming",
+        "Verwerkingsverantwoordelijke",
+        "Gemeente Rotterdam",
+        "6 maanden",
+        "Europese Unie, Nederland",
+    ):
+        assert words in dutch, words
+    assert "debt-service-referral" not in officer.locator("main").inner_text()
+    options = {
+        "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+        "resultTypes": ["violations"],
+    }
+    violations = axe.Axe().run(officer, options=options).response["violations"]
+    assert [f"{v['id']}: {v['nodes'][0]['target']}" for v in violations] == []
+    shots(officer, "12-officer-consent-record")
+
+    with officer.expect_download() as download:
+        record.get_by_role("button", name="Record downloaden (JSON-LD)").click()
+    exported = Path(download.value.path()).read_text()
+    assert '"dpv:ConsentWithdrawn"' in exported and bsn not in exported
+    assert download.value.suggested_filename.endswith(".jsonld")
+
+    # The same search in English: the language link keeps the page's POST form, so search again.
+    officer.get_by_role("link", name="English").click()
+    officer.wait_for_load_state()
+    officer.get_by_label(re.compile("BSN")).fill(bsn)
+    officer.get_by_role("button", name="Search").click()
+    officer.wait_for_load_state()
+    english = officer.locator("section.consent-record").first.inner_text()
+    for words in (
+        "Referral to a debt service",
+        "withdrawn",
+        "by phone",
+        "explicit consent",
+        "Controller",
+        "6 months",
+        "European Union, the Netherlands",
+        "How to withdraw",
+    ):
+        assert words in english, words
+    violations = axe.Axe().run(officer, options=options).response["violations"]
+    assert [f"{v['id']}: {v['nodes'][0]['target']}" for v in violations] == []
+    shots(officer, "13-officer-consent-record-english")
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_the_register_reads_on_a_phone_without_sideways_scrolling_and_passes_axe(
+    people: dict[str, str],
+    live_url: str,
+    chromium: Any,
+    shots: Callable[[Any, str], None],
+    lang: str,
+) -> None:
+    """/ui/register on a 390x844 phone, in Dutch and in English: nothing wider than the
+    screen, and axe finds no WCAG 2.1 A/AA violation; the machine view fits too."""
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright")
+    options = {
+        "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+        "resultTypes": ["violations"],
+    }
+    page = log_in(chromium, live_url, people["neighbourhood_team"], phone=True)
+    page.goto(f"{live_url}/ui/register?lang={lang}")
+    assert page.locator("html").get_attribute("lang") == lang
+    assert page.locator("h1").inner_text() == (
+        "Verwerkingsregister" if lang == "nl" else "Register of processing"
+    )
+    assert page.locator("main section h3").count() >= 7  # a section per purpose
+    shots(page, f"12-register-phone-{lang}")
+    for path in (f"/ui/register?lang={lang}", "/ui/register/rules"):
+        page.goto(f"{live_url}{path}")
+        width = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], (path, width)
+        violations = axe.Axe().run(page, options=options).response["violations"]
+        assert [f"{v['id']}: {v['nodes'][0]['target']}" for v in violations] == [], path

@@ -47,6 +47,13 @@ class AccessReportIn(Strict):
     person: Person
 
 
+class AccessLetterIn(AccessReportIn):
+    format: Literal["pdf", "html"] | None = Field(
+        default=None, description="pdf or html; when absent, by the Accept header (pdf first)"
+    )
+    lang: Literal["nl", "en"] = Field(default="nl", description="The letter's language")
+
+
 class Disclosure(BaseModel):
     leaf_index: int
     date: dt.date
@@ -76,14 +83,81 @@ class HeldData(BaseModel):
     sentence_en: str
 
 
+class DisclosureGroup(BaseModel):
+    """The disclosures to one recipient for one purpose on one legal basis, taken together:
+    a case worker's sitting of many page reads is one line, with its count and period."""
+
+    recipient: str
+    recipient_kind: str | None
+    purpose: str | None
+    purpose_name: dict[str, str]
+    legal_basis: list[str]
+    legal_basis_text: dict[str, list[str]] = Field(description="The legal bases, per language")
+    categories: list[str] = Field(description="Every category disclosed, in first-seen order")
+    category_names: dict[str, list[str]] = Field(description="The categories, per language")
+    first: dt.date
+    last: dt.date
+    count: int
+    leaf_indexes: list[int] = Field(description="The log entries taken together here")
+    sentence_nl: str
+    sentence_en: str
+
+
+class DataSource(BaseModel):
+    """A provider (a creditor) whose signals about the person are held (AVG art. 15(1)(g))."""
+
+    organisation: str
+    kind: str
+    kind_name: dict[str, str]
+    signals: int
+    first_received: dt.date
+    last_received: dt.date
+    sentence_nl: str
+    sentence_en: str
+
+
+class LogCheckpoint(BaseModel):
+    """The state of the log the report was made from: its size and root hash, and the
+    checkpoint signed at that size, so the answer can be verified later."""
+
+    tree_size: int
+    root_hash: str = Field(description="The RFC 9162 root hash at tree_size, base64")
+    note: str | None = Field(
+        default=None, description="The signed checkpoint at tree_size (C2SP signed note)"
+    )
+
+
 class AccessReport(BaseModel):
     subject: str
+    identifiers_searched: list[str] = Field(
+        default_factory=list,
+        description="The identifiers the request gave (bsn, name); every record linked to "
+        "either is in the report",
+    )
+    ambiguous: bool = Field(
+        default=False,
+        description="The name and birth date given came with more than one BSN: the report "
+        "holds only what came by that name alone; ask again with the BSN for the rest",
+    )
+    searched_nl: str = Field(default="", description="What was searched by, in words")
+    searched_en: str = ""
     generated_at: dt.datetime
     tree_size: int
+    checkpoint: LogCheckpoint | None = Field(
+        default=None, description="The log's size and root hash the report was made from"
+    )
     held: list[HeldData] = Field(
         default_factory=list, description="What is held about the person now (AVG art. 15(1))"
     )
     disclosures: list[Disclosure]
+    groups: list[DisclosureGroup] = Field(
+        default_factory=list,
+        description="The disclosures per recipient, purpose and legal basis, with first and "
+        "last date and count",
+    )
+    sources: list[DataSource] = Field(
+        default_factory=list, description="Where the data held came from (AVG art. 15(1)(g))"
+    )
     refusals: int = Field(description="Decisions that denied a disclosure about the person")
     summary_nl: str
     summary_en: str

@@ -9,7 +9,7 @@ import uuid
 from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from exchange.consents.terms import ConsentStatus
+from exchange.consents.terms import ConsentStatus, ConsentType
 from exchange.db import Base, UtcDateTime, new_id, utcnow
 
 
@@ -28,6 +28,16 @@ class Consent(Base):
     recipients: Mapped[list[str]] = mapped_column(JSON)
     collection_method: Mapped[str] = mapped_column(String(16))
     notice_version: Mapped[str] = mapped_column(String(64))
+    # ISO/IEC TS 27560: the notice's language (BCP 47) and where it can be read, how the
+    # person agreed, and how they can withdraw (empty: by telling the collecting
+    # organisation, exchange.consents.records). What follows from the register (categories,
+    # retention), the organisations (controller) or the settings (location) is not copied.
+    language: Mapped[str] = mapped_column(String(35), default="nl", server_default="nl")
+    notice_url: Mapped[str | None] = mapped_column(String(500))
+    consent_type: Mapped[str] = mapped_column(
+        String(16), default=ConsentType.EXPRESSED.value, server_default=ConsentType.EXPRESSED.value
+    )
+    withdrawal_method: Mapped[str | None] = mapped_column(String(500))
     valid_from: Mapped[dt.date] = mapped_column(Date)
     valid_until: Mapped[dt.date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default=ConsentStatus.GIVEN.value)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, HttpUrl, UrlConstraints, field_validator
 
-from exchange.consents.terms import CollectionMethod, ConsentStatus
-from exchange.fields import Day
+from exchange.consents.terms import CollectionMethod, ConsentStatus, ConsentType
+from exchange.fields import Day, Text
 from exchange.identity.schemas import Person, Strict
+
+NoticeUrl = Annotated[HttpUrl, UrlConstraints(max_length=500, allowed_schemes=["https"])]
 
 
 class ConsentIn(Strict):
@@ -20,6 +23,27 @@ class ConsentIn(Strict):
     notice_version: str = Field(min_length=1, max_length=64)
     valid_from: Day | None = None
     valid_until: Day | None = None
+    # ISO/IEC TS 27560; the defaults are what a consent recorded without them was.
+    language: Text = Field(
+        default="nl",
+        max_length=35,
+        pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$",
+        description="The language of the notice the person was given (BCP 47: nl, en, ...)",
+    )
+    notice_url: NoticeUrl | None = Field(
+        default=None, description="Where the notice (notice_version) can be read"
+    )
+    consent_type: ConsentType = Field(
+        default=ConsentType.EXPRESSED,
+        description="explicit: agreed in words or writing to the purposes named; expressed: "
+        "by another clear affirmative act",
+    )
+    withdrawal_method: Text | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="How the person can withdraw; by default by telling your organisation",
+    )
 
 
 class ConsentEventOut(BaseModel):
@@ -42,6 +66,13 @@ class ConsentOut(BaseModel):
     valid_until: dt.date | None
     policy_version: str
     events: list[ConsentEventOut]
+    schema_version: str = Field(description="The consent record structure: ISO/IEC TS 27560")
+    language: str
+    notice_url: str | None
+    consent_type: ConsentType
+    withdrawal_method: str | None = Field(
+        description="Empty: by telling the organisation that collected the consent"
+    )
 
 
 class ConsentList(BaseModel):

@@ -10,24 +10,25 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange import clock
+from exchange.auditlog.links import link_records
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
 from exchange.clock import local_date
 from exchange.consents.models import Consent, ConsentEvent, Objection
 from exchange.consents.schemas import ConsentEventOut, ConsentIn, ConsentOut, ObjectionIn
-from exchange.consents.terms import CollectionMethod, ConsentStatus
+from exchange.consents.terms import RECORD_SCHEMA, CollectionMethod, ConsentStatus, ConsentType
 from exchange.db import CHUNK
 from exchange.errors import Conflict, FieldError, InvalidInput, NotFound
 from exchange.identity.models import Subject
-from exchange.identity.pseudonyms import for_recipient, subject_pseudonym
-from exchange.identity.service import ensure_subjects
+from exchange.identity.pseudonyms import for_recipient
+from exchange.identity.service import attach
 from exchange.organisations.models import Organisation
 from exchange.organisations.terms import OrganisationKind
 from exchange.vault import envelope
@@ -70,6 +71,10 @@ def give_consent(
         recipients=sorted({str(r) for r in request.recipients}),
         collection_method=request.collection_method.value,
         notice_version=request.notice_version,
+        language=request.language,
+        notice_url=str(request.notice_url) if request.notice_url else None,
+        consent_type=request.consent_type.value,
+        withdrawal_method=request.withdrawal_method,
         valid_from=valid_from,
         valid_until=request.valid_until,
         status=ConsentStatus.GIVEN.value,
@@ -169,28 +174,28 @@ def consents_for(
     context: LedgerContext,
     principal: Principal,
     *,
-    subject_pseudonym_value: str | None = None,
+    subject_ids: Collection[uuid.UUID] | None = None,
     purpose: str | None = None,
 ) -> list[Consent]:
-    """Consents the caller collected or is a recipient of, optionally of one person."""
+    """Consents the caller collected or is a recipient of, optionally of one person (every
+    subject row of theirs: ``exchange.identity.service.identify``)."""
     query = select(Consent).order_by(Consent.created_at)
-    if subject_pseudonym_value is not None:
-        query = query.join(Subject, Subject.id == Consent.subject_id).where(
-            Subject.pseudonym == subject_pseudonym_value
-        )
+    if subject_ids is not None:
+        query = query.where(Consent.subject_id.in_(sorted(subject_ids)))
     found = [c for c in session.scalars(query) if _may_see(principal, c)]
     if purpose is not None:
         found = [c for c in found if purpose in c.purposes]
     return found
 
 
-def objections_of(session: Session, subject_pseudonym_value: str) -> list[Objection]:
-    """Every objection one person made (for the privacy officer's view of the ledger)."""
+def objections_of(session: Session, subject_ids: Collection[uuid.UUID]) -> list[Objection]:
+    """Every objection one person made, under any of their identifiers (for the privacy
+    officer's view of the ledger)."""
     return list(
         session.scalars(
             select(Objection)
-            .join(Subject, Subject.id == Objection.subject_id)
-            .where(Subject.pseudonym == subject_pseudonym_value)
+            .where(Objection.subject_id.in_(sorted(subject_ids)))
+            .order_by(Objection.recorded_at)
         )
     )
 
@@ -283,8 +288,12 @@ def _append(
 def _subject_id(
     session: Session, context: LedgerContext, request: ConsentIn | ObjectionIn
 ) -> uuid.UUID:
-    pseudonym = subject_pseudonym(context.keyring.pseudonym_keys, request.person)
-    return ensure_subjects(session, context.keyring, {pseudonym}, context.now)[pseudonym]
+    """The row the record goes on; a BSN and a name given together are linked (and the
+    link is on the log), so the record reaches signals that carry either."""
+    subject_id, links = attach(session, context.keyring, request.person, context.now)
+    if links:
+        context.audit.append(session, link_records(links, "exchange-ledger"), context.now)
+    return subject_id
 
 
 def _pseudonym_of(session: Session, subject_id: uuid.UUID) -> str:
@@ -345,6 +354,11 @@ def consents_out(
             valid_until=c.valid_until,
             policy_version=c.policy_version,
             events=[_event(e) for e in events.get(c.id, [])],
+            schema_version=RECORD_SCHEMA,
+            language=c.language,
+            notice_url=c.notice_url,
+            consent_type=ConsentType(c.consent_type),
+            withdrawal_method=c.withdrawal_method,
         )
         for c in consents
     ]

@@ -61,10 +61,15 @@ class Party:
 
 @dataclass(frozen=True)
 class Person:
-    """Whose data: the broker's pseudonym of the person (and the subject row, if any)."""
+    """Whose data: the broker's pseudonym of the person (and the subject row, if any).
+
+    ``linked``: the pseudonyms of the person's other identifiers that a new signal brings
+    and that will be linked when it is stored; what they recorded counts already.
+    """
 
     pseudonym: str | None
     subject_id: uuid.UUID | None = None
+    linked: tuple[str, ...] = ()
 
 
 NOBODY = Person(None)
@@ -269,7 +274,7 @@ class Disclosures:
                     action=action,
                     purpose=purpose,
                     today=self.today,
-                    subject=states.get(ask.person.pseudonym or "", _NOBODY_DECIDED),
+                    subject=_state_of(ask.person, states),
                 )
             )
             for ask in asks
@@ -280,6 +285,7 @@ class Disclosures:
     ) -> Mapping[str, SubjectState]:
         """The people's states, with their consents when a rule involved needs consent."""
         pseudonyms = {a.person.pseudonym for a in asks if a.person.pseudonym}
+        pseudonyms.update(p for a in asks for p in a.person.linked)
         if not pseudonyms:
             return {}
         kinds = {a.recipient.kind for a in asks}
@@ -327,3 +333,18 @@ class Disclosures:
 
 
 _NOBODY_DECIDED = SubjectState()
+
+
+def _state_of(person: Person, states: Mapping[str, SubjectState]) -> SubjectState:
+    """The person's state, with what their identifiers about to be linked recorded."""
+    own = states.get(person.pseudonym or "", _NOBODY_DECIDED)
+    for other in person.linked:
+        state = states.get(other)
+        if state is not None:
+            own = SubjectState(
+                consents=own.consents + state.consents,
+                objections=own.objections + state.objections,
+                refused=own.refused or state.refused,
+                restricted=own.restricted or state.restricted,
+            )
+    return own

@@ -3,6 +3,9 @@
 Read in bulk, in the transaction of the decision, so that a withdrawal, an objection or a
 restriction recorded a moment ago counts for the very next disclosure. Keyed by the
 person's broker pseudonym: intake decides before a new person's subject row exists.
+
+A wish recorded under any identifier of the person counts for all of them: a pseudonym
+reads the records of every subject row linked to its own (``exchange.identity.service``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from exchange.consents.models import Consent, ConsentEvent, Objection, Restriction
 from exchange.consents.terms import ConsentStatus
@@ -21,15 +24,19 @@ from exchange.identity.models import Subject
 from policies import engine
 
 # Built once: the objections and restrictions run in every intake transaction (see
-# exchange.db on hot paths).
+# exchange.db on hot paths). ``Subject`` is the row asked about, ``_Linked`` every row of the
+# same person, its own included; the records hang on those.
+_Linked = aliased(Subject)
 _OBJECTIONS_OF = (
     select(Subject.pseudonym, Objection.purposes, Objection.made_on)
-    .join(Objection, Objection.subject_id == Subject.id)
+    .join(_Linked, _Linked.person_id == Subject.person_id)
+    .join(Objection, Objection.subject_id == _Linked.id)
     .where(Subject.pseudonym.in_(bindparam("pseudonyms", expanding=True)))
 )
 _RESTRICTED_AMONG = (
     select(Subject.pseudonym)
-    .join(Restriction, Restriction.subject_id == Subject.id)
+    .join(_Linked, _Linked.person_id == Subject.person_id)
+    .join(Restriction, Restriction.subject_id == _Linked.id)
     .where(
         Subject.pseudonym.in_(bindparam("pseudonyms", expanding=True)),
         Restriction.lifted_at.is_(None),
@@ -45,7 +52,8 @@ _CONSENTS_OF = (
         Consent.valid_until,
         Consent.status,
     )
-    .join(Consent, Consent.subject_id == Subject.id)
+    .join(_Linked, _Linked.person_id == Subject.person_id)
+    .join(Consent, Consent.subject_id == _Linked.id)
     .where(Subject.pseudonym.in_(bindparam("pseudonyms", expanding=True)))
     .order_by(Consent.created_at, Consent.id)
 )

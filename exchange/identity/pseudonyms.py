@@ -8,15 +8,19 @@ data without the broker.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from exchange.identity import normalise
 from exchange.identity.schemas import Person
+from exchange.identity.terms import BSN, NAME
 
 
 def person_by_bsn(key: bytes, bsn: str) -> str:
@@ -29,6 +33,16 @@ def person_by_name(key: bytes, normalised_person: str) -> str:
 
 def household(key: bytes, normalised_address: str) -> str:
     return _hmac(key, b"household/", normalised_address)
+
+
+def household_of(
+    keys: bytes | Sequence[bytes], postcode: str, house_number: str, addition: str | None
+) -> str:
+    """The household pseudonym of an address under today's key (``keys``: the key chain)."""
+    normalised = normalise.household_key(
+        postcode_text=postcode, house_number=house_number, addition=addition
+    )
+    return chained(keys, lambda key: household(key, normalised))[-1]
 
 
 def for_recipient(key: bytes, broker_pseudonym: str, recipient_id: str) -> str:
@@ -80,15 +94,68 @@ def subject_pseudonym(keys: bytes | Sequence[bytes], person: Person) -> str:
 
 def subject_pseudonyms(keys: bytes | Sequence[bytes], person: Person) -> list[str]:
     """Every pseudonym the person had through the key rotations, oldest first."""
-    if person.bsn:
-        bsn = person.bsn
-        return chained(keys, lambda key: person_by_bsn(key, bsn))
-    assert person.surname is not None
-    assert person.birth_date is not None
-    normalised = normalise.person_key(
-        initials=person.initials,
-        surname_prefix=person.surname_prefix,
-        surname=person.surname,
-        birth_date=person.birth_date,
-    )
-    return chained(keys, lambda key: person_by_name(key, normalised))
+    given = identifiers(keys, person)
+    return list(given.bsn or given.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Identifiers:
+    """The pseudonyms of every identifier a person is given by, each through every key
+    stage, oldest first (empty for an identifier not given)."""
+
+    bsn: tuple[str, ...] = ()
+    name: tuple[str, ...] = ()
+
+    @property
+    def primary(self) -> str:
+        """The pseudonym the person's records go under: the BSN's when there is one."""
+        return (self.bsn or self.name)[-1]
+
+    @property
+    def current(self) -> dict[str, str]:
+        """``{pseudonym: kind}`` of each identifier under today's key."""
+        return {stages[-1]: kind for kind, stages in ((BSN, self.bsn), (NAME, self.name)) if stages}
+
+    @property
+    def pair(self) -> tuple[str, str] | None:
+        """(BSN, name) under today's key when both are given: the two to link."""
+        return (self.bsn[-1], self.name[-1]) if self.bsn and self.name else None
+
+    @property
+    def every_stage(self) -> tuple[str, ...]:
+        return self.bsn + self.name
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(kind for kind, stages in ((BSN, self.bsn), (NAME, self.name)) if stages)
+
+
+def identifiers(keys: bytes | Sequence[bytes], person: Person | Mapping[str, Any]) -> Identifiers:
+    """The pseudonyms of the identifiers the person is given by: the BSN when there is one,
+    and the name and birth date when all three are there (with a BSN or without).
+
+    ``person`` is a request's :class:`Person` or a signal's sealed ``person`` part.
+    """
+    if isinstance(person, Person):
+        bsn, initials, prefix = person.bsn, person.initials, person.surname_prefix
+        surname, birth_date = person.surname, person.birth_date
+    else:
+        bsn, initials, prefix = (
+            person.get("bsn"),
+            person.get("initials"),
+            person.get("surname_prefix"),
+        )
+        surname = person.get("surname")
+        born = person.get("birth_date")
+        birth_date = dt.date.fromisoformat(born) if isinstance(born, str) else born
+    by_bsn: tuple[str, ...] = ()
+    by_name: tuple[str, ...] = ()
+    if bsn:
+        number = bsn
+        by_bsn = tuple(chained(keys, lambda key: person_by_bsn(key, number)))
+    if initials and surname and birth_date:
+        normalised = normalise.person_key(
+            initials=initials, surname_prefix=prefix, surname=surname, birth_date=birth_date
+        )
+        by_name = tuple(chained(keys, lambda key: person_by_name(key, normalised)))
+    return Identifiers(by_bsn, by_name)

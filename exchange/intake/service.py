@@ -21,6 +21,7 @@ import structlog
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from exchange.auditlog.links import link_records
 from exchange.auditlog.service import AuditSink
 from exchange.auth.tokens import Principal
 from exchange.cases.feedback import FEEDBACK_PURPOSE, provider_feedback
@@ -40,10 +41,10 @@ from exchange.errors import (
     SignalNotEligible,
     SubjectRefused,
 )
-from exchange.identity import normalise, pseudonyms
+from exchange.identity import pseudonyms
 from exchange.identity.models import Household, Subject
-from exchange.identity.pseudonyms import subject_pseudonym
-from exchange.identity.service import ensure_subjects
+from exchange.identity.pseudonyms import Identifiers, identifiers
+from exchange.identity.service import ensure_subjects, joinable, link
 from exchange.organisations.service import RoutingTable
 from exchange.organisations.terms import OrganisationKind
 from exchange.signals.models import Signal
@@ -131,11 +132,17 @@ class _Accepted:
     item: SignalIn
     digest: str
     municipality_id: uuid.UUID
-    subject_pseudonym: str
+    identifiers: Identifiers
     household_pseudonym: str
     document: dict[str, Any] = field(default_factory=dict)
+    # The name's pseudonym when the signal brings a BSN and a name that join one person.
+    linked: tuple[str, ...] = ()
     decision: Decision | None = None
     signal_id: uuid.UUID = field(default_factory=new_id)
+
+    @property
+    def subject_pseudonym(self) -> str:
+        return self.identifiers.primary
 
 
 def receive_signals(
@@ -179,7 +186,7 @@ def receive_signals(
                 digest=digests[index],
                 document=documents[index],
                 municipality_id=municipality,
-                subject_pseudonym=subject_pseudonym(context.keyring.pseudonym_keys, item.person),
+                identifiers=identifiers(context.keyring.pseudonym_keys, item.person),
                 household_pseudonym=_household_pseudonym(context.keyring, item),
             )
         )
@@ -207,13 +214,21 @@ def _route(
     outcome. The audit records say which of the signal's fields the municipality receives.
     """
     provider = Party(provider_id, client=context.actor_client)
+    # What the person recorded under the name counts for a signal that also has the BSN,
+    # when the two will be linked on storing (``exchange.identity.service``).
+    pairs = {a.identifiers.pair for a in accepted if a.identifiers.pair}
+    will_link = joinable(session, pairs) if pairs else set()
+    for a in accepted:
+        pair = a.identifiers.pair
+        if pair in will_link:
+            a.linked = (pair[1],)
     decided = Disclosures(
         session, context.register, context.audit, context.now, context.today
     ).disclose(
         Disclosure(provider, ROUTING_PURPOSE, ROUTING_ACTION, "signal.route"),
         [
             Ask(
-                Person(a.subject_pseudonym),
+                Person(a.subject_pseudonym, linked=a.linked),
                 Party(a.municipality_id, OrganisationKind.MUNICIPALITY.value),
                 a,
             )
@@ -416,7 +431,12 @@ def _store(
     session: Session, context: IntakeContext, provider_id: uuid.UUID, accepted: list[_Accepted]
 ) -> list[tuple[int, StoredSignal]]:
     keyring, now = context.keyring, context.now
-    subject_ids = ensure_subjects(session, keyring, {a.subject_pseudonym for a in accepted}, now)
+    kinds = {p: kind for a in accepted for p, kind in a.identifiers.current.items()}
+    pairs = {a.identifiers.pair for a in accepted if a.identifiers.pair}
+    subject_ids = ensure_subjects(session, keyring, kinds, now, together=pairs)
+    linked = link_records(link(session, pairs), context.actor_client, ROUTING_PURPOSE)
+    if linked:
+        context.audit.append(session, linked, now)
     households = _households(session, keyring, accepted, now)
     data_keys = {
         h.pseudonym: envelope.unwrap_data_key(
@@ -562,14 +582,12 @@ def _digest(keyring: Keyring, document: dict[str, Any]) -> str:
 
 def _household_pseudonym(keyring: Keyring, item: SignalIn) -> str:
     address = item.address
-    normalised = normalise.household_key(
-        postcode_text=address.postcode,
-        house_number=address.house_number,
-        addition=address.house_number_addition,
+    return pseudonyms.household_of(
+        keyring.pseudonym_keys,
+        address.postcode,
+        address.house_number,
+        address.house_number_addition,
     )
-    return pseudonyms.chained(
-        keyring.pseudonym_keys, lambda key: pseudonyms.household(key, normalised)
-    )[-1]
 
 
 SEALED_PARTS = ("person", "address", "contact", "amount_cents", "arrears_since", "preconditions")

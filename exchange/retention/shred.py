@@ -104,15 +104,7 @@ def remove_person_from_household(
         plain = envelope.open_sealed(old_key, signal.sealed_identity, signal.id.bytes)
         signal.sealed_identity = envelope.seal(new_key, plain, signal.id.bytes)
     case_ids = list(session.scalars(select(Case.id).where(Case.household_id == household_id)))
-    for attempt in session.scalars(
-        select(ContactAttempt).where(
-            ContactAttempt.case_id.in_(case_ids), ContactAttempt.sealed_note.is_not(None)
-        )
-    ):
-        assert attempt.sealed_note is not None
-        aad = b"note:" + attempt.id.bytes
-        note = envelope.open_sealed(old_key, attempt.sealed_note, aad)
-        attempt.sealed_note = envelope.seal(new_key, note, aad)
+    reseal_notes(session, case_ids, old_key, new_key)
     household.wrapped_data_key = envelope.wrap_data_key(
         keyring.kek.active, new_key, household.id.bytes
     )
@@ -131,41 +123,70 @@ def remove_person_from_household(
     return removed
 
 
+def reseal_notes(
+    session: Session, case_ids: Collection[uuid.UUID], old_key: bytes, new_key: bytes
+) -> None:
+    """Seal the workers' notes of these cases again under another household data key."""
+    for attempt in session.scalars(
+        select(ContactAttempt).where(
+            ContactAttempt.case_id.in_(sorted(case_ids)), ContactAttempt.sealed_note.is_not(None)
+        )
+    ):
+        assert attempt.sealed_note is not None
+        aad = b"note:" + attempt.id.bytes
+        note = envelope.open_sealed(old_key, attempt.sealed_note, aad)
+        attempt.sealed_note = envelope.seal(new_key, note, aad)
+
+
 def remove_subjects(
     session: Session, subject_ids: Iterable[uuid.UUID], *, keep_wishes: bool
 ) -> Removed:
     """Delete people with nothing left under them: consents and, unless ``keep_wishes``,
     their objections and restrictions. A person whose signals remain elsewhere stays.
 
+    A person is every subject row linked to these (``exchange.identity.service``): the
+    rows go together, or stay together while any of them still has a signal, so that an
+    identifier without signals of its own (a name that came with a BSN) is neither left
+    behind nor cut off from the person while they are still signalled.
+
     ``keep_wishes`` is for the purge: someone who objected or asked for restriction keeps a
     bare pseudonym with that wish, so that a later signal about them is still refused.
     Erasure removes the wishes too: the person asked for everything to go.
     """
     removed = Removed()
-    for subject_id in sorted(set(subject_ids)):
-        if session.scalar(select(Signal.id).where(Signal.subject_id == subject_id).limit(1)):
+    people: dict[uuid.UUID, set[uuid.UUID]] = {}
+    wanted = sorted(set(subject_ids))
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        for subject_id, person_id in session.execute(
+            select(Subject.id, Subject.person_id).where(
+                Subject.person_id.in_(select(Subject.person_id).where(Subject.id.in_(chunk)))
+            )
+        ):
+            people.setdefault(person_id, set()).add(subject_id)
+    for person_id in sorted(people):
+        rows = sorted(people[person_id])
+        if session.scalar(select(Signal.id).where(Signal.subject_id.in_(rows)).limit(1)):
             continue
         wishes = session.scalar(
-            select(Objection.id).where(Objection.subject_id == subject_id).limit(1)
+            select(Objection.id).where(Objection.subject_id.in_(rows)).limit(1)
         ) or session.scalar(
             select(Restriction.id)
-            .where(Restriction.subject_id == subject_id, Restriction.lifted_at.is_(None))
+            .where(Restriction.subject_id.in_(rows), Restriction.lifted_at.is_(None))
             .limit(1)
-        )
-        consent_ids = list(
-            session.scalars(select(Consent.id).where(Consent.subject_id == subject_id))
         )
         if keep_wishes and wishes:
             continue
+        consent_ids = list(session.scalars(select(Consent.id).where(Consent.subject_id.in_(rows))))
         if consent_ids:
             session.execute(delete(ConsentEvent).where(ConsentEvent.consent_id.in_(consent_ids)))
             removed.consents += _count_deleted(
                 session.execute(delete(Consent).where(Consent.id.in_(consent_ids)))
             )
-        session.execute(delete(Objection).where(Objection.subject_id == subject_id))
-        session.execute(delete(Restriction).where(Restriction.subject_id == subject_id))
+        session.execute(delete(Objection).where(Objection.subject_id.in_(rows)))
+        session.execute(delete(Restriction).where(Restriction.subject_id.in_(rows)))
         removed.subjects += _count_deleted(
-            session.execute(delete(Subject).where(Subject.id == subject_id))
+            session.execute(delete(Subject).where(Subject.id.in_(rows)))
         )
     return removed
 

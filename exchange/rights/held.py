@@ -8,8 +8,9 @@ the report says *that* a signal with an address is held, not the address.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,7 +19,6 @@ from exchange.auditlog.schemas import HeldData
 from exchange.cases.expiry import ASSIGNMENT_PURPOSES, CASE_PURPOSE
 from exchange.cases.models import Assignment, Case, ContactAttempt
 from exchange.consents.models import Consent
-from exchange.identity.models import Subject
 from exchange.signals.models import Signal
 from policies.engine import Register
 
@@ -27,17 +27,20 @@ from policies.engine import Register
 CONSENT_CATEGORIES = ("pseudonym",)
 
 
-def held_data(session: Session, register: Register, pseudonym: str) -> list[HeldData]:
-    """One line per purpose the person's data is held for; empty when nothing is held."""
-    subject_id = session.scalar(select(Subject.id).where(Subject.pseudonym == pseudonym))
-    if subject_id is None:
+def held_data(
+    session: Session, register: Register, subject_ids: Collection[uuid.UUID]
+) -> list[HeldData]:
+    """One line per purpose the person's data is held for, over every subject row of theirs
+    (``exchange.identity.service.identify``); empty when nothing is held."""
+    if not subject_ids:
         return []
+    wanted = sorted(subject_ids)
     purposes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     expiries: dict[str, dt.date | None] = {}
     signal_cases = dict(
         session.execute(
             select(Signal.case_id, func.count(Signal.id))
-            .where(Signal.subject_id == subject_id)
+            .where(Signal.subject_id.in_(wanted))
             .group_by(Signal.case_id)
         ).all()
     )
@@ -69,7 +72,7 @@ def held_data(session: Session, register: Register, pseudonym: str) -> list[Held
             purposes[assigned]["cases"] += 1
             expiries[assigned] = _latest([expiries.get(assigned), case_expiry.get(case_id)])
     for consent_purposes, expires_on in session.execute(
-        select(Consent.purposes, Consent.expires_on).where(Consent.subject_id == subject_id)
+        select(Consent.purposes, Consent.expires_on).where(Consent.subject_id.in_(wanted))
     ):
         for consented in consent_purposes:
             purposes[consented]["consents"] += 1

@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from exchange.auditlog.models import AuditEntry, subject_keys
-from exchange.auditlog.schemas import AccessReport, Disclosure
+from exchange.auditlog.schemas import (
+    AccessReport,
+    DataSource,
+    Disclosure,
+    DisclosureGroup,
+    LogCheckpoint,
+)
+from exchange.clock import local_date
 from exchange.disclosures.oversight import OVERSIGHT_PURPOSE
+from exchange.identity.models import Subject
+from exchange.identity.pseudonyms import identifiers
+from exchange.identity.schemas import Person
+from exchange.identity.sealed import household_keys, open_identity
+from exchange.identity.service import Identified, identify
 from exchange.organisations.models import Organisation
 from exchange.rights.held import held_data
+from exchange.signals.models import Signal
+from exchange.vault.keyring import Keyring
 from policies.engine import Register
 
 LEGAL_BASES = {
@@ -155,23 +170,30 @@ def _conditions(filters: Filters) -> list[ColumnElement[bool]]:
 def access_report(
     session: Session,
     register: Register,
-    subject: str | Sequence[str],
-    tree_size: int,
+    person: Identified,
+    stages: Sequence[str],
+    checkpoint: LogCheckpoint,
     now: dt.datetime,
 ) -> AccessReport:
-    """Every disclosure about one person: to whom, when, why, on which basis, what; and what
-    is held about them now, by purpose and category, with the day it expires.
+    """Every disclosure about one person: to whom, when, why, on which basis, what (each,
+    and grouped per recipient, purpose and legal basis); where the data came from; what is
+    held about them now, by purpose and category, with the day it expires.
 
-    ``subject`` is the person's pseudonym, or every pseudonym they had through the pseudonym
-    key rotations (oldest first, the current last): entries keep the one of their time.
+    ``person``: whom the request names, with every subject row of theirs; ``stages``: every
+    pseudonym the log may hold for them (:func:`log_pseudonyms`): entries keep the one of
+    their time and of the identifier their signal came by. ``checkpoint``: the log's size
+    and root the report is made from; only entries below that size are read, so the report
+    can be checked against the checkpoint signed at it.
     """
-    stages = _stages(subject)
+    stages = list(stages)
+    tree_size = checkpoint.tree_size
     rows = session.execute(
         select(AuditEntry.entry)
         .where(
             AuditEntry.subject_key.in_(subject_keys(stages)),
             AuditEntry.subject.in_(stages),
             AuditEntry.recipient_org_id.is_not(None),
+            AuditEntry.leaf_index < tree_size,
         )
         .order_by(AuditEntry.leaf_index)
     )
@@ -230,26 +252,229 @@ def access_report(
                 ),
             )
         )
-    recipients = sorted({d.recipient for d in disclosures})
-    held = held_data(session, register, stages[-1])
+    groups = _groups(
+        disclosures,
+        [e["recipient"] for e in permitted],
+        {c: dict(categories[c].name) for c in categories},
+    )
+    held = held_data(session, register, person.subject_ids)
+    searched_nl, searched_en = _searched(person.searched, person.ambiguous)
     return AccessReport(
-        subject=stages[-1],
+        subject=person.primary,
+        identifiers_searched=list(person.searched),
+        ambiguous=person.ambiguous,
+        searched_nl=searched_nl,
+        searched_en=searched_en,
         held=held,
         generated_at=now,
         tree_size=tree_size,
+        checkpoint=checkpoint,
         disclosures=disclosures,
+        groups=groups,
+        sources=_sources(session, person.subject_ids),
         refusals=len(entries) - len(permitted),
-        summary_nl=(
-            f"Uw gegevens zijn {len(disclosures)} keer verstrekt, aan: {', '.join(recipients)}."
-            if disclosures
-            else "Er zijn via de signalenuitwisseling geen gegevens over u verstrekt."
-        ),
-        summary_en=(
-            f"Your data was disclosed {len(disclosures)} time(s), to: {', '.join(recipients)}."
-            if disclosures
-            else "No data about you was disclosed through the signal exchange."
-        ),
+        **_summary(groups),
     )
+
+
+def log_checkpoint(tree_size: int, root: bytes, note: str | None = None) -> LogCheckpoint:
+    """The log's state a report is made from, as the report gives it: the root in base64,
+    as the signed checkpoint writes it (``broker.audit.checkpoint`` signs one at the head)."""
+    return LogCheckpoint(
+        tree_size=tree_size, root_hash=base64.b64encode(root).decode("ascii"), note=note
+    )
+
+
+KIND_NAMES: dict[str, tuple[str, str]] = {
+    "housing_corporation": ("woningcorporatie", "housing corporation"),
+    "energy_supplier": ("energieleverancier", "energy supplier"),
+    "water_company": ("drinkwaterbedrijf", "water company"),
+    "health_insurer": ("zorgverzekeraar", "health insurer"),
+    "other_creditor": ("schuldeiser", "creditor"),
+    "municipality": ("gemeente", "municipality"),
+    "neighbourhood_team": ("wijkteam", "neighbourhood team"),
+    "debt_service": ("schuldhulpverlening", "debt counselling service"),
+    "privacy_officer": ("functionaris gegevensbescherming", "data protection officer"),
+}
+"""The kinds of organisation in the words a letter to the person uses."""
+
+MONTHS: dict[str, tuple[str, ...]] = {
+    "nl": (
+        "januari", "februari", "maart", "april", "mei", "juni",
+        "juli", "augustus", "september", "oktober", "november", "december",
+    ),
+    "en": (
+        "January", "February", "March", "April", "May", "June",
+        "July", "August", "September", "October", "November", "December",
+    ),
+}  # fmt: skip
+
+
+def long_date(day: dt.date, lang: str) -> str:
+    """A day written out, as a letter writes it: 3 februari 2026, 3 February 2026."""
+    return f"{day.day} {MONTHS['en' if lang == 'en' else 'nl'][day.month - 1]} {day.year}"
+
+
+def _period(first: dt.date, last: dt.date, lang: str) -> str:
+    if first == last:
+        return f"op {long_date(first, 'nl')}" if lang == "nl" else f"on {long_date(first, 'en')}"
+    if lang == "nl":
+        return f"van {long_date(first, 'nl')} tot en met {long_date(last, 'nl')}"
+    return f"from {long_date(first, 'en')} to {long_date(last, 'en')}"
+
+
+def _groups(
+    disclosures: Sequence[Disclosure],
+    recipient_ids: Sequence[str],
+    category_names: dict[str, dict[str, str]],
+) -> list[DisclosureGroup]:
+    """The disclosures per recipient (by id: two organisations may share a name), purpose
+    and legal basis, in order of each group's first."""
+    together: dict[tuple[str, str | None, tuple[str, ...]], list[Disclosure]] = {}
+    for recipient_id, d in zip(recipient_ids, disclosures, strict=True):
+        key = (recipient_id, d.purpose, tuple(d.legal_basis))
+        together.setdefault(key, []).append(d)
+    groups = []
+    for (_, purpose, bases), members in together.items():
+        recipient, kind = members[0].recipient, members[0].recipient_kind
+        cats = list(dict.fromkeys(c for d in members for c in d.categories))
+        what = {
+            lang: [category_names.get(c, {}).get(lang, c) for c in cats] for lang in ("nl", "en")
+        }
+        first, last, count = members[0].date, members[-1].date, len(members)
+        name = members[0].purpose_name
+        basis_nl = " en ".join(LEGAL_BASES.get(b, (b, b))[0] for b in bases)
+        basis_en = " and ".join(LEGAL_BASES.get(b, (b, b))[1] for b in bases)
+        times_nl = "1 keer" if count == 1 else f"{count} keer"
+        times_en = "once" if count == 1 else f"{count} times"
+        groups.append(
+            DisclosureGroup(
+                recipient=recipient,
+                recipient_kind=kind,
+                purpose=purpose,
+                purpose_name=name,
+                legal_basis=list(bases),
+                legal_basis_text={
+                    "nl": [LEGAL_BASES.get(b, (b, b))[0] for b in bases],
+                    "en": [LEGAL_BASES.get(b, (b, b))[1] for b in bases],
+                },
+                categories=cats,
+                category_names=what,
+                first=first,
+                last=last,
+                count=count,
+                leaf_indexes=[d.leaf_index for d in members],
+                sentence_nl=(
+                    f"{recipient} kreeg uw gegevens {times_nl}, {_period(first, last, 'nl')}. "
+                    f"Het ging om: {', '.join(what['nl'])}. "
+                    f"Dat was voor '{name.get('nl')}'. Dat mag op grond van {basis_nl}."
+                ),
+                sentence_en=(
+                    f"{recipient} received your data {times_en}, {_period(first, last, 'en')}. "
+                    f"This was: {', '.join(what['en'])}. "
+                    f"It was for '{name.get('en')}'. This is allowed on the basis of {basis_en}."
+                ),
+            )
+        )
+    return groups
+
+
+def _sources(session: Session, subject_ids: Collection[uuid.UUID]) -> list[DataSource]:
+    """The providers whose signals about the person are held, with how many and when."""
+    if not subject_ids:
+        return []
+    rows = session.execute(
+        select(
+            Organisation.name,
+            Organisation.kind,
+            func.count(Signal.id),
+            func.min(Signal.received_at),
+            func.max(Signal.received_at),
+        )
+        .join(Organisation, Organisation.id == Signal.provider_id)
+        .where(Signal.subject_id.in_(sorted(subject_ids)))
+        .group_by(Organisation.id, Organisation.name, Organisation.kind)
+        .order_by(func.min(Signal.received_at), Organisation.name)
+    ).all()
+    sources = []
+    for name, kind, count, first_at, last_at in rows:
+        first, last = local_date(first_at), local_date(last_at)
+        kind_nl, kind_en = KIND_NAMES.get(kind, (kind, kind))
+        signals_nl = "1 signaal" if count == 1 else f"{count} signalen"
+        signals_en = "1 signal" if count == 1 else f"{count} signals"
+        sources.append(
+            DataSource(
+                organisation=name,
+                kind=kind,
+                kind_name={"nl": kind_nl, "en": kind_en},
+                signals=count,
+                first_received=first,
+                last_received=last,
+                sentence_nl=(
+                    f"{name} ({kind_nl}) gaf ons {signals_nl} over een betalingsachterstand, "
+                    f"{_period(first, last, 'nl')}."
+                ),
+                sentence_en=(
+                    f"{name} ({kind_en}) sent us {signals_en} about payment arrears, "
+                    f"{_period(first, last, 'en')}."
+                ),
+            )
+        )
+    return sources
+
+
+def _searched(kinds: Sequence[str], ambiguous: bool) -> tuple[str, str]:
+    """What the report was searched by, and what an ambiguous name leaves out, in words."""
+    if "bsn" in kinds and "name" in kinds:
+        nl = "Wij zochten op uw burgerservicenummer (BSN) en op uw naam en geboortedatum."
+        en = "We searched by your citizen service number (BSN) and by your name and birth date."
+    elif "bsn" in kinds:
+        nl = "Wij zochten op uw burgerservicenummer (BSN)."
+        en = "We searched by your citizen service number (BSN)."
+    else:
+        nl = "Wij zochten op uw naam en geboortedatum."
+        en = "We searched by your name and birth date."
+    nl += " Gegevens die bij u horen, maar via een ander nummer of een andere naam kwamen, "
+    nl += "staan er ook in."
+    en += " Data that belongs to you but came with your other identifier is included too."
+    if ambiguous:
+        nl += (
+            " Let op: uw naam en geboortedatum horen bij meer dan één persoon die wij kennen "
+            "met een BSN. Daarom staat hier alleen wat wij kregen met uw naam en geboortedatum, "
+            "zonder BSN. Wilt u alles zien? Geef ons dan uw BSN."
+        )
+        en += (
+            " Please note: your name and birth date belong to more than one person we know "
+            "by a BSN. So this only shows what we received with your name and birth date, "
+            "without a BSN. Do you want to see everything? Then give us your BSN."
+        )
+    return nl, en
+
+
+def _summary(groups: Sequence[DisclosureGroup]) -> dict[str, str]:
+    if not groups:
+        return {
+            "summary_nl": "Er zijn via de signalenuitwisseling geen gegevens over u verstrekt.",
+            "summary_en": "No data about you was disclosed through the signal exchange.",
+        }
+    counts: dict[str, int] = {}
+    for g in groups:
+        counts[g.recipient] = counts.get(g.recipient, 0) + g.count
+    many = len(counts) > 1
+    return {
+        "summary_nl": (
+            f"Uw gegevens gingen naar {len(counts)} organisatie{'s' if many else ''}: "
+            + ", ".join(f"{name} ({n} keer)" for name, n in counts.items())
+            + "."
+        ),
+        "summary_en": (
+            f"Your data went to {len(counts)} organisation{'s' if many else ''}: "
+            + ", ".join(
+                f"{name} ({'once' if n == 1 else f'{n} times'})" for name, n in counts.items()
+            )
+            + "."
+        ),
+    }
 
 
 def _stages(subject: str | Sequence[str]) -> list[str]:
@@ -266,3 +491,42 @@ def _organisations(session: Session, ids: set[str]) -> dict[str, tuple[str, str]
         )
     )
     return {str(org_id): (name, kind) for org_id, name, kind in rows}
+
+
+def in_log(
+    session: Session, keyring: Keyring, person: Person
+) -> tuple[Identified, tuple[str, ...]]:
+    """Whom a request names, and every pseudonym the log may hold for them: what a search
+    or an access report about one person looks for."""
+    found = identify(session, keyring, person)
+    return found, log_pseudonyms(session, keyring, found)
+
+
+def log_pseudonyms(session: Session, keyring: Keyring, person: Identified) -> tuple[str, ...]:
+    """Every pseudonym the audit log may hold for the person: each identifier's pseudonym
+    under every pseudonym key it had, the linked ones included.
+
+    The stages of an identifier the request gave are computed from it; a linked identifier
+    is stored under today's key only, so its older stages are computed from the person's
+    sealed signals, which carry it (opened here, never shown). Only identifiers still
+    linked to the person count: an ambiguous name's older entries are not theirs.
+    """
+    if len(keyring.pseudonym_keys) < 2 or not person.subject_ids:
+        return person.pseudonyms
+    linked = set(
+        session.scalars(select(Subject.pseudonym).where(Subject.id.in_(person.subject_ids)))
+    )
+    found = dict.fromkeys(person.pseudonyms)
+    signals = session.execute(
+        select(Signal.id, Signal.household_id, Signal.sealed_identity).where(
+            Signal.subject_id.in_(sorted(person.subject_ids))
+        )
+    ).all()
+    keys = household_keys(session, keyring, {s.household_id for s in signals})
+    for signal_id, household_id, sealed in signals:
+        document = open_identity(keys[household_id], signal_id, sealed)
+        carried = identifiers(keyring.pseudonym_keys, document.get("person") or {})
+        for stages in (carried.bsn, carried.name):
+            if stages and stages[-1] in linked:
+                found.update(dict.fromkeys(stages))
+    return tuple(found)

@@ -3,9 +3,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from exchange.identity.schemas import Person, Strict
+from exchange.signals.schemas import addition, house_number, postcode
 
 
 class RightsRequest(Strict):
@@ -19,9 +20,9 @@ class RightsRequest(Strict):
 class Corrections(Strict):
     """What a person may have corrected in what the providers sent (AVG art. 16).
 
-    Not the BSN, the postcode or the house number: those are what the person and the
-    household are recognised by, and a wrong one is a different person or address; the
-    provider sends a corrected signal for those.
+    Not the BSN: a wrong one is a different person, and the provider sends a corrected
+    signal. A corrected postcode or house number moves the person's signals to the household
+    at the right address (``exchange.rights.service.rectify``).
     """
 
     initials: str | None = Field(default=None, min_length=1, max_length=20)
@@ -33,6 +34,17 @@ class Corrections(Strict):
     email: str | None = Field(
         default=None, min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$"
     )
+    postcode: str | None = None
+    house_number: str | None = None
+    house_number_addition: str | None = None
+
+    _postcode = field_validator("postcode")(
+        lambda value: None if value is None else postcode(value)
+    )
+    _house_number = field_validator("house_number", mode="before")(
+        lambda value: None if value is None else house_number(value)
+    )
+    _addition = field_validator("house_number_addition")(addition)
 
 
 class RectificationRequest(RightsRequest):
@@ -42,6 +54,9 @@ class RectificationRequest(RightsRequest):
 class RectificationOut(BaseModel):
     status: str
     signals_corrected: int
+    signals_moved: int = Field(
+        default=0, description="Signals moved to the household at the corrected address"
+    )
     fields: list[str]
     recipients_notified: int
     detail: str

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from exchange.auditlog.links import link_records
 from exchange.auditlog.models import AuditEntry, subject_keys
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
@@ -33,16 +35,17 @@ from exchange.disclosures import Disclosures, Party
 from exchange.disclosures import service as disclosure
 from exchange.disclosures.oversight import OVERSIGHT_PURPOSE
 from exchange.errors import Conflict, FieldError, InvalidInput, NotFound
-from exchange.identity.models import Subject
-from exchange.identity.pseudonyms import subject_pseudonyms
+from exchange.identity.models import Household
+from exchange.identity.pseudonyms import household_of
 from exchange.identity.schemas import Person
 from exchange.identity.sealed import household_keys, open_identity
-from exchange.identity.service import ensure_subjects
+from exchange.identity.service import Identified, adopt_names, attach, identify
 from exchange.organisations.models import Organisation
+from exchange.organisations.service import RoutingTable
 from exchange.organisations.terms import PROVIDER_KINDS
 from exchange.retention import shred
 from exchange.rights.models import RecipientNotice
-from exchange.rights.report import RECORDING_ACTIONS
+from exchange.rights.report import RECORDING_ACTIONS, log_pseudonyms
 from exchange.signals.models import Signal
 from exchange.vault import envelope
 from exchange.vault.keyring import Keyring
@@ -97,6 +100,8 @@ class Held:
     consents: int
     objections: int
     restricted: bool
+    searched: tuple[str, ...] = ()  # the identifiers the request gave: bsn, name
+    ambiguous: bool = False  # the name given came with more than one BSN
 
     @property
     def anything(self) -> bool:
@@ -106,10 +111,10 @@ class Held:
 
 
 def held_about(session: Session, context: RightsContext, person: Person) -> Held:
-    """Count what is held about the person (every pseudonym they had through the key
-    rotations); nothing is opened or changed."""
-    stages = subject_pseudonyms(context.keyring.pseudonym_keys, person)
-    subject_ids = list(session.scalars(select(Subject.id).where(Subject.pseudonym.in_(stages))))
+    """Count what is held about the person, under any identifier linked to the one given
+    and any pseudonym key; nothing is opened or changed."""
+    found = identify(session, context.keyring, person)
+    subject_ids = sorted(found.subject_ids)
     case_ids = set(
         session.scalars(select(Signal.case_id).where(Signal.subject_id.in_(subject_ids)))
     )
@@ -134,27 +139,27 @@ def held_about(session: Session, context: RightsContext, person: Person) -> Held
         .limit(1)
     )
     return Held(
-        pseudonym=stages[-1],
+        pseudonym=found.primary,
         signals=int(signals or 0),
         cases=len(case_ids),
         open_cases=int(open_cases or 0),
         consents=count(Consent),
         objections=count(Objection),
         restricted=restricted is not None,
+        searched=found.searched,
+        ambiguous=found.ambiguous,
     )
 
 
 def erase(
     session: Session, context: RightsContext, principal: Principal, person: Person, reason: str
 ) -> dict[str, Any]:
-    """Erase everything held about the person, unless a legal duty overrides erasure."""
-    stages = subject_pseudonyms(context.keyring.pseudonym_keys, person)
-    subjects = dict(
-        session.execute(
-            select(Subject.id, Subject.pseudonym).where(Subject.pseudonym.in_(stages))
-        ).all()
-    )
-    subject_ids = set(subjects)
+    """Erase everything held about the person, under any identifier linked to the one given,
+    unless a legal duty overrides erasure."""
+    found = identify(session, context.keyring, person)
+    # Read before anything goes: the older pseudonyms of linked identifiers are in the signals.
+    stages = log_pseudonyms(session, context.keyring, found)
+    subject_ids = set(found.subject_ids)
     signals = session.execute(
         select(Signal.id, Signal.household_id, Signal.case_id, Signal.provider_id).where(
             Signal.subject_id.in_(subject_ids)
@@ -170,12 +175,14 @@ def erase(
         disclosures.refuse_request(
             Party.of(principal),
             "subject.erasure",
-            disclosure.Person(stages[-1]),
+            disclosure.Person(found.primary),
             refusal.purpose,
             refusal,
         )
 
-    notified = notify_recipients(session, context, stages, "erasure", {s.id for s in signals})
+    notified = notify_recipients(
+        session, context, found, stages, "erasure", {s.id for s in signals}
+    )
     removed = shred.Removed()
     households: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
     for household_id, subject_id in session.execute(
@@ -198,7 +205,7 @@ def erase(
         context,
         principal,
         "subject.erasure",
-        stages[-1],
+        found.primary,
         None,
         resources,
     )
@@ -220,13 +227,21 @@ def erase(
 def restrict(
     session: Session, context: RightsContext, principal: Principal, person: Person, reason: str
 ) -> dict[str, Any]:
-    """Restrict the person's data: kept, disclosed to nobody, from this very decision on."""
-    stages = subject_pseudonyms(context.keyring.pseudonym_keys, person)
-    subject_id = ensure_subjects(session, context.keyring, {stages[-1]}, context.now)[stages[-1]]
+    """Restrict the person's data: kept, disclosed to nobody, from this very decision on,
+    under every identifier linked to the one given (a BSN and a name given together are
+    linked first)."""
+    subject_id, links = attach(session, context.keyring, person, context.now)
+    if links:
+        context.audit.append(session, link_records(links, "exchange-rights"), context.now)
+    found = identify(session, context.keyring, person)
+    stages = log_pseudonyms(session, context.keyring, found)
     existing = session.scalar(
-        select(Restriction).where(
-            Restriction.subject_id == subject_id, Restriction.lifted_at.is_(None)
+        select(Restriction)
+        .where(
+            Restriction.subject_id.in_(sorted(found.subject_ids)), Restriction.lifted_at.is_(None)
         )
+        .order_by(Restriction.made_on)
+        .limit(1)
     )
     if existing is None:
         existing = Restriction(
@@ -238,8 +253,10 @@ def restrict(
         )
         session.add(existing)
         session.flush()
-        signal_ids = set(session.scalars(select(Signal.id).where(Signal.subject_id == subject_id)))
-        notified = notify_recipients(session, context, stages, "restriction", signal_ids)
+        signal_ids = set(
+            session.scalars(select(Signal.id).where(Signal.subject_id.in_(found.subject_ids)))
+        )
+        notified = notify_recipients(session, context, found, stages, "restriction", signal_ids)
     else:
         notified = 0
     _record(
@@ -247,7 +264,7 @@ def restrict(
         context,
         principal,
         "subject.restriction",
-        stages[-1],
+        found.primary,
         None,
         {"restriction": str(existing.id), "reason_given": "yes" if reason.strip() else "no"},
     )
@@ -275,12 +292,15 @@ def lift_restriction(
     """Lift the person's restriction (AVG art. 18(3)): disclosures are decided by the
     register again from this very decision on, and every organisation that received the
     person's data is told, as it was told of the restriction (art. 19)."""
-    stages = subject_pseudonyms(context.keyring.pseudonym_keys, person)
+    found = identify(session, context.keyring, person)
+    stages = log_pseudonyms(session, context.keyring, found)
     restrictions = list(
         session.scalars(
             select(Restriction)
-            .join(Subject, Subject.id == Restriction.subject_id)
-            .where(Subject.pseudonym.in_(stages), Restriction.lifted_at.is_(None))
+            .where(
+                Restriction.subject_id.in_(sorted(found.subject_ids)),
+                Restriction.lifted_at.is_(None),
+            )
             .order_by(Restriction.made_on)
         )
     )
@@ -289,15 +309,16 @@ def lift_restriction(
     for restriction in restrictions:
         restriction.lifted_at = context.now
     session.flush()
-    subject_ids = {r.subject_id for r in restrictions}
-    signal_ids = set(session.scalars(select(Signal.id).where(Signal.subject_id.in_(subject_ids))))
-    notified = notify_recipients(session, context, stages, "restriction_lifted", signal_ids)
+    signal_ids = set(
+        session.scalars(select(Signal.id).where(Signal.subject_id.in_(found.subject_ids)))
+    )
+    notified = notify_recipients(session, context, found, stages, "restriction_lifted", signal_ids)
     _record(
         session,
         context,
         principal,
         "subject.restriction_lifted",
-        stages[-1],
+        found.primary,
         None,
         {
             "restriction": str(restrictions[0].id),
@@ -325,7 +346,25 @@ CORRECTABLE = {
     "city": ("address", "city"),
     "phone": ("contact", "phone"),
     "email": ("contact", "email"),
+    "postcode": ("address", "postcode"),
+    "house_number": ("address", "house_number"),
+    "house_number_addition": ("address", "house_number_addition"),
 }
+# What a person is recognised by without a BSN: correcting one gives a new identifier.
+NAME_KEYS = frozenset({"initials", "surname_prefix", "surname"})
+# What a household is recognised by: correcting one moves the signals to another household.
+ADDRESS_KEYS = frozenset({"postcode", "house_number", "house_number_addition"})
+
+
+class AddressNotMovable(Conflict):
+    """A corrected address that the broker cannot move the signals to by itself."""
+
+    title = "The signals cannot be moved to the corrected address"
+    slug = "address-not-movable"
+
+    def __init__(self, detail: str, errors: list[FieldError], *, why: str) -> None:
+        super().__init__(detail, errors)
+        self.why = why  # elsewhere | shared: what a page says in its own language
 
 
 def rectify(
@@ -343,40 +382,61 @@ def rectify(
         raise InvalidInput(
             "name at least one field to correct", [FieldError("corrections", "is empty")]
         )
-    stages = subject_pseudonyms(context.keyring.pseudonym_keys, person)
+    found = identify(session, context.keyring, person)
+    stages = log_pseudonyms(session, context.keyring, found)
     signals = list(
-        session.scalars(
-            select(Signal)
-            .join(Subject, Subject.id == Signal.subject_id)
-            .where(Subject.pseudonym.in_(stages))
-        )
+        session.scalars(select(Signal).where(Signal.subject_id.in_(sorted(found.subject_ids))))
     )
     keys = household_keys(session, context.keyring, {s.household_id for s in signals})
+    documents = {}
     for signal in signals:
-        key = keys[signal.household_id]
-        document = open_identity(key, signal.id, signal.sealed_identity)
+        document = open_identity(keys[signal.household_id], signal.id, signal.sealed_identity)
         for name, value in corrections.items():
             part, field = CORRECTABLE[name]
             document.setdefault(part, {})[field] = value
-        signal.sealed_identity = envelope.seal(key, orjson.dumps(document), signal.id.bytes)
+        documents[signal.id] = document
+    moved = (
+        _rehouse(session, context, found, signals, documents, keys)
+        if ADDRESS_KEYS & corrections.keys()
+        else 0
+    )
+    if NAME_KEYS & corrections.keys():
+        # The corrected name is how the next provider will write it: it becomes an
+        # identifier of the person too (the old one stays: the log refers to it).
+        links = adopt_names(
+            session,
+            context.keyring,
+            [(s.subject_id, documents[s.id].get("person") or {}) for s in signals],
+            context.now,
+        )
+        if links:
+            context.audit.append(session, link_records(links, "exchange-rights"), context.now)
+    for signal in signals:
+        signal.sealed_identity = envelope.seal(
+            keys[signal.household_id], orjson.dumps(documents[signal.id]), signal.id.bytes
+        )
     session.flush()
-    notified = notify_recipients(session, context, stages, "rectification", {s.id for s in signals})
+    notified = notify_recipients(
+        session, context, found, stages, "rectification", {s.id for s in signals}
+    )
     _record(
         session,
         context,
         principal,
         "subject.rectification",
-        stages[-1],
+        found.primary,
         None,
         {
             "fields": ",".join(sorted(corrections)),
             "signals": str(len(signals)),
+            "signals_moved": str(moved),
             "reason_given": "yes" if reason.strip() else "no",
         },
     )
     return {
         "status": "rectified" if signals else "nothing_held",
         "signals_corrected": len(signals),
+        "signals_moved": moved,
         "fields": sorted(corrections),
         "recipients_notified": notified,
         "detail": (
@@ -388,10 +448,108 @@ def rectify(
     }
 
 
+def _rehouse(
+    session: Session,
+    context: RightsContext,
+    person: Identified,
+    signals: list[Signal],
+    documents: dict[uuid.UUID, dict[str, Any]],
+    keys: dict[uuid.UUID, bytes],
+) -> int:
+    """Move the person's signals to the household of their corrected address; the number
+    moved. ``keys`` gains the data key of each household moved to.
+
+    A household that holds only the person's signals is the person's address: it takes the
+    corrected address's pseudonym, its cases with it, and nothing is sealed again. When a
+    household at the corrected address is already known (the person's own other signals,
+    say), the signals and their cases join it, sealed again under its data key, and the
+    empty household goes. Refused, with nothing changed: an address that lies in another
+    municipality than the one that has the case (the provider sends a new signal there),
+    and a household shared with other people's signals (their address is not wrong).
+    """
+    routing = RoutingTable.load(session)
+    moved = 0
+    for household_id in sorted({s.household_id for s in signals}):
+        theirs = [s for s in signals if s.household_id == household_id]
+        household = session.get(Household, household_id, with_for_update=True)
+        assert household is not None
+        address = documents[theirs[0].id]["address"]
+        pseudonym = household_of(
+            context.keyring.pseudonym_keys,
+            address["postcode"],
+            address["house_number"],
+            address.get("house_number_addition"),
+        )
+        if pseudonym == household.pseudonym:
+            continue
+        pc4 = int(address["postcode"][:4])
+        if routing.municipality_for(pc4) != household.municipality_id:
+            raise AddressNotMovable(
+                "the corrected address lies outside the municipality that has the case; "
+                "the provider sends a new signal for it",
+                [FieldError("corrections.postcode", "lies in another municipality")],
+                why="elsewhere",
+            )
+        shared = session.scalar(
+            select(Signal.id)
+            .where(
+                Signal.household_id == household_id,
+                Signal.subject_id.not_in(sorted(person.subject_ids)),
+            )
+            .limit(1)
+        )
+        if shared is not None:
+            raise AddressNotMovable(
+                "other people's signals share this household; their address is not wrong, "
+                "so the provider sends a new signal with the corrected address",
+                [FieldError("corrections.postcode", "the household is shared with others")],
+                why="shared",
+            )
+        target = session.scalar(
+            select(Household).where(Household.pseudonym == pseudonym).with_for_update()
+        )
+        if target is None:
+            household.pseudonym = pseudonym
+            household.pseudonym_key_id = context.keyring.pseudonym.active_id
+            household.pc4 = pc4
+        else:
+            _join_household(session, context.keyring, household, target, keys)
+            for signal in theirs:
+                signal.household_id = target.id
+        moved += len(theirs)
+    session.flush()
+    return moved
+
+
+def _join_household(
+    session: Session,
+    keyring: Keyring,
+    household: Household,
+    target: Household,
+    keys: dict[uuid.UUID, bytes],
+) -> None:
+    """The household's cases and their notes join ``target``, under its data key; the
+    household, empty then, goes (its data key with it)."""
+    old_key = keys[household.id]
+    new_key = envelope.unwrap_data_key(
+        keyring.kek.get(target.kek_id), target.wrapped_data_key, target.id.bytes
+    )
+    keys[target.id] = new_key
+    case_ids = list(session.scalars(select(Case.id).where(Case.household_id == household.id)))
+    shred.reseal_notes(session, case_ids, old_key, new_key)
+    for case in session.scalars(select(Case).where(Case.id.in_(case_ids))):
+        case.household_id = target.id
+    for signal in session.scalars(select(Signal).where(Signal.household_id == household.id)):
+        signal.household_id = target.id
+    session.flush()
+    session.delete(household)
+
+
 def notify_recipients(
     session: Session,
     context: RightsContext,
-    stages: list[str],
+    person: Identified,
+    stages: Sequence[str],
     event: str,
     signal_ids: set[uuid.UUID],
 ) -> int:
@@ -481,7 +639,7 @@ def notify_recipients(
                 actor_client="exchange-rights",
                 purpose=OVERSIGHT_PURPOSE,
                 recipient_org=organisation.id,
-                subject=stages[-1],
+                subject=person.primary,
                 resources={"notice": str(notice.id)},
             )
         )

@@ -30,6 +30,28 @@ MAX_EMAIL_LENGTH = 254  # RFC 5321
 _EXTERNAL_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 
 
+def postcode(value: str) -> str:
+    """A Dutch postcode, written without the space and in capitals (a signal's and a
+    rectification's alike)."""
+    if not _POSTCODE.match(value):
+        raise ValueError("must be a Dutch postcode like 3011AB")
+    return value.replace(" ", "").upper()
+
+
+def house_number(value: object) -> object:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not _HOUSE_NUMBER.match(value.strip()):
+        raise ValueError("must be a house number of 1 to 5 digits")
+    return value.strip()
+
+
+def addition(value: str | None) -> str | None:
+    if value and not _ADDITION.match(value):
+        raise ValueError("must be up to 6 letters or digits")
+    return value or None
+
+
 class Address(Strict):
     postcode: str
     house_number: str
@@ -40,25 +62,17 @@ class Address(Strict):
     @field_validator("postcode")
     @classmethod
     def _postcode(cls, value: str) -> str:
-        if not _POSTCODE.match(value):
-            raise ValueError("must be a Dutch postcode like 3011AB")
-        return value.replace(" ", "").upper()
+        return postcode(value)
 
     @field_validator("house_number", mode="before")
     @classmethod
     def _house_number(cls, value: object) -> object:
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str) or not _HOUSE_NUMBER.match(value.strip()):
-            raise ValueError("must be a house number of 1 to 5 digits")
-        return value.strip()
+        return house_number(value)
 
     @field_validator("house_number_addition")
     @classmethod
     def _addition(cls, value: str | None) -> str | None:
-        if value and not _ADDITION.match(value):
-            raise ValueError("must be up to 6 letters or digits")
-        return value or None
+        return addition(value)
 
     @property
     def pc4(self) -> int:

@@ -143,8 +143,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     ),
     "person_identity": ("Persoon (BSN)", "Person (BSN)"),
     "or_name": (
-        "of achternaam, voorletters en geboortedatum",
-        "or surname, initials and date of birth",
+        "of achternaam, voorletters en geboortedatum; of allebei: dan vindt u alles wat bij "
+        "een van beide hoort",
+        "or surname, initials and date of birth; or both: then everything linked to either "
+        "is found",
     ),
     "surname": ("Achternaam", "Surname"),
     "initials": ("Voorletters", "Initials"),
@@ -202,6 +204,27 @@ _TEXT: dict[str, tuple[str, str]] = {
     "new_surname": ("Juiste achternaam", "Correct surname"),
     "new_street": ("Juiste straat", "Correct street"),
     "new_city": ("Juiste woonplaats", "Correct town or city"),
+    "new_postcode": ("Juiste postcode", "Correct postcode"),
+    "new_house_number": ("Juist huisnummer", "Correct house number"),
+    "new_house_number_addition": ("Juiste toevoeging", "Correct addition"),
+    "new_address_hint": (
+        "Een andere postcode of een ander huisnummer zet de signalen van deze persoon bij het "
+        "juiste adres. De gemeente en de aanbieder krijgen bericht.",
+        "Another postcode or house number moves this person's signals to the right address. "
+        "The municipality and the provider are told.",
+    ),
+    "not_movable_elsewhere": (
+        "Niets gewijzigd: het juiste adres ligt in een andere gemeente dan die van de casus. "
+        "De aanbieder stuurt een nieuw signaal met het juiste adres.",
+        "Nothing changed: the correct address lies in another municipality than the case's. "
+        "The provider sends a new signal with the correct address.",
+    ),
+    "not_movable_shared": (
+        "Niets gewijzigd: op dit adres staan ook signalen van andere mensen, voor wie het adres "
+        "wel klopt. De aanbieder stuurt een nieuw signaal met het juiste adres.",
+        "Nothing changed: this address also holds signals of other people, for whom it is "
+        "right. The provider sends a new signal with the correct address.",
+    ),
     "reason": ("Toelichting (wordt niet bewaard)", "Reason (not stored)"),
     "carry_out": ("Uitvoeren", "Carry out"),
     "erasure_refused": (
@@ -215,6 +238,15 @@ _TEXT: dict[str, tuple[str, str]] = {
         "No records found for {whom}. Check the BSN, or the name and date of birth.",
     ),
     "held_intro": ("Dit wordt bewaard over {whom}:", "Held about {whom}:"),
+    "name_ambiguous": (
+        "Let op: deze naam en geboortedatum horen bij meer dan één persoon met een BSN. "
+        "Hier staat alleen wat op naam alleen binnenkwam. Vraag om het BSN om de rest te vinden.",
+        "Note: this name and date of birth belong to more than one person with a BSN. Shown "
+        "is only what came in by name alone. Ask for the BSN to find the rest.",
+    ),
+    "searched_by": ("Gezocht op", "Searched by"),
+    "identifier_bsn": ("BSN", "BSN"),
+    "identifier_name": ("naam en geboortedatum", "name and date of birth"),
     "held_signals": ("Signalen", "Signals"),
     "held_cases": ("Casussen", "Cases"),
     "held_open": ("lopend", "open"),
@@ -250,6 +282,10 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Er is geen beperking van kracht voor {whom}.",
         "No restriction is in force for {whom}.",
     ),
+    "done_moved": (
+        "{n} signaal/signalen staan nu bij het juiste adres.",
+        "{n} signal(s) now belong to the right address.",
+    ),
     "done_rectification": (
         "Verbeterd in {n} signaal/signalen; de organisaties die ze ontvingen hebben bericht.",
         "Corrected in {n} signal(s); the organisations that received them have a notice.",
@@ -267,6 +303,67 @@ _TEXT: dict[str, tuple[str, str]] = {
     "channels_reached": ("Kanalen die mensen bereikten", "Channels that reached people"),
     "suppressed": ("< 10", "< 10"),
     "period": ("Periode", "Period"),
+    # The register of processing, for people (AVG art. 30(1)), and its rules for machines
+    "register_intro": (
+        "Welke gegevens de signalenuitwisseling over u verwerkt, waarvoor, wie ze krijgt en "
+        "hoe lang ze bewaard blijven (AVG art. 30).",
+        "What data the signal exchange processes about you, what for, who receives it and how "
+        "long it is kept (GDPR art. 30).",
+    ),
+    "register_controller": ("Wie is verantwoordelijk", "Who is responsible"),
+    "register_dpo": ("Functionaris gegevensbescherming", "Data protection officer"),
+    "register_subjects": ("Over wie", "Whose data"),
+    "register_purposes": ("Waarvoor de gegevens worden gebruikt", "What the data is used for"),
+    "register_purposes_intro": (
+        "Er wordt niets verstrekt tenzij een van deze doelen het toestaat. Maakt u bezwaar "
+        "(AVG art. 21), dan wordt voor dat doel niets meer verstrekt.",
+        "Nothing is disclosed unless one of these purposes allows it. If you object (GDPR "
+        "art. 21), nothing more is disclosed for that purpose.",
+    ),
+    "register_data": ("Welke gegevens", "What data"),
+    "register_recipients": ("Wie ze krijgt", "Who receives it"),
+    "register_retention": ("Hoe lang bewaard", "How long it is kept"),
+    "register_and": ("en", "and"),
+    "register_under": ("op grond van", "under"),
+    "register_after": ("na", "after"),
+    "register_consent": ("alleen met uw toestemming", "only with your consent"),
+    "register_counts": ("alleen aantallen", "counts only"),
+    # {n}: the smallest group counted, in words ("tien")
+    "register_counts_group": (
+        "alleen aantallen, in groepen van ten minste {n}",
+        "counts only, in groups of at least {n}",
+    ),
+    "register_status": ("alleen een statuscode", "a status code only"),
+    "register_transfers": ("Doorgifte buiten Europa", "Transfers outside Europe"),
+    "register_security": ("Beveiliging", "Security"),
+    "register_not_stated": (
+        "Niet vastgelegd in deze versie van het register.",
+        "Not stated in this version of the register.",
+    ),
+    "register_rules_link": (
+        "De regels zoals de systemen ze lezen (met veldnamen en versie)",
+        "The rules as the systems read them (with field names and version)",
+    ),
+    "register_rules": ("Regels van het register", "Rules of the register"),
+    "register_rules_intro": (
+        "Voor wie het register controleert: per doel de regels met hun id, de ontvangers, "
+        "handelingen en velden die ze toestaan.",
+        "For those who check the register: per purpose its rules with their ids, and the "
+        "recipients, actions and fields they allow.",
+    ),
+    "register_in_words": ("Het register in woorden", "The register in words"),
+    "register_version_hash": ("Versie-hash", "Version hash"),
+    "register_rule_actions": ("Handelingen", "Actions"),
+    "register_rule_consent": ("Toestemming nodig", "Consent needed"),
+    "register_rule_pseudonym": ("Pseudoniem", "Pseudonym"),
+    "register_rule_fields": ("Velden", "Fields"),
+    "register_rule_feedback": ("Terugmeldcodes", "Feedback codes"),
+    "register_rule_groups": ("Alleen aantallen, kleinste groep", "Counts only, smallest group"),
+    "register_retention_record": ("Bewaartermijn", "Retention"),
+    "register_categories": ("Categorieën en hun velden", "Categories and their fields"),
+    "register_purpose_categories": ("Categorieën", "Categories"),
+    "register_fields": ("Velden", "Fields"),
+    "register_kinds": ("Soorten ontvangers", "Recipient kinds"),
 }
 
 LABELS: dict[str, dict[str, tuple[str, str]]] = {

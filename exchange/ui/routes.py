@@ -18,11 +18,14 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from exchange import clock
+from exchange.auditlog.schemas import AccessReport
 from exchange.auditlog.service import AuditRecord
 from exchange.cases import service as cases
 from exchange.cases.schemas import AssignmentIn, ContactAttemptIn, ResultIn
 from exchange.cases.terms import CaseStatus, ContactChannel, PartOfDay
+from exchange.consents import records as consent_records
 from exchange.consents import service as consents
+from exchange.consents import terms as consent_words
 from exchange.db import roll_back, unit_of_work
 from exchange.disclosures import Party, Refused
 from exchange.disclosures.oversight import record_review
@@ -35,13 +38,13 @@ from exchange.http.deps import (
     ledger_context,
     rights_context,
 )
-from exchange.identity.pseudonyms import subject_pseudonyms
 from exchange.identity.schemas import Person
+from exchange.identity.service import identify
 from exchange.organisations import service as organisations
 from exchange.organisations.terms import OrganisationKind
 from exchange.reports.overview import build_overview
 from exchange.reports.period import period
-from exchange.rights import report
+from exchange.rights import letter, report
 from exchange.rights import service as rights
 from exchange.rights.schemas import Corrections
 from exchange.signals.terms import SignalKind
@@ -72,7 +75,8 @@ from exchange.ui.web import (
     secure_cookies,
 )
 from policies.casework import ResultCode
-from policies.render import render_html
+from policies.engine import Register
+from policies.words import duration_words, number_words
 
 # Every route of these pages states who may open it (@page(rule)); the route class refuses
 # a route that states nothing, and checks the rule, and every form's CSRF token, before any
@@ -516,9 +520,8 @@ def _audit_page(
     register = case_context(broker, session).register
     found: report.Found | None = None
     if searched:
-        stages = _pseudonyms(
-            broker, form["bsn"], form["surname"], form["initials"], form["birth_date"]
-        )
+        named = _person(form["bsn"], form["surname"], form["initials"], form["birth_date"])
+        stages = None if named is None else report.in_log(session, broker.keyring, named)[1]
         try:
             since = _start_of(form["from"]) if form["from"] else None
             until = _start_of(form["to"]) + dt.timedelta(days=1) if form["to"] else None
@@ -578,35 +581,99 @@ def access_report(
     surname: Annotated[str, Form()] = "",
     initials: Annotated[str, Form()] = "",
     birth_date: Annotated[str, Form()] = "",
-    download: Annotated[str, Form()] = "",
 ) -> Response:
     # A POST: the person's identity goes in the body, never into a URL or a server log.
-    # Every pseudonym the person had: entries from before a key rotation keep the old one.
-    stages = _pseudonyms(broker, bsn, surname, initials, birth_date)
-    if stages is None:
+    named, pseudonym, result = _access_report_of(
+        session, broker, bsn, surname, initials, birth_date
+    )
+    _record_oversight(session, broker, user, "audit.access_report", [pseudonym])
+    typed = {"bsn": bsn, "surname": surname, "initials": initials, "birth_date": birth_date}
+    return render(
+        request,
+        "access_report.html",
+        {
+            "report": result,
+            "form": typed,
+            "whom": letter.full_name(named),
+            "bsn": letter.masked_bsn(named.bsn),
+            "lt": lambda key: letter.text(key, language(request)),
+            "long_day": lambda day: report.long_date(day, language(request)),
+        },
+        user=user,
+    )
+
+
+@router.post("/access-report/letter")
+@page(OVERSIGHT)
+def access_letter(
+    request: Request,
+    user: CurrentUser,
+    broker: CurrentBroker,
+    session: DbSession,
+    bsn: Annotated[str, Form()] = "",
+    surname: Annotated[str, Form()] = "",
+    initials: Annotated[str, Form()] = "",
+    birth_date: Annotated[str, Form()] = "",
+    format: Annotated[str, Form(max_length=8)] = "pdf",
+    lang: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """The access report as a letter to the person, to download: a PDF, or printable HTML
+    with nothing of these pages in it (no menu, no forms, no token). In the page's language
+    unless the form says. Recorded in the log like the report itself."""
+    if format not in ("pdf", "html"):
+        raise PageError(422, "error", "format: pdf or html")
+    named, pseudonym, result = _access_report_of(
+        session, broker, bsn, surname, initials, birth_date
+    )
+    chosen = letter.language(lang or language(request))
+    record_review(
+        broker.disclosures(session),
+        Party.of(principal_of(user)),
+        "audit.access_letter",
+        [pseudonym],
+        resources={"format": format, "language": chosen},
+    )
+    made = letter.letter_file(result, named, chosen, format, sender=user.organisation_name)
+    return Response(made.content, media_type=made.media_type, headers=made.headers)
+
+
+def _access_report_of(
+    session: Session,
+    broker: Any,
+    bsn: str,
+    surname: str,
+    initials: str,
+    birth_date: str,
+) -> tuple[Person, str, AccessReport]:
+    """The person a form names, the pseudonym their review is recorded under, and their
+    access report, made from a checkpoint signed at the log's size now."""
+    named = _person(bsn, surname, initials, birth_date)
+    if named is None:
         raise PageError(422, "error", "a BSN, or surname, initials and date of birth")
-    pseudonym = stages[-1]
+    # Every pseudonym the person had: entries from before a key rotation keep the old one.
+    person, stages = report.in_log(session, broker.keyring, named)
     now = clock.now()
+    signed = broker.audit.checkpoint(session, now)
     result = report.access_report(
         session,
         case_context(broker, session).register,
+        person,
         stages,
-        broker.audit.tree_size(session),
+        report.log_checkpoint(signed.tree_size, signed.root, signed.note),
         now,
     )
-    _record_oversight(session, broker, user, "audit.access_report", [pseudonym])
-    response = render(request, "access_report.html", {"report": result}, user=user)
-    if download:
-        response.headers["Content-Disposition"] = (
-            f'attachment; filename="inzage-{now.date().isoformat()}.html"'
-        )
-    return response
+    return named, person.primary, result
 
 
 @router.get("/access-report", response_class=HTMLResponse)
 @page(OVERSIGHT)
 def access_report_form(request: Request, user: CurrentUser) -> Response:
-    return render(request, "access_report_form.html", {}, user=user)
+    return render(
+        request,
+        "access_report_form.html",
+        {"lt": lambda key: letter.text(key, language(request))},
+        user=user,
+    )
 
 
 @router.get("/log", response_class=HTMLResponse)
@@ -644,20 +711,82 @@ def verify_now(
 def register_page(
     request: Request, user: CurrentUser, broker: CurrentBroker, session: DbSession
 ) -> Response:
-    active = broker.policies.active(session)
+    """The register in force as AVG art. 30(1) lists it, in words for the people whose data
+    it is: who is responsible, whose data, one section per purpose, transfers, security.
+    The rules as the systems read them (rule ids, field paths, version hash) have a page of
+    their own, /ui/register/rules."""
+    register = broker.policies.active(session).register
     return render(
         request,
         "register.html",
-        {"register_html": render_html(active.register), "version": active.register.version_hash},
+        {"register": register, "purposes": _purposes_in_words(register, language(request))},
         user=user,
     )
+
+
+def _purposes_in_words(register: Register, lang: str) -> list[dict[str, Any]]:
+    """Each purpose with its legal basis, data, recipients and retention in words: the names
+    the register gives them, never a field path, a legal-basis code or an ISO duration."""
+    side = 1 if lang == "en" else 0
+    categories = {category.id: category.name[lang] for category in register.categories}
+    kinds = {kind.id: kind.name[lang] for kind in register.recipient_kinds}
+    purposes: list[dict[str, Any]] = []
+    for purpose in register.purposes:
+        # Recipients that get the data on the same terms, together: "Woningcorporatie,
+        # Energieleverancier, ...: alleen een statuscode".
+        recipients: dict[tuple[str, ...], list[str]] = {}
+        named: set[str] = set()
+        group_size: int | None = None
+        for rule in register.rules:
+            if rule.purpose != purpose.id:
+                continue
+            notes: list[str] = []
+            if rule.consent_required:
+                notes.append("consent")
+            if rule.aggregates_only:
+                notes.append("counts")
+                group_size = rule.min_group_size or group_size
+            elif rule.feedback_codes:
+                notes.append("status")
+            for kind in rule.recipient_kinds:
+                if kind not in named:
+                    named.add(kind)
+                    recipients.setdefault(tuple(notes), []).append(kinds.get(kind, kind))
+        purposes.append(
+            {
+                "name": purpose.name[lang],
+                "description": purpose.description[lang],
+                "bases": [report.LEGAL_BASES.get(b, (b, b))[side] for b in purpose.legal_basis],
+                "national_basis": purpose.national_basis,
+                "categories": sorted(categories.get(c, c) for c in purpose.categories),
+                "recipients": recipients,
+                "group_size": number_words(group_size, lang) if group_size else None,
+                "retention": duration_words(purpose.retention_period, lang),
+                "counted_from": purpose.retention_counted_from.get(lang),
+            }
+        )
+    return purposes
+
+
+@router.get("/register/rules", response_class=HTMLResponse)
+@page(SIGNED_IN)
+def register_rules_page(
+    request: Request, user: CurrentUser, broker: CurrentBroker, session: DbSession
+) -> Response:
+    """The machine view of the register in force: per purpose its rules with their ids,
+    recipient kinds, actions and field paths; the fields and categories; the version hash."""
+    register = broker.policies.active(session).register
+    return render(request, "register_rules.html", {"register": register}, user=user)
 
 
 @router.get("/consents", response_class=HTMLResponse)
 @page(OVERSIGHT)
 def consent_form(request: Request, user: CurrentUser) -> Response:
     return render(
-        request, "consents.html", {"searched": False, "form": {}, "organisations": {}}, user=user
+        request,
+        "consents.html",
+        {"searched": False, "form": {}, "organisations": {}, **consent_words.page_words()},
+        user=user,
     )
 
 
@@ -672,59 +801,85 @@ def consent_ledger(
     surname: Annotated[str, Form(max_length=200)] = "",
     initials: Annotated[str, Form(max_length=20)] = "",
     birth_date: Annotated[str, Form(max_length=10)] = "",
+    record: Annotated[str, Form(max_length=36)] = "",
 ) -> Response:
-    stages = _pseudonyms(broker, bsn, surname, initials, birth_date)
-    if stages is None:
+    named = _person(bsn, surname, initials, birth_date)
+    if named is None:
         raise PageError(422, "error", "a BSN, or surname, initials and date of birth")
-    pseudonym = stages[-1]  # the stored subject has the newest
-    # The same ledger as POST /v1/consents/search shows a privacy officer, and the objections.
+    person = identify(session, broker.keyring, named)
+    pseudonym = person.primary
+    # The same ledger as POST /v1/consents/search shows a privacy officer, and the objections,
+    # under every identifier linked to the one given.
+    ledger = ledger_context(broker, session)
     found = consents.consents_for(
-        session,
-        ledger_context(broker, session),
-        principal_of(user),
-        subject_pseudonym_value=pseudonym,
+        session, ledger, principal_of(user), subject_ids=person.subject_ids
     )
-    objections = consents.objections_of(session, pseudonym)
+    # Each consent as an ISO/IEC TS 27560 record, in words; ``record`` asks for one of them
+    # as the JSON-LD that GET /v1/consents/{id}/record gives (the same search, on record).
+    shown = consent_records.consent_records(
+        session,
+        broker.keyring,
+        ledger.register,
+        principal_of(user),
+        found,
+        broker.settings.data_location,
+    )
+    objections = consents.objections_of(session, person.subject_ids)
     _record_oversight(session, broker, user, "consent.search", [pseudonym])
+    if record:
+        wanted = [r for r in shown if str(r.consent.id) == record]
+        if not wanted:
+            raise PageError(404, "not_found")
+        url = f"{broker.settings.issuer.rstrip('/')}/v1/consents/{record}/record"
+        return Response(
+            consent_records.json_ld_bytes(wanted[0], url),
+            media_type=consent_records.MEDIA_TYPE,
+            headers={
+                "Content-Disposition": f'attachment; filename="consent-{record}.jsonld"',
+                "Cache-Control": "no-store",
+            },
+        )
     return render(
         request,
         "consents.html",
         {
             "searched": True,
-            "consents": found,
+            "records": shown,
             "objections": objections,
             "organisations": organisations.organisation_names(session),
+            "purpose_names": {
+                p.id: consent_records.purpose_terms(ledger.register, p.id).name
+                for p in ledger.register.purposes
+            },
             "form": {
                 "bsn": bsn,
                 "surname": surname,
                 "initials": initials,
                 "birth_date": birth_date,
             },
+            **consent_words.page_words(),
         },
         user=user,
     )
 
 
-def _pseudonyms(
-    broker: Any, bsn: str, surname: str, initials: str, birth_date: str
-) -> list[str] | None:
-    """The broker's pseudonyms of a person given on a form (one per pseudonym key, oldest
-    first, the newest last), the same way intake computes them."""
-    if not (bsn or surname):
+def _person(bsn: str, surname: str, initials: str, birth_date: str) -> Person | None:
+    """The person given on a form: by BSN, by name and birth date, or by both (then every
+    record linked to either is found); None when neither is filled in."""
+    if not (bsn.strip() or surname.strip()):
         return None
     fields: dict[str, Any] = {"bsn": bsn.strip() or None}
-    if not bsn:
+    if surname.strip() or not bsn.strip():
         fields |= {
-            "surname": surname.strip(),
+            "surname": surname.strip() or None,
             "initials": initials.strip() or None,
             "birth_date": birth_date or None,
         }
     try:
-        person = Person.model_validate(fields)
+        return Person.model_validate(fields)
     except ValidationError as error:
         names = ", ".join(".".join(str(p) for p in e["loc"]) or "person" for e in error.errors())
         raise PageError(422, "error", f"check: {names}") from None
-    return subject_pseudonyms(broker.keyring.pseudonym_keys, person)
 
 
 def _start_of(day: str) -> dt.datetime:
@@ -770,6 +925,9 @@ def rights_request(
     new_surname: Annotated[str, Form(max_length=200)] = "",
     new_street: Annotated[str, Form(max_length=200)] = "",
     new_city: Annotated[str, Form(max_length=100)] = "",
+    new_postcode: Annotated[str, Form(max_length=10)] = "",
+    new_house_number: Annotated[str, Form(max_length=10)] = "",
+    new_house_number_addition: Annotated[str, Form(max_length=10)] = "",
     confirmed: Annotated[str, Form(max_length=3)] = "",
 ) -> Response:
     """The same services as ``/v1/subjects/*``: decided, carried out and logged alike.
@@ -782,13 +940,9 @@ def rights_request(
         raise PageError(
             422, "error", "request: erasure, restriction, restriction_lifted or rectification"
         )
-    if _pseudonyms(broker, bsn, surname, initials, birth_date) is None:
+    person = _person(bsn, surname, initials, birth_date)
+    if person is None:
         raise PageError(422, "error", "a BSN, or surname, initials and date of birth")
-    fields: dict[str, Any] = {"bsn": bsn.strip() or None}
-    if not bsn:
-        fields |= {"surname": surname.strip(), "initials": initials.strip() or None,
-                   "birth_date": birth_date or None}  # fmt: skip
-    person = Person.model_validate(fields)
     context = rights_context(broker, session)
     principal = principal_of(user)
     typed = {"bsn": bsn, "surname": surname, "initials": initials, "birth_date": birth_date}
@@ -818,6 +972,9 @@ def rights_request(
                     ("surname", new_surname),
                     ("street", new_street),
                     ("city", new_city),
+                    ("postcode", new_postcode),
+                    ("house_number", new_house_number),
+                    ("house_number_addition", new_house_number_addition),
                 )
                 if value.strip()
             }
@@ -831,6 +988,14 @@ def rights_request(
             "rights.html",
             {"result": None, "refused": None, "no_restriction": True, **shown},
             user=user,
+        )
+    except rights.AddressNotMovable as refusal:
+        return render(
+            request,
+            "rights.html",
+            {"result": None, "refused": None, "not_movable": refusal.why, **shown},
+            user=user,
+            status=409,
         )
     except Refused as refusal:
         if not isinstance(refusal.problem, rights.ErasureRefused):
@@ -855,10 +1020,11 @@ def rights_request(
 
 def _whom(person: Person) -> str:
     """The person as the officer gave them, for the answer to say whom it is about."""
-    if person.bsn:
-        return f"BSN {person.bsn}"
     name = " ".join(p for p in (person.initials, person.surname_prefix, person.surname) if p)
-    return f"{name}, {person.birth_date.isoformat() if person.birth_date else ''}".strip(", ")
+    named = f"{name}, {person.birth_date.isoformat() if person.birth_date else ''}".strip(", ")
+    if person.bsn:
+        return f"BSN {person.bsn} ({named})" if name else f"BSN {person.bsn}"
+    return named
 
 
 def _found(kind: str, result: dict[str, Any]) -> bool:

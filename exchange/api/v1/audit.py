@@ -10,12 +10,13 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 
 from exchange import clock
 from exchange.auditlog.schemas import (
+    AccessLetterIn,
     AccessReport,
     AccessReportIn,
     Decision,
@@ -29,13 +30,12 @@ from exchange.auth.tokens import Principal
 from exchange.broker import Broker
 from exchange.disclosures import Party
 from exchange.disclosures.oversight import record_review
-from exchange.errors import FieldError, InvalidInput
+from exchange.errors import FieldError, HttpProblem, InvalidInput
 from exchange.fields import Cursor, Instant, LeafIndex, Text, TreeSize
 from exchange.http.bodies import JsonRoute
 from exchange.http.deps import CurrentBroker, DbSession
-from exchange.identity.pseudonyms import subject_pseudonyms
 from exchange.organisations.terms import OrganisationKind
-from exchange.rights import report
+from exchange.rights import letter, report
 
 router = APIRouter(prefix="/audit", tags=["audit"], route_class=JsonRoute)
 OVERSIGHT = {OrganisationKind.PRIVACY_OFFICER}
@@ -92,7 +92,7 @@ def search_entries(
         session,
         broker,
         principal,
-        subject=subject_pseudonyms(broker.keyring.pseudonym_keys, body.person),
+        subject=report.in_log(session, broker.keyring, body.person)[1],
         organisation=body.organisation,
         purpose=body.purpose,
         action=body.action,
@@ -115,19 +115,93 @@ def search_entries(
 def access_report(
     body: AccessReportIn, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
 ) -> AccessReport:
-    # Every pseudonym the person had: entries from before a key rotation keep the old one.
-    stages = subject_pseudonyms(broker.keyring.pseudonym_keys, body.person)
-    pseudonym = stages[-1]
+    pseudonym, result = _access_report_of(session, broker, body)
+    _reviewed(session, broker, principal, "audit.access_report", [pseudonym])
+    return result
+
+
+LETTER_TYPES = {"application/pdf": "pdf", "text/html": "html"}
+
+
+@router.post(
+    "/access-report/letter",
+    summary="The GDPR art. 15 report as a letter to the person: PDF or printable HTML",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The letter, as an attachment",
+            "content": {"application/pdf": {}, "text/html": {}},
+        },
+        406: {"description": "Neither application/pdf nor text/html is acceptable"},
+    },
+)
+@requires(AUDIT_READ, OVERSIGHT)
+def access_letter(
+    body: AccessLetterIn,
+    principal: CurrentPrincipal,
+    broker: CurrentBroker,
+    session: DbSession,
+    accept: Annotated[str | None, Header(max_length=1000)] = None,
+) -> Response:
+    """The ``format`` field chooses; without it the ``Accept`` header does (PDF when it
+    allows both, or anything)."""
+    format = body.format or _letter_format(accept)
+    pseudonym, result = _access_report_of(session, broker, body)
+    record_review(
+        broker.disclosures(session),
+        Party.of(principal),
+        "audit.access_letter",
+        [pseudonym],
+        resources={"format": format, "language": body.lang},
+    )
+    made = letter.letter_file(result, body.person, body.lang, format)
+    return Response(made.content, media_type=made.media_type, headers=made.headers)
+
+
+def _letter_format(accept: str | None) -> str:
+    """The letter's format the ``Accept`` header prefers (by its q-values; PDF for none)."""
+    if not accept:
+        return "pdf"
+    ranked: list[tuple[float, int, str]] = []
+    for order, part in enumerate(accept.split(",")):
+        media_type, *parameters = (p.strip().lower() for p in part.split(";"))
+        weight = 1.0
+        for parameter in parameters:
+            if parameter.startswith("q="):
+                try:
+                    weight = float(parameter[2:])
+                except ValueError:
+                    weight = 0.0
+        if weight > 0:
+            ranked.append((-weight, order, media_type))
+    for _, _, media_type in sorted(ranked):
+        if media_type in LETTER_TYPES:
+            return LETTER_TYPES[media_type]
+        if media_type in ("*/*", "application/*"):
+            return "pdf"
+        if media_type == "text/*":
+            return "html"
+    raise HttpProblem(406, "Not Acceptable: the letter is application/pdf or text/html")
+
+
+def _access_report_of(
+    session: Session, broker: Broker, body: AccessReportIn
+) -> tuple[str, AccessReport]:
+    # Every pseudonym the person had, by every identifier linked to the one given: entries
+    # keep the one of their signal and of the key of their time. The report is made from a
+    # checkpoint signed at the log's size now, so it can be verified later.
+    person, stages = report.in_log(session, broker.keyring, body.person)
     now = clock.now()
+    signed = broker.audit.checkpoint(session, now)
     result = report.access_report(
         session,
         broker.policies.active(session).register,
+        person,
         stages,
-        broker.audit.tree_size(session),
+        report.log_checkpoint(signed.tree_size, signed.root, signed.note),
         now,
     )
-    _reviewed(session, broker, principal, "audit.access_report", [pseudonym])
-    return result
+    return person.primary, result
 
 
 @router.get(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import CONSENTS_READ, CONSENTS_WRITE
-from exchange.consents import service
+from exchange.consents import records, service
 from exchange.consents.schemas import (
     ConsentIn,
     ConsentList,
@@ -22,7 +22,7 @@ from exchange.consents.schemas import (
 from exchange.fields import Text
 from exchange.http.bodies import JsonRoute
 from exchange.http.deps import CurrentBroker, DbSession, ledger_context
-from exchange.identity.pseudonyms import subject_pseudonym
+from exchange.identity.service import identify
 from exchange.organisations.terms import OrganisationKind
 
 router = APIRouter(tags=["consents"], route_class=JsonRoute)
@@ -100,9 +100,9 @@ def list_consents(
 def search_consents(
     body: ConsentSearch, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
 ) -> ConsentList:
-    pseudonym = subject_pseudonym(broker.keyring.pseudonym_keys, body.person)
+    person = identify(session, broker.keyring, body.person)
     consents = service.consents_for(
-        session, ledger_context(broker, session), principal, subject_pseudonym_value=pseudonym
+        session, ledger_context(broker, session), principal, subject_ids=person.subject_ids
     )
     return ConsentList(consents=service.consents_out(session, broker.keyring, principal, consents))
 
@@ -117,6 +117,38 @@ def read_consent(
 ) -> ConsentOut:
     consent = service.visible_consent(session, principal, consent_id)
     return service.consents_out(session, broker.keyring, principal, [consent])[0]
+
+
+@router.get(
+    "/consents/{consent_id}/record",
+    response_class=Response,
+    summary="One consent as an ISO/IEC TS 27560 record in W3C DPV (JSON-LD)",
+    responses={
+        200: {
+            "content": {records.MEDIA_TYPE: {"schema": {"type": "object"}}},
+            "description": "The consent record, application/ld+json; the person appears only "
+            "under the pseudonym your organisation knows them by",
+        }
+    },
+)
+@requires(CONSENTS_READ, LEDGER_KINDS)
+def consent_record(
+    consent_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    broker: CurrentBroker,
+    session: DbSession,
+) -> Response:
+    consent = service.visible_consent(session, principal, consent_id)
+    record = records.consent_records(
+        session,
+        broker.keyring,
+        ledger_context(broker, session).register,
+        principal,
+        [consent],
+        broker.settings.data_location,
+    )[0]
+    url = f"{broker.settings.issuer.rstrip('/')}/v1/consents/{consent_id}/record"
+    return Response(records.json_ld_bytes(record, url), media_type=records.MEDIA_TYPE)
 
 
 @router.post(
