@@ -338,6 +338,39 @@ def test_two_bsns_with_one_name_are_never_one_person_and_the_name_is_ambiguous(
     assert objected.status_code == 201
     again = client.post("/v1/signals", json=signal_body(person=twin), headers=housing)
     assert again.status_code == 201, again.text
+    # But a signal by the name alone might be the first person's: their objection holds it.
+    by_name_only = signal_body(kind="energy", person={**by_name(first), "bsn": None})
+    held = client.post("/v1/signals", json=by_name_only, headers=token_for("energy_supplier"))
+    assert held.status_code == 422, held.text
+    assert "objected" in held.json()["detail"]
+    with db_session() as session:
+        name_row = session.scalars(select(Subject).where(Subject.kind == "name")).one()
+        bsn_rows = session.scalars(select(Subject.id).where(Subject.kind == "bsn")).all()
+    assert sorted(name_row.ambiguous_with or []) == sorted(str(i) for i in bsn_rows)
+
+
+def test_a_third_bsn_with_an_ambiguous_name_joins_the_people_it_may_be(
+    client: TestClient, token_for: Headers, db_session: Any
+) -> None:
+    first = a_person()
+    housing = token_for("housing_corporation")
+    for bsn in (first["bsn"], generated_bsn(), generated_bsn()):
+        send(client, housing, signal_body(person={**first, "bsn": bsn}))
+    with db_session() as session:
+        name_row = session.scalars(select(Subject).where(Subject.kind == "name")).one()
+        people = set(session.scalars(select(Subject.person_id)))
+    assert len(name_row.ambiguous_with or []) == 3
+    assert len(people) == 4  # three BSN people and the name apart
+    # One of them restricted: a signal by the name alone is held, as a deny.
+    restricted = client.post(
+        "/v1/subjects/restriction",
+        json={"person": by_bsn(first), "reason": "betwist"},
+        headers=token_for("privacy_officer"),
+    )
+    assert restricted.status_code == 200, restricted.text
+    by_name_only = signal_body(kind="energy", person={**by_name(first), "bsn": None})
+    held = client.post("/v1/signals", json=by_name_only, headers=token_for("energy_supplier"))
+    assert held.status_code == 422 and "restricted" in held.text, held.text
 
 
 def test_a_name_only_signal_before_the_bsn_is_linked_when_the_bsn_comes_and_logged(

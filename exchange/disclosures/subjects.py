@@ -10,6 +10,7 @@ reads the records of every subject row linked to its own (``exchange.identity.se
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -41,6 +42,9 @@ _RESTRICTED_AMONG = (
         Subject.pseudonym.in_(bindparam("pseudonyms", expanding=True)),
         Restriction.lifted_at.is_(None),
     )
+)
+_AMBIGUOUS_AMONG = select(Subject.pseudonym, Subject.ambiguous_with).where(
+    Subject.pseudonym.in_(bindparam("pseudonyms", expanding=True)), Subject.ambiguous.is_(True)
 )
 _CONSENTS_OF = (
     select(
@@ -80,7 +84,8 @@ def subject_states(
     if not wanted:
         return {}
     objections = _objections(session, wanted)
-    restricted = _restricted(session, wanted)
+    restricted = set(_restricted(session, wanted))
+    _weigh_candidates(session, wanted, objections, restricted)
     consents = _consents(session, wanted) if with_consents else {}
     return {
         pseudonym: engine.SubjectState(
@@ -91,6 +96,42 @@ def subject_states(
         for pseudonym in wanted
         if pseudonym in objections or pseudonym in restricted or pseudonym in consents
     }
+
+
+def _weigh_candidates(
+    session: Session,
+    wanted: list[str],
+    objections: dict[str, tuple[engine.Objection, ...]],
+    restricted: set[str],
+) -> None:
+    """An ambiguous name weighs the objections and restrictions of every BSN person it may
+    be (``exchange.identity.service``, rule 3): a wish to stop is never lost to a guess.
+    Their consents do not count for it: a consent must be the person's own."""
+    connection = session.connection()
+    candidates: dict[str, set[str]] = defaultdict(set)
+    for start in range(0, len(wanted), CHUNK):
+        chunk = {"pseudonyms": wanted[start : start + CHUNK]}
+        for pseudonym, ids in connection.execute(_AMBIGUOUS_AMONG, chunk):
+            for row_id in ids or ():
+                candidates[pseudonym].add(row_id)
+    if not candidates:
+        return
+    row_ids = sorted({uuid.UUID(i) for found in candidates.values() for i in found})
+    pseudonym_of = dict(
+        session.execute(select(Subject.id, Subject.pseudonym).where(Subject.id.in_(row_ids))).all()
+    )
+    theirs = sorted(set(pseudonym_of.values()))
+    their_objections = _objections(session, theirs)
+    their_restricted = _restricted(session, theirs)
+    for name, found in candidates.items():
+        for row_id in found:
+            bsn = pseudonym_of.get(uuid.UUID(row_id))
+            if bsn is None:
+                continue  # erased since
+            if bsn in their_objections:
+                objections[name] = objections.get(name, ()) + their_objections[bsn]
+            if bsn in their_restricted:
+                restricted.add(name)
 
 
 def _objections(session: Session, wanted: list[str]) -> dict[str, tuple[engine.Objection, ...]]:

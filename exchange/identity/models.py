@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import ForeignKey, LargeBinary, String, false
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exchange.db import Base, UtcDateTime, new_id, utcnow
@@ -31,6 +31,9 @@ class Subject(Base):
     kind: Mapped[str | None] = mapped_column(String(8), default=None)
     # A name and birth date that came with two different BSNs: it links to neither.
     ambiguous: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The BSN rows (ids, as text) an ambiguous name came with: whose objections and
+    # restrictions its own records weigh too (``exchange.disclosures.subjects``).
+    ambiguous_with: Mapped[list[str] | None] = mapped_column(JSON, default=None)
 
 
 class Household(Base):

@@ -12,6 +12,8 @@ every identifier"):
    *ambiguous*: it leaves the first person, links to neither, and stays apart for good.
    Its own records (signals that came by that name alone) stay with it; a request by that
    name alone is answered with what the name alone holds, and says that it is ambiguous.
+   What comes by that name alone is weighed against the objections and restrictions of
+   every BSN person it may be (deny rather than guess); their consents do not count for it.
 4. Nothing is ever unlinked otherwise: a link is only made from what one provider or the
    person said in one message.
 
@@ -163,11 +165,18 @@ def link(session: Session, pairs: Iterable[tuple[str, str]]) -> list[Link]:
     links: list[Link] = []
     for bsn, name in wanted:
         by_bsn, named = rows[bsn], rows[name]
-        if by_bsn.person_id == named.person_id or named.ambiguous:
+        if by_bsn.person_id == named.person_id:
+            continue
+        if named.ambiguous:
+            _may_be(session, named.id, [by_bsn.id])
             continue
         if _refused(by_bsn, named, bsns) is not None:
             apart = new_id()
+            earlier = session.scalars(
+                select(Subject.id).where(Subject.person_id == named.person_id, Subject.kind == BSN)
+            ).all()
             _set(session, named.id, ambiguous=True, person_id=apart)
+            _may_be(session, named.id, [*earlier, by_bsn.id])
             rows[name] = _Row(named.id, name, apart, named.kind, True)
             links.append(Link("subject.ambiguous", bsn, name))
             continue
@@ -184,6 +193,15 @@ def link(session: Session, pairs: Iterable[tuple[str, str]]) -> list[Link]:
                 rows[pseudonym] = _Row(row.id, pseudonym, by_bsn.person_id, row.kind, row.ambiguous)
         links.append(Link("subject.linked", bsn, name))
     return links
+
+
+def _may_be(session: Session, name_id: uuid.UUID, bsn_ids: Iterable[uuid.UUID]) -> None:
+    """Add BSN rows to the people an ambiguous name may be (rule 3): their wishes count for
+    what comes by the name alone."""
+    known = session.scalar(select(Subject.ambiguous_with).where(Subject.id == name_id)) or []
+    wanted = sorted({*known, *(str(i) for i in bsn_ids)})
+    if wanted != sorted(known):
+        _set(session, name_id, ambiguous_with=wanted)
 
 
 def _set(session: Session, subject_id: uuid.UUID, **values: object) -> None:

@@ -28,6 +28,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("ambiguous", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+        batch.add_column(sa.Column("ambiguous_with", sa.JSON(), nullable=True))
     op.execute("UPDATE subjects SET person_id = id")
     with op.batch_alter_table("subjects") as batch:
         batch.alter_column("person_id", existing_type=sa.Uuid(), nullable=False)
@@ -37,6 +38,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("subjects") as batch:
         batch.drop_index("ix_subjects_person_id")
+        batch.drop_column("ambiguous_with")
         batch.drop_column("ambiguous")
         batch.drop_column("kind")
         batch.drop_column("person_id")
