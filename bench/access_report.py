@@ -129,18 +129,9 @@ def main() -> None:
             made: list[int] = []
 
             def access_report() -> None:
-                # As the route: whom, the checkpoint at the head (signed once the log grew),
-                # then the report from it.
-                now = dt.datetime.now(dt.UTC)
-                person, stages = report.in_log(session, keyring, asked)
-                signed = trail.checkpoint(session, now)
-                answer = report.access_report(
-                    session,
-                    register,
-                    person,
-                    stages,
-                    report.log_checkpoint(signed.tree_size, signed.root, signed.note),
-                    now,
+                # As the routes make it: whom, the checkpoint at the head, the report.
+                _, answer = report.report_for(
+                    session, keyring, trail, register, asked, dt.datetime.now(dt.UTC)
                 )
                 made.append(len(answer.disclosures) + answer.refusals)
 

@@ -21,6 +21,7 @@ from exchange.auditlog.schemas import (
     DisclosureGroup,
     LogCheckpoint,
 )
+from exchange.auditlog.service import AuditTrail
 from exchange.clock import local_date
 from exchange.disclosures.oversight import OVERSIGHT_PURPOSE
 from exchange.identity.models import Subject
@@ -491,6 +492,30 @@ def _organisations(session: Session, ids: set[str]) -> dict[str, tuple[str, str]
         )
     )
     return {str(org_id): (name, kind) for org_id, name, kind in rows}
+
+
+def report_for(
+    session: Session,
+    keyring: Keyring,
+    audit: AuditTrail,
+    register: Register,
+    person: Person,
+    now: dt.datetime,
+) -> tuple[Identified, AccessReport]:
+    """The access report for the person a request names, as the API and the page make it:
+    found by any identifier given, from a checkpoint signed at the log's size now, so the
+    answer can be verified later."""
+    found, stages = in_log(session, keyring, person)
+    signed = audit.checkpoint(session, now)
+    made = access_report(
+        session,
+        register,
+        found,
+        stages,
+        log_checkpoint(signed.tree_size, signed.root, signed.note),
+        now,
+    )
+    return found, made
 
 
 def in_log(

@@ -650,17 +650,13 @@ def _access_report_of(
     named = _person(bsn, surname, initials, birth_date)
     if named is None:
         raise PageError(422, "error", "a BSN, or surname, initials and date of birth")
-    # Every pseudonym the person had: entries from before a key rotation keep the old one.
-    person, stages = report.in_log(session, broker.keyring, named)
-    now = clock.now()
-    signed = broker.audit.checkpoint(session, now)
-    result = report.access_report(
+    person, result = report.report_for(
         session,
+        broker.keyring,
+        broker.audit,
         case_context(broker, session).register,
-        person,
-        stages,
-        report.log_checkpoint(signed.tree_size, signed.root, signed.note),
-        now,
+        named,
+        clock.now(),
     )
     return named, person.primary, result
 

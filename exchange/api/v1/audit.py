@@ -187,19 +187,13 @@ def _letter_format(accept: str | None) -> str:
 def _access_report_of(
     session: Session, broker: Broker, body: AccessReportIn
 ) -> tuple[str, AccessReport]:
-    # Every pseudonym the person had, by every identifier linked to the one given: entries
-    # keep the one of their signal and of the key of their time. The report is made from a
-    # checkpoint signed at the log's size now, so it can be verified later.
-    person, stages = report.in_log(session, broker.keyring, body.person)
-    now = clock.now()
-    signed = broker.audit.checkpoint(session, now)
-    result = report.access_report(
+    person, result = report.report_for(
         session,
+        broker.keyring,
+        broker.audit,
         broker.policies.active(session).register,
-        person,
-        stages,
-        report.log_checkpoint(signed.tree_size, signed.root, signed.note),
-        now,
+        body.person,
+        clock.now(),
     )
     return person.primary, result
 
