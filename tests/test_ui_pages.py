@@ -386,3 +386,27 @@ def test_the_page_corrects_street_and_city_in_what_the_municipality_reads(
     case = client.get(f"/v1/cases/{sent.json()['case_id']}", headers=token_for("municipality"))
     address = case.json()["signals"][0]["address"]
     assert (address["street"], address["city"]) == ("Juiste Laan", "Rotterdam")
+
+
+def test_a_malformed_correction_is_named_on_the_form_in_its_language_and_kept(
+    client: TestClient, token_for: Any, login: Login, db_session: Any
+) -> None:
+    body = signal_body()
+    client.post("/v1/signals", json=body, headers=token_for("housing_corporation"))
+    officer = login("privacy_officer")
+    form = {
+        "bsn": body["person"]["bsn"],
+        "request": "rectification",
+        "new_postcode": "30X4AB",
+        "new_phone": "+31611112222",
+        "csrf_token": csrf(officer, "/ui/rights"),
+    }
+    page = officer.post("/ui/rights", data=form)
+    assert page.status_code == 422
+    assert "Niets gewijzigd. Controleer dit veld: Juiste postcode" in page.text
+    # What was typed stays in the form, the person too.
+    assert 'value="30X4AB"' in page.text and 'value="+31611112222"' in page.text
+    assert f'value="{body["person"]["bsn"]}"' in page.text
+    english = officer.post("/ui/rights?lang=en", data=form)
+    assert "Nothing changed. Check this field: Correct postcode" in english.text
+    assert not entries(db_session, "subject.rectification")

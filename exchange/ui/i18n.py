@@ -207,6 +207,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "new_postcode": ("Juiste postcode", "Correct postcode"),
     "new_house_number": ("Juist huisnummer", "Correct house number"),
     "new_house_number_addition": ("Juiste toevoeging", "Correct addition"),
+    "invalid_corrections": (
+        "Niets gewijzigd. Controleer dit veld",
+        "Nothing changed. Check this field",
+    ),
     "new_address_hint": (
         "Een andere postcode of een ander huisnummer zet de signalen van deze persoon bij het "
         "juiste adres. De gemeente en de aanbieder krijgen bericht.",

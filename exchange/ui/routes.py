@@ -974,7 +974,24 @@ def rights_request(
                 )
                 if value.strip()
             }
-            checked = _validated(Corrections, corrections)
+            try:
+                checked = Corrections.model_validate(corrections)
+            except ValidationError as error:
+                # Shown on the form, in the page's language, with what was typed kept.
+                wrong = sorted({str(e["loc"][0]) for e in error.errors() if e["loc"]})
+                return render(
+                    request,
+                    "rights.html",
+                    {
+                        "result": None,
+                        "refused": None,
+                        "invalid": wrong,
+                        "fix": corrections,
+                        **shown,
+                    },
+                    user=user,
+                    status=422,
+                )
             result = rights.rectify(
                 session, context, principal, person, checked.model_dump(exclude_unset=True), reason
             )
