@@ -2,6 +2,8 @@
 # the whole suite (lint, types, tests on SQLite and PostgreSQL). Both install what they need.
 
 PYTHON ?= python3
+# The PostgreSQL server the benchmarks make their own databases on.
+BENCH_POSTGRES ?= postgresql://postgres@127.0.0.1/postgres
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
@@ -51,6 +53,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.request_limits
 	$(BIN)/python -m bench.audit_search
 	$(BIN)/python -m bench.access_report
+	$(BIN)/python -m bench.queue
+	$(BIN)/python -m bench.queue --database-url $(BENCH_POSTGRES)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,9 @@ PROBLEM_BASE = "https://signal-exchange.example/problems/"
 class FieldError:
     field: str
     message: str
+    # A stable name for what is wrong, for a page to say it in its own language; the
+    # message is the API's English words.
+    code: str = ""
 
     def as_dict(self) -> dict[str, str]:
         return {"field": self.field, "detail": self.message}

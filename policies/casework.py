@@ -12,7 +12,7 @@ import enum
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -92,6 +92,18 @@ class Deadlines:
 
 
 @dataclass(frozen=True)
+class ResultRequirement:
+    """What a case must show before it closes with one result code."""
+
+    attempts: int = 0  # contact attempts recorded
+    reached: bool = False  # the person was reached at least once
+    basis: str = ""
+
+    def unmet(self, attempts: int, reached: bool) -> bool:
+        return attempts < self.attempts or (self.reached and not reached)
+
+
+@dataclass(frozen=True)
 class CaseworkPolicy:
     version: str
     version_hash: str
@@ -102,6 +114,8 @@ class CaseworkPolicy:
     result_feedback: Mapping[ResultCode, FeedbackCode]
     referral_feedback: FeedbackCode
     collection_pause_days: Mapping[FeedbackCode, int]
+    result_requirements: Mapping[ResultCode, ResultRequirement] = field(default_factory=dict)
+    reopen_within: Term | None = None
 
     def deadlines(self, first_signal_on: dt.date, crisis_on: dt.date | None) -> Deadlines:
         """The terms for a case opened on ``first_signal_on``; a crisis signal received on
@@ -152,4 +166,13 @@ def load_casework_policy(path: Path | None = None) -> CaseworkPolicy:
         collection_pause_days={
             FeedbackCode(code): days for code, days in feedback["collection_pause_days"].items()
         },
+        result_requirements={
+            ResultCode(code): ResultRequirement(**needs)
+            for code, needs in document.get("results", {}).get("requires", {}).items()
+        },
+        reopen_within=(
+            Term(**document["results"]["reopen_within"])
+            if "reopen_within" in document.get("results", {})
+            else None
+        ),
     )

@@ -311,13 +311,25 @@ def test_a_debt_service_receives_the_case_only_with_consent_and_then_sees_its_ow
     answer = client.get(f"/v1/signals/{signal['id']}", headers=token_for("housing_corporation"))
     assert answer.json()["feedback"]["status"] == "help_accepted"
 
-    # The debt service records nothing on the case: its rule has no "record".
+    # The debt service records its own attempts under the same consent, but writes no
+    # notes: its record rule has no "case.notes".
+    with_note = client.post(
+        f"/v1/cases/{case_id}/contact-attempts",
+        json={"channel": "phone", "date": today().isoformat(), "reached": True, "note": "x"},
+        headers=debt_service,
+    )
+    assert with_note.status_code == 403
     attempt = client.post(
         f"/v1/cases/{case_id}/contact-attempts",
         json={"channel": "phone", "date": today().isoformat(), "reached": True},
         headers=debt_service,
     )
-    assert attempt.status_code == 403
+    assert attempt.status_code == 201, attempt.text
+    seen = client.get(f"/v1/cases/{case_id}", headers=debt_service).json()
+    [recorded] = seen["contact_attempts"]
+    assert recorded["recorded_by"] == str(world["debt_service"].id)
+    assert "note" not in recorded
+    assert [event["act"] for event in seen["history"]] == ["attempt"]
 
     # Consent withdrawn: the next read is refused, and the refusal is logged.
     withdrawn = client.post(

@@ -69,3 +69,36 @@ def test_signals_for_one_new_household_sent_at_once_share_one_case(
     with db_session() as session:
         assert session.scalar(select(func.count()).select_from(Household)) == 1
         assert session.scalar(select(func.count()).select_from(Case)) == 1
+
+
+def test_cases_opened_at_once_get_distinct_numbers_in_one_unbroken_run(
+    client: TestClient, provider: dict[str, str], db_session: Any
+) -> None:
+    """Case numbers are what people say on the phone: two intakes opening cases at the same
+    moment never give out one number twice, and leave no gap in the municipality's run."""
+    batches = [
+        [
+            signal_body(address={"postcode": f"30{racer}{n}AB", "house_number": str(n + 1)})
+            for n in range(5)
+        ]
+        for racer in range(RACERS)
+    ]
+    responses = race(
+        client.app,  # type: ignore[arg-type]
+        [
+            (
+                lambda c, batch=batch: c.post(
+                    "/v1/signals/batch", json={"signals": batch}, headers=provider
+                )
+            )
+            for batch in batches
+        ],
+    )
+    assert all(r.status_code in (200, 201, 207) for r in responses), [r.text for r in responses]
+    with db_session() as session:
+        numbers = sorted(session.scalars(select(Case.number)))
+    assert len(numbers) == RACERS * 5
+    assert len(set(numbers)) == len(numbers)
+    running = sorted(int(number.rsplit("-", 1)[1]) for number in numbers)
+    assert running == list(range(1, len(numbers) + 1))
+    assert {number[:4] for number in numbers} == {"0599"}

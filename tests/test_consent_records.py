@@ -207,8 +207,10 @@ def test_the_record_expands_with_pyld_to_dpv_iris(
         "address",
         "contact",
         "arrears",
+        "creditor",  # the creditors by name, under the consent (provider.name)
         "pseudonym",
         "case_state",
+        "outreach",  # the debt service records its own attempts and result
     }
     [recipient] = process[DPV + "hasRecipient"]
     assert recipient["@id"] == uuid.UUID(world["debt_service"].id).urn

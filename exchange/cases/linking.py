@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from exchange import clock
 from exchange.cases.expiry import CASE_PURPOSE, expiry_after
 from exchange.cases.models import Case
+from exchange.cases.numbers import give_numbers
 from exchange.cases.states import schedule
 from exchange.cases.terms import CaseStatus
 from exchange.db import CHUNK, insert_rows, new_id
@@ -156,7 +157,7 @@ def link_cases(
     # Retention runs from the latest signal while the case is not closed; the purge works
     # out the rest (assignments, results) again before anything goes.
     expires_on = expiry_after(register, today, [CASE_PURPOSE])
-    new_rows = []
+    new_rows: list[dict[str, Any]] = []
     updates = []
     for case_id, pairs in senders.items():
         providers = {p for p, _ in pairs}
@@ -219,6 +220,11 @@ def link_cases(
                 )
             updates.append(change)
     if new_rows:
+        opening = [case.municipality_id for case in new_cases.values()]
+        given = give_numbers(session, opening, today.year)
+        numbers = {municipality: iter(them) for municipality, them in given.items()}
+        for new_row in new_rows:
+            new_row["number"] = next(numbers[new_row["municipality_id"]])
         insert_rows(session, Case, new_rows)
     # Grouped by their keys: an executemany needs the same columns in every row. The SET
     # clause is taken from the other keys of the rows.

@@ -11,6 +11,7 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import (
+    JSON,
     Date,
     ForeignKey,
     Index,
@@ -30,9 +31,14 @@ class Case(Base):
         Index("ix_cases_household_last_signal", "household_id", "last_signal_at"),
         # The work queue: a municipality's cases by status, crisis first, then deadline.
         Index("ix_cases_queue", "municipality_id", "status", "crisis", "deadline_on"),
+        Index("uq_cases_number", "number", unique=True),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    # What people call the case: the gemeentecode, the year it opened and a running number
+    # (``0599-2026-000123``), given by ``exchange.cases.numbers``. The id is for machines; it
+    # is time-ordered, so cases of one day share its first characters.
+    number: Mapped[str | None] = mapped_column(String(20))
     household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("households.id"))
     municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default=CaseStatus.OPEN.value)
@@ -41,6 +47,8 @@ class Case(Base):
     opened_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_signal_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # Set when a closed case was opened again (within the register's period for it).
+    reopened_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     # Deadlines (policies/documents/casework.yaml), kept as columns so the queue can sort
     # and filter on them. ``deadline_on`` is the earliest term not yet met.
     crisis: Mapped[bool] = mapped_column(default=False)
@@ -87,6 +95,42 @@ class Assignment(Base):
     assigned_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
     assigned_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # ``lead`` works the case; a ``co_worker`` helps alongside it and leaves when it ends.
+    role: Mapped[str] = mapped_column(String(16), default="lead")
+    # handed_over | ended | reassigned: why the assignment stopped (see cases.terms).
+    ended_reason: Mapped[str | None] = mapped_column(String(16))
+
+
+class CaseNumberCounter(Base):
+    """The last case number a municipality gave out in a year."""
+
+    __tablename__ = "case_number_counters"
+
+    municipality_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id"), primary_key=True
+    )
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_number: Mapped[int]
+
+
+class CaseEvent(Base):
+    """One act on a case, by whom and when: the history the case page shows.
+
+    ``client`` is the API client or ``user:<id>`` of the person on a page (resolved to their
+    display name when shown, never stored as a name); ``details`` holds only codes and ids
+    (the organisation assigned, the result code), never what a worker wrote.
+    """
+
+    __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_events_case", "case_id", "at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"))
+    act: Mapped[str] = mapped_column(String(32))
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    client: Mapped[str | None] = mapped_column(String(160))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    details: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
 
 
 class ContactAttempt(Base):
@@ -103,6 +147,8 @@ class ContactAttempt(Base):
     # AES-256-GCM under the household's data key, bound to this row's id.
     sealed_note: Mapped[bytes | None] = mapped_column(LargeBinary)
     recorded_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    # Who in that organisation: the API client, or ``user:<id>`` of the person on a page.
+    recorded_by_client: Mapped[str | None] = mapped_column(String(160))
     recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

@@ -6,7 +6,7 @@ import uuid
 
 from pydantic import Field
 
-from exchange.cases.terms import ContactChannel, PartOfDay
+from exchange.cases.terms import ContactChannel, HandOver, PartOfDay
 from exchange.fields import Day
 from exchange.identity.schemas import Strict
 from policies.casework import ResultCode
@@ -16,6 +16,11 @@ class AssignmentIn(Strict):
     organisation_id: uuid.UUID = Field(
         description="a neighbourhood team (outreach) or debt service (referral) of the "
         "case's municipality"
+    )
+    mode: HandOver = Field(
+        default=HandOver.HAND_OVER,
+        description="hand_over: the organisation takes the case over and every other "
+        "assignment ends; co_worker: it works alongside those there are",
     )
 
 

@@ -12,7 +12,10 @@ organisation cannot learn that a case it may not see exists.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import enum
+import itertools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -20,20 +23,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
 from exchange.cases.expiry import refresh_cases
 from exchange.cases.feedback import provider_feedback
-from exchange.cases.models import Assignment, Case, ContactAttempt, Escalation
+from exchange.cases.models import Assignment, Case, CaseEvent, ContactAttempt, Escalation
 from exchange.cases.schemas import AssignmentIn, ContactAttemptIn, ResultIn
 from exchange.cases.states import Move, next_status, schedule
-from exchange.cases.terms import CaseStatus
+from exchange.cases.terms import (
+    SENT_CHANNELS,
+    Act,
+    AssignmentRole,
+    CaseStatus,
+    Ended,
+    HandOver,
+)
 from exchange.clock import local_date
 from exchange.db import CHUNK, insert_ignoring_conflicts
 from exchange.disclosures import Ask, Disclosure, Disclosures, Party, Person
 from exchange.errors import (
+    Conflict,
     DisclosureDenied,
     ExchangeError,
     FieldError,
@@ -138,6 +150,29 @@ def _people(session: Session, case_id: uuid.UUID) -> list[Person]:
     return [Person(pseudonym, subject_id) for subject_id, pseudonym in rows]
 
 
+def _people_of_cases(
+    session: Session, signals: dict[uuid.UUID, list[_SignalRow]]
+) -> dict[uuid.UUID, list[Person]]:
+    """:func:`_people` for many cases at once, from their signals already read: one query
+    for the pseudonyms instead of one per case."""
+    subject_ids = sorted({s.subject_id for rows in signals.values() for s in rows})
+    pseudonyms: dict[uuid.UUID, str] = {}
+    for start in range(0, len(subject_ids), CHUNK):
+        for row in session.execute(
+            select(Subject.id, Subject.pseudonym).where(
+                Subject.id.in_(subject_ids[start : start + CHUNK])
+            )
+        ):
+            pseudonyms[row.id] = row.pseudonym
+    people: dict[uuid.UUID, list[Person]] = defaultdict(list)
+    for case_id, rows in signals.items():
+        ids = {s.subject_id for s in rows}
+        people[case_id] = [
+            Person(pseudonyms[i], i) for i in sorted(ids, key=lambda i: pseudonyms[i])
+        ]
+    return people
+
+
 def _asks(
     people: Sequence[Person], recipient: Party, resources: dict[str, str]
 ) -> list[Ask[Person]]:
@@ -158,6 +193,39 @@ def _purpose(principal: Principal) -> str:
 # The work queue ---------------------------------------------------------------------------
 
 
+class Sort(enum.StrEnum):
+    """The columns the queue sorts on; ``urgency`` is crisis first, then the deadline."""
+
+    URGENCY = "urgency"
+    NUMBER = "number"
+    STATUS = "status"
+    CLASSIFICATION = "classification"
+    KIND = "kind"
+    AMOUNT = "amount"
+    AGE = "age"
+    PC4 = "pc4"
+    TEAM = "team"
+    DEADLINE = "deadline"
+    OPENED = "opened"
+
+
+# The register field each sort reveals (an order tells what a column holds as much as a
+# filter does), as for the filters in ``_FILTER_PARAMS``.
+SORT_FIELDS: dict[Sort, str | None] = {
+    Sort.URGENCY: None,
+    Sort.NUMBER: None,
+    Sort.STATUS: "case.status",
+    Sort.CLASSIFICATION: "case.composition",
+    Sort.KIND: "kind",
+    Sort.AMOUNT: "amount_band",
+    Sort.AGE: "age_band",
+    Sort.PC4: "pc4",
+    Sort.TEAM: "case.assignments",
+    Sort.DEADLINE: "case.deadline",
+    Sort.OPENED: None,
+}
+
+
 @dataclass(frozen=True)
 class QueueFilter:
     statuses: tuple[str, ...] = OPEN_STATUSES
@@ -169,6 +237,13 @@ class QueueFilter:
     pc4: tuple[int, ...] = ()
     age_bands: tuple[str, ...] = ()
     overdue: bool | None = None
+    # A team or debt service the case is assigned to now (the municipality's filter).
+    teams: tuple[uuid.UUID, ...] = ()
+    # The kind of organisation that signalled (housing_corporation, energy_supplier, ...).
+    creditor_kinds: tuple[str, ...] = ()
+    number: str | None = None  # one case, by its number
+    sort: Sort = Sort.URGENCY
+    descending: bool = False
     limit: int = 50
     offset: int = 0
     # Which register field each filter reveals: a filter on a field the caller's rule does
@@ -176,61 +251,217 @@ class QueueFilter:
     used_fields: frozenset[str] = field(default_factory=frozenset)
 
 
+def paged(wanted: QueueFilter, offset: int, limit: int = MAX_PAGE) -> QueueFilter:
+    """The same list, another page of it (an export reads every page)."""
+    kept = {name.name: getattr(wanted, name.name) for name in dataclasses.fields(wanted)}
+    return QueueFilter(**(kept | {"offset": offset, "limit": limit}))
+
+
 def queue(
-    session: Session, context: CaseContext, principal: Principal, wanted: QueueFilter
+    session: Session,
+    context: CaseContext,
+    principal: Principal,
+    wanted: QueueFilter,
+    *,
+    action: str = "case.list",
 ) -> dict[str, Any]:
-    """The caller's cases, most urgent first: crisis, then the nearest deadline."""
+    """The caller's cases, most urgent first (crisis, then the nearest deadline) or by the
+    column asked for; a page of them and how many there are in all."""
     purpose = _purpose(principal)
     rule_fields = _rule_fields(context, principal, purpose, "read")
-    hidden = sorted(wanted.used_fields - rule_fields)
+    sort_field = SORT_FIELDS[wanted.sort]
+    used = wanted.used_fields | ({sort_field} if sort_field else set())
+    hidden = sorted(used - rule_fields)
     if hidden:
         raise InvalidInput(
-            "your rule does not let you see these fields, so you cannot filter on them",
-            [FieldError(_FILTER_PARAMS.get(name, name), "not in your rule") for name in hidden],
+            "your rule does not let you see these fields, so you cannot filter or sort on them",
+            [
+                FieldError(_FILTER_PARAMS.get(name, name), "not in your rule", code="not_in_rule")
+                for name in hidden
+            ],
         )
     query = _filtered(select(Case), principal, wanted, context)
     total = session.scalar(_filtered(select(func.count(Case.id)), principal, wanted, context))
     cases = list(
         session.scalars(
-            query.order_by(
-                Case.crisis.desc(),
-                Case.deadline_on.is_(None),
-                Case.deadline_on,
-                Case.opened_at,
-                Case.id,
-            )
-            .limit(wanted.limit)
-            .offset(wanted.offset)
+            query.order_by(*_ordering(context, wanted)).limit(wanted.limit).offset(wanted.offset)
         )
     )
     signals = _signals_of(session, [c.id for c in cases])
+    people_of = _people_of_cases(session, signals)
     caller = Party.of(principal)
     asks = [
-        ask
-        for case in cases
-        for ask in _asks(_people(session, case.id), caller, {"case": str(case.id)})
+        ask for case in cases for ask in _asks(people_of[case.id], caller, {"case": str(case.id)})
     ]
     # One disclosure for the page, after every read: the audit head row is the last lock.
     decided = context.disclosures(session).disclose(
-        Disclosure(caller, purpose, "read", "case.list"), asks
+        Disclosure(caller, purpose, "read", action), asks
     )
     fields_of: dict[str, frozenset[str]] = {}
+    outcomes: dict[str, list[str]] = defaultdict(list)
     for one in decided:
+        case_key = one.ask.resources["case"]
         if one.permitted:
-            fields_of.setdefault(one.ask.resources["case"], one.decision.fields)
+            fields_of.setdefault(case_key, one.decision.fields)
+        else:
+            outcomes[case_key].append(one.decision.outcome)
+    shown_cases = [case for case in cases if str(case.id) in fields_of]
+    extras = _queue_columns(session, context, shown_cases, signals, fields_of)
     items = [
-        _summary(context, case, signals[case.id], fields_of[str(case.id)])
-        for case in cases
-        if str(case.id) in fields_of
+        _summary(context, case, signals[case.id], fields_of[str(case.id)]) | extras[case.id]
+        for case in shown_cases
     ]
-    withheld = len(cases) - len(items)
+    # Why a case is left out, in the register's words (restricted, objected, withdrawn,
+    # no_consent): the page says which, not always "an objection".
+    because: dict[str, int] = defaultdict(int)
+    for case in cases:
+        if str(case.id) not in fields_of:
+            for outcome in sorted(set(outcomes[str(case.id)])) or ["refused"]:
+                because[outcome] += 1
     return {
         "items": items,
         "total": total,
         "limit": wanted.limit,
         "offset": wanted.offset,
-        "withheld": withheld,
+        "sort": wanted.sort.value,
+        "descending": wanted.descending,
+        "withheld": len(cases) - len(items),
+        "withheld_because": dict(sorted(because.items())),
     }
+
+
+_STATUS_ORDER = {status.value: position for position, status in enumerate(CaseStatus)}
+
+
+def _ordering(context: CaseContext, wanted: QueueFilter) -> list[Any]:
+    if wanted.sort is Sort.URGENCY:
+        keys: list[Any] = [
+            Case.crisis.desc(),
+            Case.deadline_on.is_(None),
+            Case.deadline_on,
+        ]
+        return [*keys, Case.opened_at, Case.id]
+    column: Any
+    if wanted.sort is Sort.NUMBER:
+        column = Case.number
+    elif wanted.sort is Sort.STATUS:
+        column = sql_case(_STATUS_ORDER, value=Case.status, else_=len(_STATUS_ORDER))
+    elif wanted.sort is Sort.CLASSIFICATION:
+        column = sql_case((Case.is_repeat.is_(True), 2), (Case.is_multiple.is_(True), 1), else_=0)
+    elif wanted.sort is Sort.KIND:
+        column = select(func.min(Signal.kind)).where(Signal.case_id == Case.id).scalar_subquery()
+    elif wanted.sort in (Sort.AMOUNT, Sort.AGE):
+        bands = (
+            _band_order(context.intake.amount_bands_cents, 100, "0")
+            if wanted.sort is Sort.AMOUNT
+            else _band_order(context.intake.age_bands_years, 1, "under")
+        )
+        stored = Signal.amount_band if wanted.sort is Sort.AMOUNT else Signal.age_band
+        column = (
+            select(func.max(sql_case(bands, value=stored, else_=-1)))
+            .where(Signal.case_id == Case.id)
+            .scalar_subquery()
+        )
+    elif wanted.sort is Sort.PC4:
+        column = select(Household.pc4).where(Household.id == Case.household_id).scalar_subquery()
+    elif wanted.sort is Sort.TEAM:
+        column = (
+            select(func.min(Organisation.name))
+            .join(Assignment, Assignment.organisation_id == Organisation.id)
+            .where(Assignment.case_id == Case.id, Assignment.ended_at.is_(None))
+            .scalar_subquery()
+        )
+    elif wanted.sort is Sort.DEADLINE:
+        column = Case.deadline_on
+    else:
+        column = Case.opened_at
+    # Empty cells last, whichever way the column runs.
+    ordered = column.desc() if wanted.descending else column.asc()
+    tie = Case.opened_at.desc() if wanted.descending else Case.opened_at
+    return [column.is_(None), ordered, tie, Case.id]
+
+
+def band_labels(bounds: tuple[int, ...], scale: int, below: str) -> list[str]:
+    """The labels intake gives a value's band (``policies.intake``), lowest first."""
+    labels = [f"{below}-{bounds[0] // scale}"]
+    labels += [f"{low // scale}-{high // scale}" for low, high in itertools.pairwise(bounds)]
+    labels.append(f"{bounds[-1] // scale}+")
+    return labels
+
+
+def _band_order(bounds: tuple[int, ...], scale: int, below: str) -> dict[str, int]:
+    """Band label to its place, lowest first (``0-500`` before ``500-1000``)."""
+    return {label: position for position, label in enumerate(band_labels(bounds, scale, below))}
+
+
+def _queue_columns(
+    session: Session,
+    context: CaseContext,
+    cases: list[Case],
+    signals: dict[uuid.UUID, list[_SignalRow]],
+    fields_of: dict[str, frozenset[str]],
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The columns a worker finds a case by: street, neighbourhood (PC4), the team on it,
+    the kinds of creditor; each only where the caller's rule shows its field."""
+    columns: dict[uuid.UUID, dict[str, Any]] = {case.id: {} for case in cases}
+    if not cases:
+        return columns
+    pc4_of = dict(
+        session.execute(
+            select(Household.id, Household.pc4).where(
+                Household.id.in_({case.household_id for case in cases})
+            )
+        ).all()
+    )
+    needs_street = [case for case in cases if "address.street" in fields_of[str(case.id)]]
+    keys = household_keys(session, context.keyring, {c.household_id for c in needs_street})
+    teams: dict[uuid.UUID, list[str]] = defaultdict(list)
+    if any("case.assignments" in fields_of[str(case.id)] for case in cases):
+        for case_id, name in session.execute(
+            select(Assignment.case_id, Organisation.name)
+            .join(Organisation, Organisation.id == Assignment.organisation_id)
+            .where(
+                Assignment.case_id.in_([case.id for case in cases]),
+                Assignment.ended_at.is_(None),
+            )
+            .order_by(Assignment.assigned_at)
+        ):
+            teams[case_id].append(name)
+    creditors: dict[uuid.UUID, set[str]] = defaultdict(set)
+    providers = {s.provider_id for rows in signals.values() for s in rows}
+    kind_of = dict(
+        session.execute(
+            select(Organisation.id, Organisation.kind).where(Organisation.id.in_(providers))
+        ).all()
+    )
+    for case in cases:
+        for s in signals[case.id]:
+            creditors[case.id].add(kind_of.get(s.provider_id, ""))
+    for case in cases:
+        fields = fields_of[str(case.id)]
+        shown = columns[case.id]
+        if {"pc4", "address.postcode"} & fields:
+            shown["pc4"] = pc4_of.get(case.household_id)
+        if "case.assignments" in fields:
+            shown["teams"] = teams.get(case.id, [])
+        if "kind" in fields:
+            shown["creditor_kinds"] = sorted(creditors[case.id] - {""})
+        if case in needs_street and signals[case.id]:
+            first = signals[case.id][0]
+            address = flatten(
+                open_identity(keys[case.household_id], first.id, first.sealed_identity)
+            )
+            street = " ".join(
+                str(address.get(name) or "")
+                for name in ("address.street", "address.house_number")
+                if name == "address.street" or "address.house_number" in fields
+            ).strip()
+            if "address.house_number_addition" in fields and address.get(
+                "address.house_number_addition"
+            ):
+                street += str(address["address.house_number_addition"])
+            shown["street"] = street or None
+    return columns
 
 
 _FILTER_PARAMS = {
@@ -242,7 +473,14 @@ _FILTER_PARAMS = {
     "age_band": "age_band",
     "case.deadline": "overdue",
     "case.status": "status",
+    "case.assignments": "team",
 }
+
+
+def readable_fields(context: CaseContext, principal: Principal) -> frozenset[str]:
+    """The fields the caller's rule lets it read on a case (which filters and columns a
+    page offers it)."""
+    return _rule_fields(context, principal, _purpose(principal), "read")
 
 
 def _rule_fields(
@@ -292,6 +530,24 @@ def _filtered(
     if wanted.pc4:
         conditions.append(
             exists().where(Household.id == Case.household_id, Household.pc4.in_(wanted.pc4))
+        )
+    if wanted.number:
+        conditions.append(Case.number == wanted.number)
+    if wanted.teams:
+        conditions.append(
+            exists().where(
+                Assignment.case_id == Case.id,
+                Assignment.organisation_id.in_(wanted.teams),
+                Assignment.ended_at.is_(None),
+            )
+        )
+    if wanted.creditor_kinds:
+        conditions.append(
+            exists().where(
+                Signal.case_id == Case.id,
+                Signal.provider_id == Organisation.id,
+                Organisation.kind.in_(wanted.creditor_kinds),
+            )
         )
     signal_conditions: list[ColumnElement[bool]] = []
     if wanted.kinds:
@@ -367,7 +623,11 @@ def _summary(
     context: CaseContext, case: Case, signals: list[_SignalRow], fields: frozenset[str]
 ) -> dict[str, Any]:
     """One line of the work queue, cut to the caller's rule."""
-    item: dict[str, Any] = {"id": str(case.id), "opened_at": _instant(case.opened_at)}
+    item: dict[str, Any] = {
+        "id": str(case.id),
+        "number": case.number,
+        "opened_at": _instant(case.opened_at),
+    }
     item.update(_case_state(context, case, fields))
     item["signal_count"] = len(signals)
     if "kind" in fields:
@@ -433,8 +693,25 @@ def read_case(
     recipient = str(principal.organisation_id)
     pseudonym_key = context.keyring.pseudonym.active
 
-    document: dict[str, Any] = {"id": str(case.id), "opened_at": _instant(case.opened_at)}
+    document: dict[str, Any] = {
+        "id": str(case.id),
+        "number": case.number,
+        "opened_at": _instant(case.opened_at),
+        "closed_at": _instant(case.closed_at),
+    }
     document.update(_case_state(context, case, fields))
+    document["history"] = _history(session, case.id, fields)
+    if principal.organisation_kind in ASSIGNABLE_KINDS:
+        # A team or debt service knows its own assignment (to give it back), not the others'.
+        own = session.scalars(
+            select(Assignment).where(
+                Assignment.case_id == case.id,
+                Assignment.organisation_id == principal.organisation_id,
+                Assignment.ended_at.is_(None),
+            )
+        ).first()
+        if own is not None:
+            document["my_assignment"] = {"id": str(own.id), "role": own.role}
     if "household_pseudonym" in fields:
         household = session.get(Household, case.household_id)
         assert household is not None
@@ -462,10 +739,13 @@ def read_case(
         document["assignments"] = [
             {
                 "organisation_id": str(a.organisation_id),
+                "id": str(a.id),
                 "organisation_kind": a.organisation_kind,
                 "purpose": a.purpose,
+                "role": a.role,
                 "assigned_at": _instant(a.assigned_at),
                 "ended_at": _instant(a.ended_at) if a.ended_at else None,
+                "ended_reason": a.ended_reason,
             }
             for a in session.scalars(
                 select(Assignment)
@@ -498,6 +778,7 @@ def read_case(
         shown.append(entry)
     document["signals"] = shown
     document["disclosure"] = {
+        "fields": sorted(fields),
         "purpose": purpose,
         "rule_id": decision.rule_id,
         "policy_version": decision.policy_version,
@@ -505,6 +786,40 @@ def read_case(
         "withheld_signals": len(signals) - len(shown),
     }
     return document
+
+
+# Which register field shows which act of a case's history.
+_ACT_FIELD = {
+    Act.ASSIGNED: "case.assignments",
+    Act.CO_WORKER_ADDED: "case.assignments",
+    Act.ASSIGNMENT_ENDED: "case.assignments",
+    Act.CONSENT_RECORDED: "case.assignments",
+    Act.CONSENT_WITHDRAWN: "case.assignments",
+    Act.ATTEMPT: "case.contact_attempts",
+    Act.CLOSED: "case.result_code",
+    Act.REOPENED: "case.result_code",
+}
+
+
+def _history(session: Session, case_id: uuid.UUID, fields: frozenset[str]) -> list[dict[str, Any]]:
+    """Who did what on the case and when: acts, never what anyone wrote; each act only
+    where the caller's rule shows its field."""
+    shown = {act.value for act, name in _ACT_FIELD.items() if name in fields}
+    return [
+        {
+            "act": event.act,
+            "at": _instant(event.at),
+            "organisation_id": str(event.organisation_id) if event.organisation_id else None,
+            "by": event.client,
+            **event.details,
+        }
+        for event in session.scalars(
+            select(CaseEvent)
+            .where(CaseEvent.case_id == case_id)
+            .order_by(CaseEvent.at, CaseEvent.id)
+        )
+        if event.act in shown
+    ]
 
 
 def _pseudonym_for(decision: Decision, key: bytes, broker_pseudonym: str, recipient: str) -> str:
@@ -522,6 +837,7 @@ def _attempt(attempt: ContactAttempt, data_key: bytes, *, show_note: bool) -> di
         "part_of_day": attempt.part_of_day,
         "reached": attempt.reached,
         "recorded_by": str(attempt.recorded_by_id),
+        "recorded_by_client": attempt.recorded_by_client,
         "recorded_at": _instant(attempt.recorded_at),
     }
     if show_note:
@@ -543,20 +859,29 @@ def assign(
     case_id: uuid.UUID,
     request: AssignmentIn,
 ) -> dict[str, Any]:
-    """Assign outreach to a team or a referral to a debt service of the same municipality.
+    """Hand the case over to a team or debt service of its municipality, or add one as a
+    co-worker.
 
     The recipient receives the case under its own rule; a debt service only with the consent
-    of every person in the case for exactly this debt service.
+    of every person in the case for exactly this debt service. A hand-over ends every other
+    assignment (the earlier organisation stops seeing the case), on record. The municipality
+    assigns to anyone of its own; a neighbourhood team hands over or adds a debt service.
     """
     case = visible_case(session, principal, case_id, for_update=True)
     target = session.get(Organisation, request.organisation_id)
+    allowed = (
+        ASSIGNABLE_KINDS
+        if principal.organisation_kind is OrganisationKind.MUNICIPALITY
+        else (OrganisationKind.DEBT_SERVICE,)
+    )
     # One answer for every organisation that is not a team or debt service of this case's
     # municipality, whether it exists or not: the caller learns nothing about the others
     # (what kind an id is, which municipality it belongs to).
     if (
         target is None
         or target.parent_id != case.municipality_id
-        or OrganisationKind(target.kind) not in ASSIGNABLE_KINDS
+        or OrganisationKind(target.kind) not in allowed
+        or target.id == principal.organisation_id
     ):
         raise InvalidInput(
             "a case is assigned to a neighbourhood team or a debt service of its municipality",
@@ -564,18 +889,38 @@ def assign(
                 FieldError(
                     "organisation_id",
                     "is not a neighbourhood team or debt service of the case's municipality",
+                    code="not_assignable",
                 )
             ],
         )
     kind = OrganisationKind(target.kind)
     status = next_status(case.status, Move.ASSIGN)
     purpose = PURPOSE_OF_KIND[kind]
+    live = list(
+        session.scalars(
+            select(Assignment).where(Assignment.case_id == case.id, Assignment.ended_at.is_(None))
+        )
+    )
+    already = next((a for a in live if a.organisation_id == target.id), None)
+    sole_lead = already is not None and already.role == AssignmentRole.LEAD and len(live) == 1
+    if already is not None and (request.mode is HandOver.CO_WORKER or sole_lead):
+        raise Conflict(
+            "this organisation works on the case already",
+            [FieldError("organisation_id", "is assigned already", code="already_assigned")],
+        )
 
     def refused(reasons: list[str]) -> ExchangeError:
+        needs_consent = any("consent" in reason for reason in reasons)
         return DisclosureDenied(
             f"the register does not permit passing this case to the {kind.value}: "
             + "; ".join(reasons),
-            [FieldError("organisation_id", reasons[0] if reasons else "no person")],
+            [
+                FieldError(
+                    "organisation_id",
+                    reasons[0] if reasons else "no person",
+                    code="needs_consent" if needs_consent else "not_permitted",
+                )
+            ],
         )
 
     decided = context.disclosures(session).disclose(
@@ -583,33 +928,45 @@ def assign(
         _asks(
             _people(session, case.id),
             Party(target.id, target.kind),
-            {"case": str(case.id), "assignee": str(target.id)},
+            {"case": str(case.id), "assignee": str(target.id), "mode": request.mode.value},
         ),
         refuse=refused,
         refuse_when="any_denied",
     )
-    # One live assignment per kind: the earlier team stops seeing the case from now on.
-    for earlier in session.scalars(
-        select(Assignment).where(
-            Assignment.case_id == case.id,
-            Assignment.organisation_kind == kind.value,
-            Assignment.ended_at.is_(None),
-        )
-    ):
-        earlier.ended_at = context.now
+    ended = []
+    if request.mode is HandOver.HAND_OVER:
+        # The earlier organisations stop seeing the case from now on.
+        for earlier in live:
+            if earlier is already:
+                continue
+            earlier.ended_at = context.now
+            earlier.ended_reason = Ended.HANDED_OVER.value
+            ended.append(str(earlier.organisation_id))
     decision = decided[0].decision
-    assignment = Assignment(
-        id=uuid.uuid4(),
-        case_id=case.id,
-        organisation_id=target.id,
-        organisation_kind=kind.value,
-        purpose=purpose,
-        rule_id=decision.rule_id,
-        policy_version=decision.policy_version,
-        assigned_by_id=principal.organisation_id,
-        assigned_at=context.now,
-    )
-    session.add(assignment)
+    role = AssignmentRole.LEAD if request.mode is HandOver.HAND_OVER else AssignmentRole.CO_WORKER
+    if already is not None:
+        # A co-worker the case is handed over to becomes its lead: one assignment, kept.
+        assignment = already
+        assignment.role = role.value
+    else:
+        assignment = Assignment(
+            id=uuid.uuid4(),
+            case_id=case.id,
+            organisation_id=target.id,
+            organisation_kind=kind.value,
+            purpose=purpose,
+            rule_id=decision.rule_id,
+            policy_version=decision.policy_version,
+            assigned_by_id=principal.organisation_id,
+            assigned_at=context.now,
+            role=role.value,
+        )
+        session.add(assignment)
+    act = Act.ASSIGNED if role is AssignmentRole.LEAD else Act.CO_WORKER_ADDED
+    details = {"organisation": str(target.id)}
+    if ended:
+        details["ended"] = ",".join(ended)
+    _event(session, case, act, principal, context.now, **details)
     case.status = status.value
     case.picked_up_on = _earliest(case.picked_up_on, context.today)
     if kind is OrganisationKind.DEBT_SERVICE:
@@ -618,16 +975,106 @@ def assign(
     refresh_cases(session, context.register, [case.id])
     return {
         "case_id": str(case.id),
+        "number": case.number,
         "status": case.status,
         "assignment": {
             "id": str(assignment.id),
             "organisation_id": str(target.id),
             "organisation_kind": kind.value,
             "purpose": purpose,
+            "role": role.value,
             "rule_id": decision.rule_id,
             "assigned_at": _instant(context.now),
         },
+        "ended": ended,
+        # After handing over its own assignment the caller no longer sees the case.
+        "caller_keeps_access": principal.organisation_kind is OrganisationKind.MUNICIPALITY
+        or str(principal.organisation_id) not in ended,
     }
+
+
+def end_assignment(
+    session: Session,
+    context: CaseContext,
+    principal: Principal,
+    case_id: uuid.UUID,
+    assignment_id: uuid.UUID,
+) -> dict[str, Any]:
+    """End one assignment: the municipality ends any on its case; a team or debt service
+    gives its own back. From now on that organisation no longer sees the case."""
+    case = visible_case(session, principal, case_id, for_update=True)
+    assignment = session.get(Assignment, assignment_id)
+    if (
+        assignment is None
+        or assignment.case_id != case.id
+        or assignment.ended_at is not None
+        or (
+            principal.organisation_kind is not OrganisationKind.MUNICIPALITY
+            and assignment.organisation_id != principal.organisation_id
+        )
+    ):
+        raise NotFound(f"no running assignment {assignment_id} on this case")
+    next_status(case.status, Move.END_ASSIGNMENT)
+    caller = Party.of(principal)
+    context.disclosures(session).disclose(
+        Disclosure(caller, _purpose(principal), "record", "case.assignment_ended"),
+        _asks(
+            _people(session, case.id),
+            caller,
+            {"case": str(case.id), "assignee": str(assignment.organisation_id)},
+        ),
+        refuse=_refusal("ending this assignment"),
+    )
+    assignment.ended_at = context.now
+    assignment.ended_reason = Ended.ENDED.value
+    _event(
+        session,
+        case,
+        Act.ASSIGNMENT_ENDED,
+        principal,
+        context.now,
+        organisation=str(assignment.organisation_id),
+    )
+    session.flush()
+    if case.status == CaseStatus.ASSIGNED.value and not _has_live_assignment(session, case.id):
+        case.status = CaseStatus.OPEN.value
+    session.flush()
+    refresh_cases(session, context.register, [case.id])
+    return {
+        "case_id": str(case.id),
+        "status": case.status,
+        "assignment": str(assignment.id),
+        "ended_at": _instant(context.now),
+    }
+
+
+def _has_live_assignment(session: Session, case_id: uuid.UUID) -> bool:
+    return (
+        session.scalar(
+            select(func.count(Assignment.id)).where(
+                Assignment.case_id == case_id, Assignment.ended_at.is_(None)
+            )
+        )
+        or 0
+    ) > 0
+
+
+def _event(
+    session: Session, case: Case, act: Act, principal: Principal, at: dt.datetime, **details: str
+) -> None:
+    """One line of the case's history: who (organisation, and the client or person) did
+    what, when. Codes and ids only."""
+    session.add(
+        CaseEvent(
+            id=uuid.uuid4(),
+            case_id=case.id,
+            act=act.value,
+            organisation_id=principal.organisation_id,
+            client=principal.client_id,
+            at=at,
+            details=details,
+        )
+    )
 
 
 # Outreach ------------------------------------------------------------------------------------
@@ -645,12 +1092,28 @@ def record_attempt(
     if request.date > context.today:
         raise InvalidInput(
             "a contact attempt cannot lie in the future",
-            [FieldError("date", f"is after today ({context.today.isoformat()})")],
+            [
+                FieldError(
+                    "date", f"is after today ({context.today.isoformat()})", code="date_future"
+                )
+            ],
         )
     if request.date < opened_on:
         raise InvalidInput(
             "a contact attempt cannot come before the signal",
-            [FieldError("date", f"is before the case opened on {opened_on.isoformat()}")],
+            [
+                FieldError(
+                    "date",
+                    f"is before the case opened on {opened_on.isoformat()}",
+                    code="date_before_case",
+                )
+            ],
+        )
+    if request.reached and request.channel in SENT_CHANNELS:
+        raise InvalidInput(
+            f"a {request.channel.value} is sent, not answered: record the reply as an attempt "
+            "by the channel it came by",
+            [FieldError("reached", "a sent channel cannot reach", code="sent_not_answered")],
         )
     status = next_status(case.status, Move.REACH if request.reached else Move.ATTEMPT)
     purpose = _purpose(principal)
@@ -682,9 +1145,11 @@ def record_attempt(
         reached=request.reached,
         sealed_note=sealed_note,
         recorded_by_id=principal.organisation_id,
+        recorded_by_client=principal.client_id,
         recorded_at=context.now,
     )
     session.add(attempt)
+    _event(session, case, Act.ATTEMPT, principal, context.now, attempt=str(attempt_id))
     case.status = status.value
     case.first_attempt_on = _earliest(case.first_attempt_on, request.date)
     case.picked_up_on = _earliest(case.picked_up_on, request.date)
@@ -719,6 +1184,19 @@ def record_result(
     """Close the case with a national result code; the providers hear the mapped code."""
     case = visible_case(session, principal, case_id, for_update=True)
     status = next_status(case.status, Move.CLOSE)
+    needs = context.casework.result_requirements.get(request.result)
+    if needs is not None:
+        attempts = (
+            session.scalar(
+                select(func.count(ContactAttempt.id)).where(ContactAttempt.case_id == case.id)
+            )
+            or 0
+        )
+        if needs.unmet(attempts, case.first_reached_on is not None):
+            raise InvalidInput(
+                f"the casework rules do not allow this result yet: {needs.basis}",
+                [FieldError("result", needs.basis, code="result_not_yet")],
+            )
     purpose = _purpose(principal)
     caller = Party.of(principal)
     context.disclosures(session).disclose(
@@ -747,14 +1225,75 @@ def record_result(
     _set_feedback(
         session, context, case, context.casework.feedback_for_result(request.result), context.today
     )
+    _event(session, case, Act.CLOSED, principal, context.now, result=request.result.value)
     session.flush()
     refresh_cases(session, context.register, [case.id])
     return {
         "id": str(case.id),
+        "number": case.number,
         "status": case.status,
         "result": case.result_code,
         "closed_at": _instant(context.now),
     }
+
+
+def reopen(
+    session: Session, context: CaseContext, principal: Principal, case_id: uuid.UUID
+) -> dict[str, Any]:
+    """Open a closed case again, within the casework policy's period after it closed.
+
+    It stands where its contacts and assignments put it (in contact, assigned or open), its
+    deadlines run again from where they were, and the providers hear it is running again.
+    """
+    case = visible_case(session, principal, case_id, for_update=True)
+    next_status(case.status, Move.REOPEN)
+    term = context.casework.reopen_within
+    closed_on = local_date(case.closed_at) if case.closed_at else context.today
+    if term is None or (context.today - closed_on).days > term.days:
+        raise Conflict(
+            "this case closed too long ago to reopen: a new signal opens a new case"
+            + (f" ({term.basis})" if term else ""),
+            [FieldError("status", term.basis if term else "no reopening", code="reopen_late")],
+        )
+    caller = Party.of(principal)
+    context.disclosures(session).disclose(
+        Disclosure(caller, _purpose(principal), "record", "case.reopen"),
+        _asks(_people(session, case.id), caller, {"case": str(case.id)}),
+        refuse=_refusal("reopening this case"),
+        refuse_when=lambda decided: (
+            not decided
+            or any(not d.permitted or "case.result_code" not in d.decision.fields for d in decided)
+        ),
+    )
+    previous = case.result_code
+    if case.first_reached_on is not None:
+        case.status = CaseStatus.IN_CONTACT.value
+        feedback = FeedbackCode.IN_CONTACT
+    elif _has_live_assignment(session, case.id):
+        case.status = CaseStatus.ASSIGNED.value
+        feedback = FeedbackCode.RECEIVED
+    else:
+        case.status = CaseStatus.OPEN.value
+        feedback = FeedbackCode.RECEIVED
+    case.result_code = None
+    case.closed_at = None
+    case.reopened_at = context.now
+    _reschedule(context, case)
+    _set_feedback(session, context, case, feedback, context.today)
+    _event(session, case, Act.REOPENED, principal, context.now, result=previous or "")
+    session.flush()
+    refresh_cases(session, context.register, [case.id])
+    return {"id": str(case.id), "number": case.number, "status": case.status}
+
+
+def can_reopen(context: CaseContext, case_document: dict[str, Any]) -> bool:
+    """Whether the page offers reopening: closed, and within the period."""
+    term = context.casework.reopen_within
+    closed = case_document.get("closed_at")
+    if term is None or case_document.get("status") != CaseStatus.CLOSED.value or not closed:
+        return False
+    closed_on = local_date(dt.datetime.fromisoformat(closed.replace("Z", "+00:00")))
+    return (context.today - closed_on).days <= term.days
 
 
 def _set_feedback(

@@ -20,6 +20,8 @@ class Move(enum.StrEnum):
     ATTEMPT = "attempt"  # a contact attempt that did not reach the person
     REACH = "reach"  # a contact attempt that did
     CLOSE = "close"  # a result code
+    END_ASSIGNMENT = "end_assignment"  # a team or debt service stops working on it
+    REOPEN = "reopen"  # a closed case opened again, within the casework policy's period
 
 
 _OPEN, _ASSIGNED, _IN_CONTACT, _CLOSED = (
@@ -42,7 +44,12 @@ TRANSITIONS: dict[tuple[CaseStatus, Move], CaseStatus] = {
     (_IN_CONTACT, Move.ATTEMPT): _IN_CONTACT,
     (_IN_CONTACT, Move.REACH): _IN_CONTACT,
     (_IN_CONTACT, Move.CLOSE): _CLOSED,
-    # A closed case takes no further moves: a new signal opens a new (repeat) case.
+    (_ASSIGNED, Move.END_ASSIGNMENT): _ASSIGNED,  # open again when no assignment is left
+    (_IN_CONTACT, Move.END_ASSIGNMENT): _IN_CONTACT,
+    (_CLOSED, Move.END_ASSIGNMENT): _CLOSED,
+    # A closed case takes no further moves but reopening (within the period; then it
+    # stands where its contacts and assignments put it): a new signal opens a new case.
+    (_CLOSED, Move.REOPEN): _OPEN,
 }
 
 
@@ -53,7 +60,7 @@ def next_status(current: str, move: Move) -> CaseStatus:
     if after is None:
         raise Conflict(
             f"the case is {status.value}; it cannot {move.value} any more",
-            [FieldError("status", f"is {status.value}")],
+            [FieldError("status", f"is {status.value}", code=f"status_{status.value}")],
         )
     return after
 

@@ -40,3 +40,40 @@ class PartOfDay(enum.StrEnum):
     MORNING = "morning"
     AFTERNOON = "afternoon"
     EVENING = "evening"
+
+
+# Contact by these channels is sent, not answered: the person cannot be "reached" by it
+# (a reply is a new attempt by the channel it came by).
+SENT_CHANNELS = frozenset({ContactChannel.LETTER, ContactChannel.CARD})
+
+
+class AssignmentRole(enum.StrEnum):
+    LEAD = "lead"  # works the case
+    CO_WORKER = "co_worker"  # helps alongside the lead; leaves when its assignment ends
+
+
+class HandOver(enum.StrEnum):
+    """How a new assignment relates to those there are."""
+
+    HAND_OVER = "hand_over"  # the new organisation takes over: every other assignment ends
+    CO_WORKER = "co_worker"  # it joins the ones that are there
+
+
+class Ended(enum.StrEnum):
+    """Why an assignment stopped."""
+
+    HANDED_OVER = "handed_over"
+    ENDED = "ended"
+
+
+class Act(enum.StrEnum):
+    """What the history of a case records (``case_events``)."""
+
+    ASSIGNED = "assigned"
+    CO_WORKER_ADDED = "co_worker_added"
+    ASSIGNMENT_ENDED = "assignment_ended"
+    ATTEMPT = "attempt"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    CONSENT_RECORDED = "consent_recorded"
+    CONSENT_WITHDRAWN = "consent_withdrawn"

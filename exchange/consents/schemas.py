@@ -15,8 +15,10 @@ from exchange.identity.schemas import Person, Strict
 NoticeUrl = Annotated[HttpUrl, UrlConstraints(max_length=500, allowed_schemes=["https"])]
 
 
-class ConsentIn(Strict):
-    person: Person
+class ConsentTerms(Strict):
+    """What a person agreed to, how and with which notice: a consent without the person
+    (the case page records it for the people of a case it already knows)."""
+
     purposes: list[str] = Field(min_length=1, max_length=20)
     recipients: list[uuid.UUID] = Field(min_length=1, max_length=50)
     collection_method: CollectionMethod
@@ -44,6 +46,10 @@ class ConsentIn(Strict):
         max_length=500,
         description="How the person can withdraw; by default by telling your organisation",
     )
+
+
+class ConsentIn(ConsentTerms):
+    person: Person
 
 
 class ConsentEventOut(BaseModel):

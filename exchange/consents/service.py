@@ -22,7 +22,13 @@ from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
 from exchange.clock import local_date
 from exchange.consents.models import Consent, ConsentEvent, Objection
-from exchange.consents.schemas import ConsentEventOut, ConsentIn, ConsentOut, ObjectionIn
+from exchange.consents.schemas import (
+    ConsentEventOut,
+    ConsentIn,
+    ConsentOut,
+    ConsentTerms,
+    ObjectionIn,
+)
 from exchange.consents.terms import RECORD_SCHEMA, CollectionMethod, ConsentStatus, ConsentType
 from exchange.db import CHUNK
 from exchange.errors import Conflict, FieldError, InvalidInput, NotFound
@@ -49,6 +55,24 @@ def give_consent(
     session: Session, context: LedgerContext, principal: Principal, request: ConsentIn
 ) -> Consent:
     """Record a consent collected by the calling organisation; its first event is 'given'."""
+    _check_terms(session, context, request)
+    return _give(session, context, principal, _subject_id(session, context, request), request)
+
+
+def give_consent_to(
+    session: Session,
+    context: LedgerContext,
+    principal: Principal,
+    subject_id: uuid.UUID,
+    request: ConsentTerms,
+) -> Consent:
+    """Record a consent for a person the caller knows by subject row already (the people of
+    a case it works on), on the same terms as :func:`give_consent`."""
+    _check_terms(session, context, request)
+    return _give(session, context, principal, subject_id, request)
+
+
+def _check_terms(session: Session, context: LedgerContext, request: ConsentTerms) -> None:
     _known_purposes(context.register, request.purposes)
     _known_recipients(session, request.recipients)
     valid_from = request.valid_from or context.today
@@ -62,7 +86,16 @@ def give_consent(
             "the consent ends before it starts",
             [FieldError("valid_until", "must be on or after valid_from")],
         )
-    subject_id = _subject_id(session, context, request)
+
+
+def _give(
+    session: Session,
+    context: LedgerContext,
+    principal: Principal,
+    subject_id: uuid.UUID,
+    request: ConsentTerms,
+) -> Consent:
+    valid_from = request.valid_from or context.today
     consent = Consent(
         id=uuid.uuid4(),
         subject_id=subject_id,

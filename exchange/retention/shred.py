@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
-from exchange.cases.models import Assignment, Case, ContactAttempt, Escalation
+from exchange.cases.models import Assignment, Case, CaseEvent, ContactAttempt, Escalation
 from exchange.consents.models import Consent, ConsentEvent, Objection, Restriction
 from exchange.db import CHUNK
 from exchange.identity.models import Household, Subject
@@ -211,6 +211,7 @@ def _remove_cases(session: Session, case_ids: list[uuid.UUID]) -> Removed:
     )
     session.execute(delete(Escalation).where(Escalation.case_id.in_(case_ids)))
     session.execute(delete(Assignment).where(Assignment.case_id.in_(case_ids)))
+    session.execute(delete(CaseEvent).where(CaseEvent.case_id.in_(case_ids)))
     # Signals point at their case: those of a household being removed go first.
     removed.signals = _count_deleted(
         session.execute(delete(Signal).where(Signal.case_id.in_(case_ids)))

@@ -8,7 +8,6 @@ the report to the privacy officer uses the same words (:func:`text`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
@@ -17,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from exchange.auditlog.schemas import AccessReport
 from exchange.clock import local_date
 from exchange.identity.schemas import Person
+from exchange.pdf import LetterFile, html_to_pdf
 from exchange.rights.report import long_date
 
 Language = Literal["nl", "en"]
@@ -188,33 +188,8 @@ def letter_html(
 
 
 def letter_pdf(html: str) -> bytes:
-    """The letter as a PDF, from its HTML. Nothing is fetched: the document holds all it
-    needs, and a PDF made on the broker connects nowhere."""
-    # WeasyPrint has no type hints of its own.
-    from weasyprint import HTML  # type: ignore[import-untyped]
-
-    pdf: bytes = HTML(string=html, url_fetcher=_no_fetching).write_pdf()
-    return pdf
-
-
-@dataclass(frozen=True)
-class LetterFile:
-    """The letter as a file to hand over: its bytes, their media type, a file name."""
-
-    content: bytes
-    media_type: str
-    filename: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """An attachment, never cached, never shown inside the app's pages."""
-        return {
-            "Content-Disposition": f'attachment; filename="{self.filename}"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-            "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-        }
+    """The letter as a PDF, from its HTML (``exchange.pdf``: nothing is fetched)."""
+    return html_to_pdf(html)
 
 
 def letter_file(
@@ -226,7 +201,3 @@ def letter_file(
     if format == "pdf":
         return LetterFile(letter_pdf(html), "application/pdf", f"{name}.pdf")
     return LetterFile(html.encode("utf-8"), "text/html; charset=utf-8", f"{name}.html")
-
-
-def _no_fetching(url: str, *args: object, **kwargs: object) -> dict[str, object]:
-    raise ValueError(f"the letter fetches nothing: {url[:40]}")

@@ -2,7 +2,14 @@
 
 from exchange.auditlog.models import AuditCheckpoint, AuditEntry, AuditHead, AuditNode
 from exchange.auth.models import ApiClient
-from exchange.cases.models import Assignment, Case, ContactAttempt, Escalation
+from exchange.cases.models import (
+    Assignment,
+    Case,
+    CaseEvent,
+    CaseNumberCounter,
+    ContactAttempt,
+    Escalation,
+)
 from exchange.consents.models import Consent, ConsentEvent, Objection, Restriction
 from exchange.db import Base
 from exchange.identity.models import Household, Subject
@@ -10,7 +17,7 @@ from exchange.organisations.models import Organisation, PostcodeRange
 from exchange.policy.models import PolicyVersion
 from exchange.rights.models import RecipientNotice
 from exchange.signals.models import Signal
-from exchange.ui.models import AuditVerification, LoginThrottle, UiSession, User
+from exchange.ui.models import AuditVerification, LoginThrottle, SavedView, UiSession, User
 from exchange.webhooks.models import WebhookDelivery, WebhookSubscription
 
 metadata = Base.metadata
@@ -24,6 +31,8 @@ __all__ = [
     "AuditNode",
     "AuditVerification",
     "Case",
+    "CaseEvent",
+    "CaseNumberCounter",
     "Consent",
     "ConsentEvent",
     "ContactAttempt",
@@ -36,6 +45,7 @@ __all__ = [
     "PostcodeRange",
     "RecipientNotice",
     "Restriction",
+    "SavedView",
     "Signal",
     "Subject",
     "UiSession",

@@ -2,7 +2,8 @@
 
 Each chart has a title and a description for screen readers, and the page shows the same
 figures in a table beside it. Suppressed groups (fewer than the rule's minimum) are drawn
-as an empty bar marked "< 10", never as their number.
+as an empty, dashed bar marked "te weinig om te tonen" ("too few to show"), never as their
+number.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ def stacked_months(figures: dict[str, Any], lang: str) -> Markup:
     months: dict[str, dict[str, int | None]] = defaultdict(dict)
     for group in figures["signals"]["per_month_and_kind"]:
         months[group["month"]][group["kind"]] = group["count"]
-    if not months:
-        return Markup("")
+    if all(count is None for groups in months.values() for count in groups.values()):
+        return Markup("")  # nothing to draw: the table beside it says "too few to show"
     kinds = sorted({kind for groups in months.values() for kind in groups})
     colour = {kind: PALETTE[i % len(PALETTE)] for i, kind in enumerate(kinds)}
     totals = [sum(v or 0 for v in groups.values()) for groups in months.values()]
@@ -34,7 +35,11 @@ def stacked_months(figures: dict[str, Any], lang: str) -> Markup:
     slot = (WIDTH - 60) / len(months)
     bar = min(48.0, slot * 0.7)
     title = i18n.text("signals_per_month", lang)
-    parts = [_open(title, f"{len(months)} months, {len(kinds)} kinds", BAR_AREA + 70)]
+    description = i18n.text("overview_chart_months", lang).format(
+        months=len(months), kinds=len(kinds)
+    )
+    parts = [_open(title, description, BAR_AREA + 70)]
+    too_few = escape(i18n.text("suppressed", lang))
     for index, (month, groups) in enumerate(sorted(months.items())):
         x = 50 + index * slot + (slot - bar) / 2
         y: float = BAR_AREA + 10
@@ -45,7 +50,9 @@ def stacked_months(figures: dict[str, Any], lang: str) -> Markup:
             if count is None:
                 parts.append(
                     f'<rect x="{x:.1f}" y="{y - 14:.1f}" width="{bar:.1f}" height="14" '
-                    f'fill="none" stroke="{colour[kind]}" stroke-dasharray="3 2"/>'
+                    f'fill="none" stroke="{colour[kind]}" stroke-dasharray="3 2"><title>'
+                    f"{escape(month)} {escape(i18n.label('kind', kind, lang))}: {too_few}"
+                    "</title></rect>"
                 )
                 y -= 14
                 continue
@@ -79,7 +86,7 @@ def channels(figures: dict[str, Any], lang: str) -> Markup:
     top = max([r["count"] or 0 for r in rows] + [1])
     height = 30 * len(rows) + 20
     title = i18n.text("channels_reached", lang)
-    parts = [_open(title, f"{len(rows)} channels", height)]
+    parts = [_open(title, i18n.text("overview_chart_channels", lang).format(n=len(rows)), height)]
     for index, row in enumerate(rows):
         y = 10 + index * 30
         name = escape(i18n.label("channel", row["channel"], lang))

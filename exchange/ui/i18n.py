@@ -295,17 +295,14 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Corrected in {n} signal(s); the organisations that received them have a notice.",
     ),
     # Overview
-    "overview_intro": (
-        "Aantallen onder de 10 worden niet getoond.",
-        "Counts under 10 are not shown.",
-    ),
     "signals_per_month": ("Signalen per maand en soort", "Signals per month and kind"),
     "reach_rate": ("Bereikt", "Reach rate"),
     "acceptance_rate": ("Hulp geaccepteerd", "Help accepted"),
     "median_days": ("Mediaan dagen tot eerste contactpoging", "Median days to first attempt"),
     "share_overdue": ("Aandeel termijn verstreken", "Share overdue"),
     "channels_reached": ("Kanalen die mensen bereikten", "Channels that reached people"),
-    "suppressed": ("< 10", "< 10"),
+    # A count, rate or median over too few cases: words, never "< 10" (read as "under 10 days")
+    "suppressed": ("te weinig om te tonen", "too few to show"),
     "period": ("Periode", "Period"),
     # The register of processing, for people (AVG art. 30(1)), and its rules for machines
     "register_intro": (
@@ -368,9 +365,394 @@ _TEXT: dict[str, tuple[str, str]] = {
     "register_purpose_categories": ("Categorieën", "Categories"),
     "register_fields": ("Velden", "Fields"),
     "register_kinds": ("Soorten ontvangers", "Recipient kinds"),
+    # The overview's breakdowns and export
+    # {n}: the smallest group shown, in words ("tien")
+    "overview_intro_groups": (
+        "Een aantal van minder dan {n}, of een percentage of mediaan over minder dan {n} "
+        "casussen, wordt niet getoond: daar staat 'te weinig om te tonen'. Soms staat het ook "
+        "bij een grotere groep, zodat niemand een klein aantal kan uitrekenen uit het totaal.",
+        "A count under {n}, or a rate or median over fewer than {n} cases, is not shown: it "
+        "reads 'too few to show'. Sometimes a larger group reads so too, so that nobody can "
+        "work out a small count from the total.",
+    ),
+    "overview_period_error": (
+        "Deze periode kan niet. Kijk bij de datums hieronder.",
+        "This period cannot be used. See the dates below.",
+    ),
+    "overview_error_date": (
+        "Vul een datum in, bijvoorbeeld 31-01-2026.",
+        "Enter a date, for example 2026-01-31.",
+    ),
+    "overview_error_window": (
+        "Deze datum ligt te ver in het verleden of de toekomst.",
+        "This date is too far in the past or the future.",
+    ),
+    "overview_error_order": (
+        "De begindatum ligt na de einddatum.",
+        "The start date is after the end date.",
+    ),
+    "overview_error_length": (
+        "Een overzicht gaat over ten hoogste 366 dagen. Kies een kortere periode.",
+        "An overview covers at most 366 days. Choose a shorter period.",
+    ),
+    "overview_cases_total": ("Casussen", "Cases"),
+    "overview_count": ("Aantal", "Count"),
+    "overview_count_cases": ("Aantal casussen", "Number of cases"),
+    "overview_count_signals": ("Aantal signalen", "Number of signals"),
+    "overview_count_attempts": (
+        "Contactpogingen die iemand bereikten",
+        "Attempts that reached someone",
+    ),
+    "overview_month": ("Maand", "Month"),
+    "overview_channel": ("Kanaal", "Channel"),
+    "overview_by_team": (
+        "Per wijkteam of schuldhulpverlener",
+        "By neighbourhood team or debt service",
+    ),
+    "overview_by_team_intro": (
+        "Bij wie de casus nu ligt.",
+        "Who has the case now.",
+    ),
+    "overview_team_none": (
+        "Bij de gemeente (niet toegewezen)",
+        "With the municipality (not assigned)",
+    ),
+    "overview_by_pc4": ("Per wijk (postcodegebied)", "By neighbourhood (postcode area)"),
+    "overview_pc4": ("Postcodegebied", "Postcode area"),
+    "overview_pc4_none": ("Onbekend", "Unknown"),
+    "overview_by_result": ("Per resultaat", "By result"),
+    "overview_result_none": ("Nog geen resultaat", "No result yet"),
+    "overview_key_figures": ("Kerncijfers", "Key figures"),
+    "overview_no_rows": ("Niets te tellen in deze periode.", "Nothing to count in this period."),
+    "overview_total": ("Totaal", "Total"),
+    "overview_over_cases": ("over {n} casussen", "over {n} cases"),
+    "overview_download": (
+        "Overzicht downloaden (CSV, voor Excel)",
+        "Download the overview (CSV, for Excel)",
+    ),
+    # Column headings of the export
+    "overview_csv_section": ("Onderdeel", "Section"),
+    "overview_csv_group": ("Groep", "Group"),
+    "overview_csv_value": ("Waarde", "Value"),
+    "overview_csv_basis": ("Aantal casussen waarover", "Number of cases it is over"),
+    "overview_csv_about": ("Over dit overzicht", "About this overview"),
+    "overview_csv_municipality": ("Gemeentecode", "Municipality code"),
+    "overview_csv_minimum": ("Kleinste groep die getoond wordt", "Smallest group shown"),
+    # Text alternatives of the charts; {months}, {kinds}, {n}: numbers
+    "overview_chart_months": (
+        "Staafdiagram over {months} maand(en) en {kinds} soort(en); de cijfers staan in de "
+        "tabel eronder.",
+        "Bar chart over {months} month(s) and {kinds} kind(s); the figures are in the table below.",
+    ),
+    "overview_chart_channels": (
+        "Staafdiagram over {n} kanaal/kanalen; de cijfers staan in de tabel eronder.",
+        "Bar chart over {n} channel(s); the figures are in the table below.",
+    ),
+    # (end of the overview's words)
+    # Outreach from templates: letters, e-mail, text messages
+    # (end of the outreach words)
+    # The household's story on the case page
+    "story_title": ("Het verhaal van het huishouden", "The household's story"),
+    "story_notices": ("Wat er is veranderd", "What has changed"),
+    "story_creditors": ("Wie meldde", "Who signalled"),
+    "story_since": ("sinds", "since"),
+    "story_kinds": ("Gemeld", "Signalled"),
+    "story_names_not_in_rule": (
+        "Uw regel in het verwerkingsregister toont niet wie de melding deed.",
+        "Your rule in the register of processing does not show who signalled.",
+    ),
+    "story_no_creditors": ("Geen signalen om te tonen.", "No signals to show."),
+    "story_other_cases": ("Andere casussen van dit huishouden", "Other cases of this household"),
+    "story_no_other_cases": (
+        "Dit huishouden heeft geen andere casussen.",
+        "This household has no other cases.",
+    ),
+    "story_earlier": ("Eerdere", "Earlier"),
+    "story_later": ("Latere", "Later"),
+    "story_opened": ("geopend", "opened"),
+    "story_closed": ("afgesloten", "closed"),
+    "story_earlier_not_yours": (
+        "eerdere casus (niet bij u in behandeling)",
+        "earlier case (not handled by you)",
+    ),
+    "story_later_not_yours": (
+        "latere casus (niet bij u in behandeling)",
+        "later case (not handled by you)",
+    ),
+    "story_earlier_withheld": (
+        "eerdere casus (de gegevens mogen niet worden getoond)",
+        "earlier case (its data may not be shown)",
+    ),
+    "story_later_withheld": (
+        "latere casus (de gegevens mogen niet worden getoond)",
+        "later case (its data may not be shown)",
+    ),
+    "story_queue_notices": ("Meldingen over gegevens", "Notices about data"),
+    # (end of the household story's words)
+    # Casework: the queue, hand-over, the case page's forms
+    "queue_fix_fields": (
+        "Niet alle filters konden worden gebruikt. Kijk bij de velden hieronder.",
+        "Not every filter could be used. See the fields below.",
+    ),
+    "my_views": ("Mijn werkbakjes", "My work lists"),
+    "view_default": ("Alle open casussen", "All open cases"),
+    "view_name": ("Naam voor deze lijst", "Name for this list"),
+    "view_save": ("Bewaar als werkbakje", "Save as a work list"),
+    "view_delete": ("Verwijder", "Delete"),
+    "view_saved": ("Werkbakje bewaard.", "Work list saved."),
+    "view_deleted": ("Werkbakje verwijderd.", "Work list deleted."),
+    "view_needs_name": ("Geef het werkbakje een naam.", "Give the work list a name."),
+    "case_number": ("Casusnummer", "Case number"),
+    "creditor": ("Schuldeiser", "Creditor"),
+    "team": ("Team", "Team"),
+    "street": ("Straat", "Street"),
+    "neighbourhood": ("Wijk (PC4)", "Neighbourhood (PC4)"),
+    "filter_clear": ("Filters wissen", "Clear filters"),
+    "of": ("van", "of"),
+    "cases_lower": ("casussen", "cases"),
+    "case_lower": ("casus", "case"),
+    "export_csv": ("Download als CSV", "Download as CSV"),
+    "pages": ("Pagina's", "Pages"),
+    "page": ("Pagina", "Page"),
+    "page_previous": ("Vorige", "Previous"),
+    "page_next": ("Volgende", "Next"),
+    "error_amount": (
+        "Schrijf een bedrag in hele euro's, bijvoorbeeld 1.000 of 250.",
+        "Write an amount in whole euros, for example 1,000 or 250.",
+    ),
+    "error_amount_range": (
+        "Het bedrag 'tot' is lager dan het bedrag 'vanaf'.",
+        "The 'up to' amount is below the 'from' amount.",
+    ),
+    "error_pc4": (
+        "Een postcodegebied is vier cijfers, bijvoorbeeld 1011. Meer gebieden: met een spatie.",
+        "A postcode area is four digits, for example 1011. More areas: separate with a space.",
+    ),
+    "error_case_number": (
+        "Een casusnummer ziet er zo uit: 0599-2026-000123.",
+        "A case number looks like this: 0599-2026-000123.",
+    ),
+    "error_team": ("Kies een team uit de lijst.", "Choose a team from the list."),
+    "error_page": (
+        "Dat paginanummer bestaat niet; u ziet pagina 1.",
+        "No such page; this is page 1.",
+    ),
+    "withheld_restricted": (
+        "casus(sen) verborgen: de persoon heeft gevraagd de verwerking te beperken",
+        "case(s) withheld: the person asked to restrict the processing",
+    ),
+    "withheld_objected": (
+        "casus(sen) verborgen: de persoon heeft bezwaar gemaakt",
+        "case(s) withheld: the person objected",
+    ),
+    "withheld_withdrawn": (
+        "casus(sen) verborgen: de persoon heeft de toestemming ingetrokken",
+        "case(s) withheld: the person withdrew their consent",
+    ),
+    "withheld_no_consent": (
+        "casus(sen) verborgen: er is geen toestemming van de persoon",
+        "case(s) withheld: there is no consent of the person",
+    ),
+    "withheld_no_rule": (
+        "casus(sen) verborgen: het verwerkingsregister staat het niet toe",
+        "case(s) withheld: the register does not permit it",
+    ),
+    "withheld_no_fields": (
+        "casus(sen) verborgen: het verwerkingsregister staat het niet toe",
+        "case(s) withheld: the register does not permit it",
+    ),
+    "withheld_refused": (
+        "casus(sen) verborgen: het verwerkingsregister staat het niet toe",
+        "case(s) withheld: the register does not permit it",
+    ),
+    "bulk_choose": ("Kies", "Choose"),
+    "bulk_title": ("Gekozen casussen", "Chosen cases"),
+    "bulk_hand_over_to": ("Overdragen aan", "Hand over to"),
+    "bulk_how": ("Hoe", "How"),
+    "bulk_apply": ("Uitvoeren", "Apply"),
+    "mode_hand_over": ("overdragen (de vorige stopt)", "hand over (the earlier one stops)"),
+    "mode_co_worker": ("als medebehandelaar erbij", "add as co-worker"),
+    "bulk_done": (
+        "%d casus(sen) overgedragen; %d niet (bijvoorbeeld omdat toestemming ontbreekt).",
+        "%d case(s) handed over; %d not (for example because consent is missing).",
+    ),
+    "bulk_none_chosen": ("Kies eerst een of meer casussen.", "Choose one or more cases first."),
+    "bulk_bad_target": ("Kies aan wie u overdraagt.", "Choose whom to hand over to."),
+    "case_form_refused": (
+        "Dit is niet opgeslagen. Wat u invulde staat er nog.",
+        "This was not saved. What you filled in is still there.",
+    ),
+    "case_form_see": ("Naar het formulier", "Go to the form"),
+    "case_error_date_future": ("Die datum ligt in de toekomst.", "That date lies in the future."),
+    "case_error_date_before_case": (
+        "Die datum ligt vóór de dag dat het signaal binnenkwam.",
+        "That date lies before the day the signal came in.",
+    ),
+    "case_error_date": ("Vul een datum in.", "Fill in a date."),
+    "case_error_channel": ("Kies hoe u contact zocht.", "Choose how you made contact."),
+    "case_error_note": (
+        "De notitie is te lang (hoogstens 2000 tekens).",
+        "The note is too long (2,000 characters at most).",
+    ),
+    "case_error_sent_not_answered": (
+        "Een brief of kaartje wordt verstuurd, niet beantwoord. Kwam er antwoord? "
+        "Leg dat vast als nieuwe poging, bijvoorbeeld telefoon.",
+        "A letter or card is sent, not answered. Did a reply come? Record it as a new "
+        "attempt, for example by phone.",
+    ),
+    "case_error_result_not_yet": (
+        "Dit resultaat kan nog niet. Regel:",
+        "This result is not possible yet. Rule:",
+    ),
+    "case_error_result": ("Kies een resultaat.", "Choose a result."),
+    "case_error_needs_consent": (
+        "Overdragen aan de schuldhulpverlener kan pas als de inwoner toestemming gaf. "
+        "Leg de toestemming hieronder vast.",
+        "Handing over to the debt service needs the person's consent first. Record it below.",
+    ),
+    "case_error_not_permitted": (
+        "Het verwerkingsregister staat dit niet toe.",
+        "The register does not permit this.",
+    ),
+    "case_error_not_assignable": (
+        "Kies een team of schuldhulpverlener uit de lijst.",
+        "Choose a team or debt service from the list.",
+    ),
+    "case_error_already_assigned": (
+        "Deze organisatie werkt al aan de casus.",
+        "This organisation works on the case already.",
+    ),
+    "case_error_reopen_late": (
+        "Deze casus is te lang geleden gesloten om te heropenen. Een nieuw signaal opent "
+        "een nieuwe casus.",
+        "This case closed too long ago to reopen. A new signal opens a new case.",
+    ),
+    "case_error_status_changed": (
+        "De casus is intussen veranderd. Bekijk de stand hierboven.",
+        "The case changed in the meantime. See where it stands above.",
+    ),
+    "case_error_field": ("Dit veld klopt niet.", "This field is not right."),
+    "case_error_refused": ("Dit kon niet worden opgeslagen.", "This could not be saved."),
+    "case_error_consent_confirm": (
+        "Vink aan dat de inwoner hiermee instemde.",
+        "Tick that the person agreed to this.",
+    ),
+    "reached_question": ("Heeft u de inwoner gesproken?", "Did you speak to the person?"),
+    "sent_hint": (
+        "Bij een brief of kaartje: niet van toepassing.",
+        "For a letter or card: does not apply.",
+    ),
+    "sent": ("verstuurd", "sent"),
+    "not_reached": ("niet bereikt", "not reached"),
+    "since": ("sinds", "since"),
+    "acts": ("Wie deed wat", "Who did what"),
+    "end_assignment": ("Toewijzing beëindigen", "End assignment"),
+    "result_rules": ("Wanneer kan welk resultaat?", "When is which result possible?"),
+    "close_confirm_title": ("Casus echt afsluiten?", "Really close the case?"),
+    "close_confirm_text": ("U sluit de casus af met het resultaat:", "You close the case with:"),
+    "close_confirm_yes": ("Ja, afsluiten", "Yes, close it"),
+    "close_confirm_no": ("Nee, terug", "No, go back"),
+    "reopen": ("Casus heropenen", "Reopen the case"),
+    "reopen_text": (
+        "De casus is kort geleden gesloten. Is er toch meer te doen? Open hem weer.",
+        "The case closed recently. Is there more to do after all? Open it again.",
+    ),
+    "give_back": ("Casus teruggeven", "Give the case back"),
+    "give_back_text": (
+        "Teruggeven aan de gemeente: daarna ziet u deze casus niet meer.",
+        "Give it back to the municipality: after that you no longer see this case.",
+    ),
+    "door_consent": ("Toestemming voor doorverwijzing", "Consent to a referral"),
+    "door_consent_text": (
+        "Wil de inwoner hulp van een schuldhulpverlener? Leg hier de toestemming vast. "
+        "Daarna kunt u de casus overdragen.",
+        "Does the person want help from a debt service? Record the consent here. Then you "
+        "can hand the case over.",
+    ),
+    "door_consent_for": ("Schuldhulpverlener", "Debt service"),
+    "door_consent_how": ("Hoe gegeven", "How given"),
+    "door_consent_language": ("Taal van de uitleg", "Language of the notice"),
+    "door_consent_confirm": (
+        "De inwoner stemde er met zoveel woorden mee in dat zijn gegevens naar deze "
+        "schuldhulpverlener gaan.",
+        "The person agreed in so many words that their details go to this debt service.",
+    ),
+    "door_consent_save": ("Toestemming vastleggen", "Record consent"),
+    "door_consent_withdraw": ("Ingetrokken", "Withdrawn"),
+    "saved_consent": ("Toestemming vastgelegd.", "Consent recorded."),
+    "saved_consent_withdrawn": ("Intrekking vastgelegd.", "Withdrawal recorded."),
+    "saved_handed_over": (
+        "Casus overgedragen. U ziet hem niet meer.",
+        "Case handed over. You no longer see it.",
+    ),
+    "saved_given_back": (
+        "Casus teruggegeven. U ziet hem niet meer.",
+        "Case given back. You no longer see it.",
+    ),
+    "saved_assignment_ended": ("Toewijzing beëindigd.", "Assignment ended."),
+    "saved_reopened": ("Casus heropend.", "Case reopened."),
+    "sort_by": ("Sorteren op", "Sort by"),
+    "sort_direction": ("Volgorde", "Order"),
+    "sort_asc": ("oplopend", "ascending"),
+    "sort_desc": ("aflopend", "descending"),
+    # (end of the casework words)
 }
 
 LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    "sort": {
+        "urgency": ("urgentie (crisis, dan termijn)", "urgency (crisis, then deadline)"),
+        "number": ("casusnummer", "case number"),
+        "status": ("status", "status"),
+        "classification": ("samenstelling", "composition"),
+        "kind": ("soort", "kind"),
+        "amount": ("bedrag", "amount"),
+        "age": ("leeftijd", "age"),
+        "pc4": ("wijk (PC4)", "neighbourhood (PC4)"),
+        "team": ("team", "team"),
+        "deadline": ("termijn", "deadline"),
+        "opened": ("binnengekomen", "received"),
+    },
+    "assignment_role": {
+        "lead": ("behandelaar", "lead"),
+        "co_worker": ("medebehandelaar", "co-worker"),
+    },
+    "ended_reason": {
+        "handed_over": ("overgedragen", "handed over"),
+        "ended": ("beëindigd", "ended"),
+    },
+    "act": {
+        "assigned": ("overgedragen aan", "handed over to"),
+        "co_worker_added": ("medebehandelaar erbij", "co-worker added"),
+        "assignment_ended": ("toewijzing beëindigd", "assignment ended"),
+        "attempt": ("contactpoging vastgelegd", "contact attempt recorded"),
+        "closed": ("afgesloten", "closed"),
+        "reopened": ("heropend", "reopened"),
+        "consent_recorded": ("toestemming vastgelegd voor", "consent recorded for"),
+        "consent_withdrawn": ("toestemming ingetrokken", "consent withdrawn"),
+    },
+    "consent_status": {
+        "given": ("gegeven", "given"),
+        "withdrawn": ("ingetrokken", "withdrawn"),
+        "expired": ("verlopen", "expired"),
+        "revoked": ("vervallen", "revoked"),
+    },
+    "collection_method": {
+        "in_person": ("persoonlijk (huisbezoek)", "in person"),
+        "phone": ("telefonisch", "by phone"),
+        "letter": ("per brief", "by letter"),
+        "digital": ("digitaal", "digitally"),
+    },
+    "organisation_kind": {
+        "housing_corporation": ("woningcorporatie", "housing corporation"),
+        "energy_supplier": ("energieleverancier", "energy supplier"),
+        "water_company": ("waterbedrijf", "water company"),
+        "health_insurer": ("zorgverzekeraar", "health insurer"),
+        "other_creditor": ("andere schuldeiser", "other creditor"),
+        "municipality": ("gemeente", "municipality"),
+        "neighbourhood_team": ("wijkteam", "neighbourhood team"),
+        "debt_service": ("schuldhulpverlener", "debt service"),
+        "privacy_officer": ("functionaris gegevensbescherming", "data protection officer"),
+    },
     "status": {
         "open": ("nieuw", "new"),
         "assigned": ("toegewezen", "assigned"),

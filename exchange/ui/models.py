@@ -83,3 +83,17 @@ class AuditVerification(Base):
     # it, so a rewrite of history between two runs is caught even if re-signed.
     checkpoint_note: Mapped[str | None] = mapped_column(Text)
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+
+
+class SavedView(Base):
+    """A worker's own work list (werkbakje): a name and the queue's filters and sorting, as
+    the query string of ``/ui/cases``. Filters only: no person's data is in it."""
+
+    __tablename__ = "ui_saved_views"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_ui_saved_views_name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    query: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -20,17 +21,19 @@ from sqlalchemy.orm import Session
 from exchange import clock
 from exchange.auditlog.schemas import AccessReport
 from exchange.auditlog.service import AuditRecord
+from exchange.cases import consent as case_consent
 from exchange.cases import service as cases
+from exchange.cases import story
 from exchange.cases.schemas import AssignmentIn, ContactAttemptIn, ResultIn
-from exchange.cases.terms import CaseStatus, ContactChannel, PartOfDay
+from exchange.cases.terms import SENT_CHANNELS, CaseStatus, ContactChannel, PartOfDay
 from exchange.consents import records as consent_records
 from exchange.consents import service as consents
 from exchange.consents import terms as consent_words
 from exchange.db import roll_back, unit_of_work
 from exchange.disclosures import Party, Refused
 from exchange.disclosures.oversight import record_review
-from exchange.errors import FieldError, InvalidInput
-from exchange.fields import MAX_BIGINT, Offset, no_nul, within_window
+from exchange.errors import ExchangeError, FieldError, InvalidInput
+from exchange.fields import MAX_BIGINT, no_nul, within_window
 from exchange.http.deps import (
     CurrentBroker,
     DbSession,
@@ -41,14 +44,17 @@ from exchange.http.deps import (
 from exchange.identity.schemas import Person
 from exchange.identity.service import identify
 from exchange.organisations import service as organisations
-from exchange.organisations.terms import OrganisationKind
+from exchange.organisations.terms import PROVIDER_KINDS, OrganisationKind
 from exchange.reports.overview import build_overview
 from exchange.reports.period import period
 from exchange.rights import letter, report
+from exchange.rights import notices as rights_notices
 from exchange.rights import service as rights
 from exchange.rights.schemas import Corrections
 from exchange.signals.terms import SignalKind
-from exchange.ui import accounts, charts, throttle
+from exchange.ui import accounts, throttle, worklist
+from exchange.ui import overview as overview_page
+from exchange.ui import views as saved_views
 from exchange.ui.accounts import SignedIn
 from exchange.ui.verification import latest_verification, verify_log
 from exchange.ui.web import (
@@ -82,11 +88,16 @@ from policies.words import duration_words, number_words
 # a route that states nothing, and checks the rule, and every form's CSRF token, before any
 # of the route is read (web.PageRoute).
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=PageRoute)
-RECORDER_KINDS = frozenset({OrganisationKind.MUNICIPALITY, OrganisationKind.NEIGHBOURHOOD_TEAM})
+# Every caseworker records attempts and results, each under its own rule.
+RECORDER_KINDS = CASEWORK_KINDS
 MUNICIPALITY = allow({OrganisationKind.MUNICIPALITY})
 RECORDERS = allow(RECORDER_KINDS)
+ASSIGNER_KINDS = frozenset({OrganisationKind.MUNICIPALITY, OrganisationKind.NEIGHBOURHOOD_TEAM})
+ASSIGNERS = allow(ASSIGNER_KINDS)
 # The home page sends each person to their own start page; a person of another kind has none.
 HOME = allow(CASEWORK_KINDS | OVERSIGHT_KINDS)
+# How far back the work list tells of corrections, restrictions and erasures.
+QUEUE_NOTICE_DAYS = dt.timedelta(days=14)
 # The audit search: newest first, this many entries a page.
 AUDIT_PAGE = 50
 DECISIONS = ("permit", "deny", "recorded")
@@ -231,78 +242,182 @@ def home(request: Request, user: CurrentUser) -> Response:
 @router.get("/cases", response_class=HTMLResponse)
 @page(CASEWORK)
 def queue(
-    request: Request,
-    user: CurrentUser,
-    broker: CurrentBroker,
-    session: DbSession,
-    status: Annotated[list[str] | None, Query()] = None,
-    kind: Annotated[list[str] | None, Query()] = None,
-    crisis: str = "",
-    overdue: str = "",
-    classification: str = "",
-    pc4: str = "",
-    amount_min: str = "",
-    amount_max: str = "",
-    offset: Annotated[Offset, Query()] = 0,
+    request: Request, user: CurrentUser, broker: CurrentBroker, session: DbSession
 ) -> Response:
-    statuses = tuple(s for s in status or () if s in CaseStatus.__members__.values())
-    kinds = tuple(k for k in kind or () if k in SignalKind.__members__.values())
-    used = {
-        name
-        for name, value in (
-            ("case.status", statuses),
-            ("kind", kinds),
-            ("crisis", crisis),
-            ("case.deadline", overdue),
-            ("case.composition", classification),
-            ("pc4", pc4),
-            ("amount_band", amount_min or amount_max),
-        )
-        if value
-    }
-    try:
-        wanted = cases.QueueFilter(
-            statuses=statuses or cases.OPEN_STATUSES,
-            kinds=kinds,
-            crisis=True if crisis == "yes" else None,
-            overdue=True if overdue == "yes" else None,
-            classifications=(classification,) if classification else (),
-            pc4=(int(pc4),) if pc4 else (),
-            amount_min=int(amount_min) if amount_min else None,
-            amount_max=int(amount_max) if amount_max else None,
-            limit=50,
-            offset=offset,
-            used_fields=frozenset(used),
-        )
-        if any(not 1000 <= code <= 9999 for code in wanted.pc4):
-            raise ValueError("a PC4 is four digits")
-    except ValueError:
-        raise PageError(422, "error", "numbers only in PC4 and amounts") from None
+    """The work list: filters, sorting and pages from the query string (``worklist``), a
+    mistake shown on its field with the rest of the list as it was."""
     context = case_context(broker, session)
-    listing = cases.queue(session, context, principal_of(user), wanted)
+    principal = principal_of(user)
+    fields = cases.readable_fields(context, principal)
+    params = {name: request.query_params.getlist(name) for name in request.query_params}
+    form = worklist.read(params, rule_fields=fields)
+    listing = cases.queue(session, context, principal, form.wanted)
+    last_page = max(1, math.ceil(listing["total"] / worklist.PAGE_SIZE))
+    municipality = user.organisation_kind is OrganisationKind.MUNICIPALITY
+    views = saved_views.views_of(session, user.user_id)
     return render(
         request,
         "queue.html",
         {
             "listing": listing,
+            "fields": fields,
             "statuses": [s.value for s in CaseStatus],
             "kinds": [k.value for k in SignalKind],
-            "chosen": {
-                "status": statuses,
-                "kind": kinds,
-                "crisis": crisis,
-                "overdue": overdue,
-                "classification": classification,
-                "pc4": pc4,
-                "amount_min": amount_min,
-                "amount_max": amount_max,
-            },
-            "title_key": "cases"
-            if user.organisation_kind is OrganisationKind.MUNICIPALITY
-            else "my_cases",
+            "creditor_kinds": sorted(k.value for k in PROVIDER_KINDS),
+            "age_bands": list(cases.band_labels(context.intake.age_bands_years, 1, "under")),
+            "teams": organisations.teams_of(session, user.organisation_id) if municipality else [],
+            "chosen": form.chosen,
+            "sort_keys": [
+                key.value
+                for key, needs in cases.SORT_FIELDS.items()
+                if needs is None or needs in fields
+            ],
+            "errors": form.errors,
+            "page_no": form.page,
+            "last_page": last_page,
+            "first_shown": listing["offset"] + 1 if listing["items"] else 0,
+            "last_shown": listing["offset"] + len(listing["items"]),
+            "query": lambda **changes: worklist.query_of(form.chosen, **changes),
+            "here": worklist.query_of(form.chosen),
+            "views": views,
+            # What changed or went after a person's request, in the worker's words.
+            "notices": rights_notices.notices_for_queue(
+                session, principal, clock.now() - QUEUE_NOTICE_DAYS
+            ),
+            "bulk_targets": _hand_over_targets(session, user),
+            "saved": request.query_params.get("saved"),
+            "bulk_counts": (
+                _count(request.query_params.get("done")),
+                _count(request.query_params.get("refused")),
+            ),
+            "title_key": "cases" if municipality else "my_cases",
         },
         user=user,
+        status=422 if form.errors else 200,
     )
+
+
+def _count(text: str | None) -> int:
+    return int(text) if text and text.isdigit() and len(text) < 6 else 0
+
+
+def _hand_over_targets(session: Session, user: SignedIn) -> list[Any]:
+    """Whom this person may hand a case over to: the municipality its teams and debt
+    services, a team the debt services of its municipality; others nobody."""
+    if user.organisation_kind is OrganisationKind.MUNICIPALITY:
+        return organisations.teams_of(session, user.organisation_id)
+    if user.organisation_kind is OrganisationKind.NEIGHBOURHOOD_TEAM:
+        own = organisations.own_municipality(session, user.organisation_id)
+        if own.parent_id is None:
+            return []
+        return [
+            o
+            for o in organisations.teams_of(session, own.parent_id)
+            if o.kind == OrganisationKind.DEBT_SERVICE.value
+        ]
+    return []
+
+
+@router.get("/cases.csv")
+@page(CASEWORK)
+def export_queue(
+    request: Request, user: CurrentUser, broker: CurrentBroker, session: DbSession
+) -> Response:
+    """The worker's own list as filtered, every page of it, with only the columns the rule
+    shows; each case's people on the audit log as ``case.export``."""
+    context = case_context(broker, session)
+    principal = principal_of(user)
+    fields = cases.readable_fields(context, principal)
+    params = {name: request.query_params.getlist(name) for name in request.query_params}
+    form = worklist.read(params, rule_fields=fields)
+    lang = language(request)
+    rows: list[dict[str, Any]] = []
+    offset = 0
+    while offset < worklist.EXPORT_LIMIT:
+        wanted = cases.paged(form.wanted, offset)
+        listing = cases.queue(session, context, principal, wanted, action="case.export")
+        rows.extend(listing["items"])
+        offset += cases.MAX_PAGE
+        if offset >= listing["total"]:
+            break
+    body = worklist.csv_of(rows, fields, lang)
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="casussen-{clock.today().isoformat()}.csv"'
+            ),
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/cases/bulk")
+@page(ASSIGNERS)
+def bulk_hand_over(
+    request: Request,
+    user: CurrentUser,
+    broker: CurrentBroker,
+    session: DbSession,
+    organisation_id: Annotated[str, Form(max_length=100)] = "",
+    mode: Annotated[str, Form(max_length=20)] = "hand_over",
+    back: Annotated[str, Form(max_length=4000)] = "",
+    case: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    """Hand many cases over at once (or add a co-worker to them). Each case is decided on
+    its own: one that may not go (no consent for a debt service) stays, with its refusal on
+    the log, and the page says how many went and how many did not."""
+    picked = (case or [])[: cases.MAX_PAGE]
+    back = worklist.saved_query(back)
+    target = organisation_id
+    if not picked:
+        return redirect(f"/ui/cases?{back}", message="bulk_none_chosen")
+    context = case_context(broker, session)
+    principal = principal_of(user)
+    try:
+        body = AssignmentIn.model_validate({"organisation_id": target, "mode": mode})
+    except ValidationError:
+        return redirect(f"/ui/cases?{back}", message="bulk_bad_target")
+    done = refused = 0
+    for case_id in picked:
+        try:
+            with session.begin_nested():
+                cases.assign(session, context, principal, as_uuid(case_id), body)
+            done += 1
+        except Refused as refusal:
+            refusal.record(session)
+            refused += 1
+        except (ExchangeError, PageError):
+            refused += 1
+    return RedirectResponse(
+        f"/ui/cases?{back}{'&' if back else ''}saved=bulk_done&done={done}&refused={refused}",
+        status_code=303,
+    )
+
+
+@router.post("/cases/views")
+@page(CASEWORK)
+def save_view(
+    request: Request,
+    user: CurrentUser,
+    session: DbSession,
+    name: Annotated[str, Form(max_length=200)] = "",
+    query: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """Keep the list as it is filtered and sorted now, under a name: a werkbakje."""
+    kept = worklist.saved_query(query)
+    if saved_views.save_view(session, user.user_id, name, kept) is None:
+        return redirect(f"/ui/cases?{kept}", message="view_needs_name")
+    return redirect(f"/ui/cases?{kept}", message="view_saved")
+
+
+@router.post("/cases/views/{view_id}/delete")
+@page(CASEWORK)
+def delete_view(request: Request, user: CurrentUser, session: DbSession, view_id: str) -> Response:
+    if not saved_views.delete_view(session, user.user_id, as_uuid(view_id)):
+        raise PageError(404, "not_found")
+    return redirect("/ui/cases", message="view_deleted")
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
@@ -310,53 +425,220 @@ def queue(
 def case_page(
     request: Request, user: CurrentUser, case_id: str, broker: CurrentBroker, session: DbSession
 ) -> Response:
+    return _case_view(request, user, broker, session, as_uuid(case_id))
+
+
+def _case_view(
+    request: Request,
+    user: SignedIn,
+    broker: Any,
+    session: Session,
+    case_id: uuid.UUID,
+    *,
+    form: str | None = None,
+    errors: dict[str, str] | None = None,
+    typed: dict[str, str] | None = None,
+    confirm: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    """The case page; after a refused form, with the refusal on that form's fields, in the
+    page's language, and what the worker typed still in them."""
     context = case_context(broker, session)
-    document = cases.read_case(session, context, principal_of(user), as_uuid(case_id))
-    assignable = (
-        organisations.teams_of(session, user.organisation_id)
-        if user.organisation_kind is OrganisationKind.MUNICIPALITY
+    principal = principal_of(user)
+    document = cases.read_case(session, context, principal, case_id)
+    fields = frozenset(document["disclosure"]["fields"])
+    closed = document.get("status") == CaseStatus.CLOSED.value
+    targets = _hand_over_targets(session, user)
+    names = _names(session, document, targets)
+    ledger = ledger_context(broker, session)
+    door_consents = (
+        case_consent.consents_of_case(session, ledger, principal, case_id)
+        if user.organisation_kind in ASSIGNER_KINDS
         else []
     )
-    names = _names(session, document)
     return render(
         request,
         "case.html",
         {
             "case": document,
+            "fields": fields,
             "names": names,
-            "assignable": assignable,
-            "can_record": user.organisation_kind in RECORDER_KINDS
-            and document.get("status") != CaseStatus.CLOSED.value,
+            "people": _workers(session, document),
+            "assignable": targets if not closed else [],
+            "debt_services": [o for o in targets if o.kind == OrganisationKind.DEBT_SERVICE.value],
+            "door_consents": door_consents,
+            "story": story.household_story(
+                session,
+                context,
+                principal,
+                document,
+                notices=rights_notices.case_notices(session, principal, case_id),
+            ),
+            "can_record": user.organisation_kind in RECORDER_KINDS and not closed,
+            "can_note": "case.notes" in fields,
+            "can_reopen": user.organisation_kind in RECORDER_KINDS
+            and cases.can_reopen(context, document),
             "channels": [c.value for c in ContactChannel],
+            "sent_channels": sorted(c.value for c in SENT_CHANNELS),
             "parts_of_day": [p.value for p in PartOfDay],
             "results": [r.value for r in ResultCode],
+            "result_rules": {
+                code.value: needs.basis
+                for code, needs in context.casework.result_requirements.items()
+            },
+            "collection_methods": [m.value for m in consent_words.CollectionMethod],
             "today": clock.today().isoformat(),
             "saved": request.query_params.get("saved"),
-            "errors": request.query_params.getlist("error"),
+            "form": form,
+            "errors": errors or {},
+            "typed": typed or {},
+            "confirm": confirm,
         },
         user=user,
+        status=status,
     )
 
 
-def _names(session: Session, document: dict[str, Any]) -> dict[str, str]:
+def _names(session: Session, document: dict[str, Any], targets: list[Any]) -> dict[str, str]:
     ids = {a["organisation_id"] for a in document.get("assignments", [])}
     ids |= {a["recorded_by"] for a in document.get("contact_attempts", [])}
-    return organisations.organisation_names(session, [uuid.UUID(i) for i in ids])
+    ids |= {e["organisation_id"] for e in document.get("history", []) if e["organisation_id"]}
+    ids |= {e["organisation"] for e in document.get("history", []) if e.get("organisation")}
+    ids |= {str(o.id) for o in targets}
+    return organisations.organisation_names(session, [uuid.UUID(i) for i in ids if i])
+
+
+def _workers(session: Session, document: dict[str, Any]) -> dict[str, str]:
+    """The display names of the people who acted on the case (``user:<id>``); an API
+    client is named by its client id."""
+    clients = {e["by"] for e in document.get("history", []) if e.get("by")}
+    clients |= {
+        a["recorded_by_client"]
+        for a in document.get("contact_attempts", [])
+        if a.get("recorded_by_client")
+    }
+    return accounts.display_names(session, clients)
+
+
+# What a refused form says, by the service's error code, in the page's words.
+CASE_ERRORS = {
+    "date_future": "case_error_date_future",
+    "date_before_case": "case_error_date_before_case",
+    "sent_not_answered": "case_error_sent_not_answered",
+    "result_not_yet": "case_error_result_not_yet",
+    "needs_consent": "case_error_needs_consent",
+    "not_permitted": "case_error_not_permitted",
+    "not_assignable": "case_error_not_assignable",
+    "already_assigned": "case_error_already_assigned",
+    "reopen_late": "case_error_reopen_late",
+}
+
+
+def _on_form(
+    request: Request,
+    user: SignedIn,
+    broker: Any,
+    session: Session,
+    case_id: uuid.UUID,
+    form: str,
+    typed: dict[str, str],
+    act: Callable[[], Any],
+    done: str,
+) -> Response:
+    """Run one act of a case form; a refusal comes back on the form (kept on the log when
+    it is a refused disclosure), not on an error page."""
+    try:
+        act()
+    except (ExchangeError, PageError) as error:
+        if isinstance(error, PageError) or error.status == 404:
+            raise
+        roll_back(session, error)
+        errors: dict[str, str] = {}
+        for wrong in error.errors:
+            key = CASE_ERRORS.get(wrong.code)
+            if wrong.code.startswith("status_"):
+                key = "case_error_status_changed"
+            if key is None and wrong.code == "" and isinstance(error, InvalidInput):
+                key = "case_error_field"
+            errors[wrong.field] = key or "case_error_refused"
+            if wrong.code == "result_not_yet":
+                typed["rule"] = wrong.message
+        if not errors:
+            errors["form"] = "case_error_refused"
+        return _case_view(
+            request,
+            user,
+            broker,
+            session,
+            case_id,
+            form=form,
+            errors=errors,
+            typed=typed,
+            status=error.status,
+        )
+    return redirect(f"/ui/cases/{case_id}", message=done)
 
 
 @router.post("/cases/{case_id}/assignment")
-@page(MUNICIPALITY)
+@page(ASSIGNERS)
 def assign(
     request: Request,
     user: CurrentUser,
     case_id: str,
     broker: CurrentBroker,
     session: DbSession,
-    organisation_id: Annotated[str, Form()],
+    organisation_id: Annotated[str, Form(max_length=100)] = "",
+    mode: Annotated[str, Form(max_length=20)] = "hand_over",
 ) -> Response:
-    body = _validated(AssignmentIn, {"organisation_id": organisation_id})
-    cases.assign(session, case_context(broker, session), principal_of(user), as_uuid(case_id), body)
-    return redirect(f"/ui/cases/{case_id}", message="saved_assignment")
+    case = as_uuid(case_id)
+    typed = {"organisation_id": organisation_id, "mode": mode}
+    try:
+        body = AssignmentIn.model_validate(typed)
+    except ValidationError:
+        return _case_view(
+            request,
+            user,
+            broker,
+            session,
+            case,
+            form="assign",
+            errors={"organisation_id": "case_error_not_assignable"},
+            typed=typed,
+            status=422,
+        )
+    answer: dict[str, Any] = {}
+
+    def act() -> None:
+        answer.update(
+            cases.assign(session, case_context(broker, session), principal_of(user), case, body)
+        )
+
+    response = _on_form(
+        request, user, broker, session, case, "assign", typed, act, "saved_assignment"
+    )
+    if answer and not answer["caller_keeps_access"]:
+        # Handed over its own assignment: the case is no longer this team's to open.
+        return redirect("/ui/cases", message="saved_handed_over")
+    return response
+
+
+@router.post("/cases/{case_id}/assignments/{assignment_id}/end")
+@page(CASEWORK)
+def end_assignment(
+    request: Request,
+    user: CurrentUser,
+    case_id: str,
+    assignment_id: str,
+    broker: CurrentBroker,
+    session: DbSession,
+) -> Response:
+    case = as_uuid(case_id)
+    cases.end_assignment(
+        session, case_context(broker, session), principal_of(user), case, as_uuid(assignment_id)
+    )
+    if user.organisation_kind is OrganisationKind.MUNICIPALITY:
+        return redirect(f"/ui/cases/{case_id}", message="saved_assignment_ended")
+    return redirect("/ui/cases", message="saved_given_back")
 
 
 @router.post("/cases/{case_id}/contact-attempts")
@@ -367,26 +649,57 @@ def record_attempt(
     case_id: str,
     broker: CurrentBroker,
     session: DbSession,
-    channel: Annotated[str, Form()],
-    date: Annotated[str, Form()],
-    reached: Annotated[str, Form()] = "no",
-    part_of_day: Annotated[str, Form()] = "",
+    channel: Annotated[str, Form(max_length=20)] = "",
+    date: Annotated[str, Form(max_length=20)] = "",
+    reached: Annotated[str, Form(max_length=5)] = "no",
+    part_of_day: Annotated[str, Form(max_length=20)] = "",
     note: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
-    body = _validated(
-        ContactAttemptIn,
-        {
-            "channel": channel,
-            "date": date,
-            "part_of_day": part_of_day or None,
-            "reached": reached == "yes",
-            "note": note.strip() or None,
-        },
+    case = as_uuid(case_id)
+    typed = {
+        "channel": channel,
+        "date": date,
+        "reached": reached,
+        "part_of_day": part_of_day,
+        "note": note,
+    }
+    try:
+        body = ContactAttemptIn.model_validate(
+            {
+                "channel": channel,
+                "date": date,
+                "part_of_day": part_of_day or None,
+                # A letter or a card is sent: the question "reached?" is not asked for it.
+                "reached": reached == "yes" and channel not in SENT_CHANNELS,
+                "note": note.strip() or None,
+            }
+        )
+    except ValidationError as error:
+        wrong = {str(e["loc"][0]) for e in error.errors() if e["loc"]}
+        return _case_view(
+            request,
+            user,
+            broker,
+            session,
+            case,
+            form="attempt",
+            errors={name: f"case_error_{name}" for name in sorted(wrong)},
+            typed=typed,
+            status=422,
+        )
+    return _on_form(
+        request,
+        user,
+        broker,
+        session,
+        case,
+        "attempt",
+        typed,
+        lambda: cases.record_attempt(
+            session, case_context(broker, session), principal_of(user), case, body
+        ),
+        "saved_attempt",
     )
-    cases.record_attempt(
-        session, case_context(broker, session), principal_of(user), as_uuid(case_id), body
-    )
-    return redirect(f"/ui/cases/{case_id}", message="saved_attempt")
 
 
 @router.post("/cases/{case_id}/result")
@@ -397,13 +710,162 @@ def record_result(
     case_id: str,
     broker: CurrentBroker,
     session: DbSession,
-    result: Annotated[str, Form()],
+    result: Annotated[str, Form(max_length=60)] = "",
+    confirmed: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
-    body = _validated(ResultIn, {"result": result})
-    cases.record_result(
-        session, case_context(broker, session), principal_of(user), as_uuid(case_id), body
+    """Closing takes two steps: the page asks to confirm, naming the result, before the
+    case closes."""
+    case = as_uuid(case_id)
+    typed = {"result": result}
+    try:
+        body = ResultIn.model_validate({"result": result})
+    except ValidationError:
+        return _case_view(
+            request,
+            user,
+            broker,
+            session,
+            case,
+            form="close",
+            errors={"result": "case_error_result"},
+            typed=typed,
+            status=422,
+        )
+    if confirmed != "yes":
+        return _case_view(request, user, broker, session, case, confirm={"result": result})
+    return _on_form(
+        request,
+        user,
+        broker,
+        session,
+        case,
+        "close",
+        typed,
+        lambda: cases.record_result(
+            session, case_context(broker, session), principal_of(user), case, body
+        ),
+        "saved_result",
     )
-    return redirect(f"/ui/cases/{case_id}", message="saved_result")
+
+
+@router.post("/cases/{case_id}/reopen")
+@page(RECORDERS)
+def reopen_case(
+    request: Request, user: CurrentUser, case_id: str, broker: CurrentBroker, session: DbSession
+) -> Response:
+    case = as_uuid(case_id)
+    return _on_form(
+        request,
+        user,
+        broker,
+        session,
+        case,
+        "reopen",
+        {},
+        lambda: cases.reopen(session, case_context(broker, session), principal_of(user), case),
+        "saved_reopened",
+    )
+
+
+@router.post("/cases/{case_id}/consents")
+@page(ASSIGNERS)
+def record_door_consent(
+    request: Request,
+    user: CurrentUser,
+    case_id: str,
+    broker: CurrentBroker,
+    session: DbSession,
+    debt_service_id: Annotated[str, Form(max_length=100)] = "",
+    collection_method: Annotated[str, Form(max_length=20)] = "in_person",
+    consent_type: Annotated[str, Form(max_length=20)] = "",
+    language: Annotated[str, Form(max_length=5)] = "nl",
+) -> Response:
+    """The person agreed, at the door or on the phone, to be referred to this debt
+    service; the worker ticks that they agreed in words to exactly that."""
+    case = as_uuid(case_id)
+    typed = {
+        "debt_service_id": debt_service_id,
+        "collection_method": collection_method,
+        "consent_type": consent_type,
+        "language": language,
+    }
+    errors: dict[str, str] = {}
+    try:
+        target = uuid.UUID(debt_service_id)
+    except ValueError:
+        errors["debt_service_id"] = "case_error_not_assignable"
+    if collection_method not in set(consent_words.CollectionMethod):
+        errors["collection_method"] = "case_error_field"
+    if consent_type != consent_words.ConsentType.EXPLICIT.value:
+        # The page records explicit consent only: the person said yes to this referral.
+        errors["consent_type"] = "case_error_consent_confirm"
+    if language not in ("nl", "en"):
+        errors["language"] = "case_error_field"
+    if errors:
+        return _case_view(
+            request,
+            user,
+            broker,
+            session,
+            case,
+            form="consent",
+            errors=errors,
+            typed=typed,
+            status=422,
+        )
+    return _on_form(
+        request,
+        user,
+        broker,
+        session,
+        case,
+        "consent",
+        typed,
+        lambda: case_consent.record_consent(
+            session,
+            case_context(broker, session),
+            ledger_context(broker, session),
+            principal_of(user),
+            case,
+            debt_service_id=target,
+            collection_method=consent_words.CollectionMethod(collection_method),
+            consent_type=consent_words.ConsentType.EXPLICIT,
+            notice_version=case_consent.DOOR_NOTICE,
+            language=language,
+        ),
+        "saved_consent",
+    )
+
+
+@router.post("/cases/{case_id}/consents/{consent_id}/withdrawal")
+@page(ASSIGNERS)
+def withdraw_door_consent(
+    request: Request,
+    user: CurrentUser,
+    case_id: str,
+    consent_id: str,
+    broker: CurrentBroker,
+    session: DbSession,
+) -> Response:
+    case = as_uuid(case_id)
+    return _on_form(
+        request,
+        user,
+        broker,
+        session,
+        case,
+        "consent",
+        {},
+        lambda: case_consent.withdraw_consent(
+            session,
+            case_context(broker, session),
+            ledger_context(broker, session),
+            principal_of(user),
+            case,
+            as_uuid(consent_id),
+        ),
+        "saved_consent_withdrawn",
+    )
 
 
 def _validated(model: Any, data: dict[str, Any]) -> Any:
@@ -431,39 +893,64 @@ def overview(
     start: Annotated[str, Query(alias="from")] = "",
     end: Annotated[str, Query(alias="to")] = "",
 ) -> Response:
-    today = clock.today()
-    try:
-        first = dt.date.fromisoformat(start) if start else today.replace(month=1, day=1)
-        last = dt.date.fromisoformat(end) if end else today
-    except ValueError:
-        raise PageError(422, "error", "dates as YYYY-MM-DD") from None
-    try:
-        period(first, last)  # the checks the report applies, before it runs
-    except InvalidInput as error:
-        raise PageError(422, "error", error.detail) from None
-    municipality = organisations.own_municipality(session, user.organisation_id)
-    figures = build_overview(
+    lang = language(request)
+    asked = overview_page.read_period(start, end, clock.today())
+    if asked.errors:
+        context = overview_page.page_context(None, asked, lang)
+        return render(request, "overview.html", context, user=user, status=422)
+    figures = _overview_figures(user, broker, session, asked, {})
+    context = overview_page.page_context(figures, asked, lang)
+    return render(request, "overview.html", context, user=user)
+
+
+@router.get("/overview.csv")
+@page(MUNICIPALITY)
+def export_overview(
+    request: Request,
+    user: CurrentUser,
+    broker: CurrentBroker,
+    session: DbSession,
+    start: Annotated[str, Query(alias="from")] = "",
+    end: Annotated[str, Query(alias="to")] = "",
+) -> Response:
+    """The page's figures as a file: the same disclosure, on record with ``format: csv``."""
+    lang = language(request)
+    asked = overview_page.read_period(start, end, clock.today())
+    if asked.errors:
+        context = overview_page.page_context(None, asked, lang)
+        return render(request, "overview.html", context, user=user, status=422)
+    figures = _overview_figures(user, broker, session, asked, {"format": "csv"})
+    return Response(
+        overview_page.csv_of(figures, lang),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="{overview_page.csv_filename(figures)}"'
+            ),
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _overview_figures(
+    user: SignedIn,
+    broker: Any,
+    session: Session,
+    asked: overview_page.PeriodAsked,
+    resources: dict[str, str],
+) -> dict[str, Any]:
+    assert asked.first is not None and asked.last is not None  # read_period found no error
+    period(asked.first, asked.last)  # the checks the report applies, before it runs
+    return build_overview(
         session,
         case_context(broker, session).register,
-        municipality,
-        first,
-        last,
+        organisations.own_municipality(session, user.organisation_id),
+        asked.first,
+        asked.last,
         clock.now(),
         audit=broker.audit,
         actor_client=f"user:{user.user_id}",
-    )
-    lang = language(request)
-    return render(
-        request,
-        "overview.html",
-        {
-            "figures": figures,
-            "first": first.isoformat(),
-            "last": last.isoformat(),
-            "per_month_chart": charts.stacked_months(figures, lang),
-            "channel_chart": charts.channels(figures, lang),
-        },
-        user=user,
+        resources=resources,
     )
 
 

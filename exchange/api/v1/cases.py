@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Response
 
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import CASES_READ, CASES_WRITE
-from exchange.cases import service
+from exchange.cases import service, story
 from exchange.cases.schemas import AssignmentIn, ContactAttemptIn, ResultIn
 from exchange.cases.terms import CaseStatus, Composition
 from exchange.errors import FieldError, InvalidInput
@@ -21,6 +21,7 @@ from exchange.fields import Offset, Text
 from exchange.http.bodies import JsonRoute
 from exchange.http.deps import CurrentBroker, DbSession, case_context
 from exchange.organisations.terms import OrganisationKind
+from exchange.rights import notices
 from exchange.signals.terms import SignalKind
 
 router = APIRouter(prefix="/cases", tags=["cases"], route_class=JsonRoute)
@@ -30,7 +31,12 @@ CASEWORKERS = {
     OrganisationKind.NEIGHBOURHOOD_TEAM,
     OrganisationKind.DEBT_SERVICE,
 }
-RECORDERS = {OrganisationKind.MUNICIPALITY, OrganisationKind.NEIGHBOURHOOD_TEAM}
+# Who records attempts and results: every caseworker, each under its own rule (a debt
+# service under the person's consent).
+RECORDERS = CASEWORKERS
+# Who hands a case over: the municipality to its teams and debt services, a team to a debt
+# service (after it recorded the consent the referral needs).
+ASSIGNERS = {OrganisationKind.MUNICIPALITY, OrganisationKind.NEIGHBOURHOOD_TEAM}
 
 
 @router.get("", summary="The work queue: your cases, crisis first, then by deadline")
@@ -50,6 +56,19 @@ def list_cases(
     pc4: Annotated[list[int] | None, Query(description="PC4 area(s), e.g. 1011")] = None,
     age_band: Annotated[list[Text] | None, Query(description="e.g. 27-45")] = None,
     overdue: bool | None = None,
+    team: Annotated[
+        list[uuid.UUID] | None, Query(description="a team or debt service assigned now")
+    ] = None,
+    creditor: Annotated[
+        list[OrganisationKind] | None, Query(description="the kind of organisation that signalled")
+    ] = None,
+    number: Annotated[
+        str | None, Query(pattern=r"^\d{4}-\d{4}-\d{6}$", description="e.g. 0599-2026-000123")
+    ] = None,
+    sort: Annotated[
+        service.Sort, Query(description="the column; urgency: crisis first, then deadline")
+    ] = service.Sort.URGENCY,
+    descending: bool = False,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 50,
     offset: Annotated[Offset, Query()] = 0,
 ) -> dict[str, Any]:
@@ -71,9 +90,16 @@ def list_cases(
             ("pc4", pc4),
             ("age_band", age_band),
             ("case.deadline", overdue),
+            ("case.assignments", team),
+            ("kind", creditor),
         )
         if value is not None
     }
+    if creditor and any(not kind.is_provider for kind in creditor):
+        raise InvalidInput(
+            "a creditor is a kind of organisation that signals",
+            [FieldError("creditor", "not a provider kind")],
+        )
     wanted = service.QueueFilter(
         statuses=tuple(s.value for s in status) if status else service.OPEN_STATUSES,
         kinds=tuple(k.value for k in kind or ()),
@@ -84,6 +110,11 @@ def list_cases(
         pc4=tuple(pc4 or ()),
         age_bands=tuple(age_band or ()),
         overdue=overdue,
+        teams=tuple(team or ()),
+        creditor_kinds=tuple(k.value for k in creditor or ()),
+        number=number,
+        sort=sort,
+        descending=descending,
         limit=limit,
         offset=offset,
         used_fields=frozenset(used),
@@ -101,9 +132,9 @@ def read_case(
 
 @router.post(
     "/{case_id}/assignment",
-    summary="Assign outreach to a neighbourhood team, or refer to a debt service",
+    summary="Hand the case over to a neighbourhood team or debt service, or add a co-worker",
 )
-@requires(CASES_WRITE, {OrganisationKind.MUNICIPALITY})
+@requires(CASES_WRITE, ASSIGNERS)
 def assign_case(
     case_id: uuid.UUID,
     body: AssignmentIn,
@@ -145,3 +176,49 @@ def record_result(
     session: DbSession,
 ) -> dict[str, Any]:
     return service.record_result(session, case_context(broker, session), principal, case_id, body)
+
+
+@router.post(
+    "/{case_id}/assignments/{assignment_id}/end",
+    summary="End an assignment: that organisation stops seeing the case",
+)
+@requires(CASES_WRITE, CASEWORKERS)
+def end_assignment(
+    case_id: uuid.UUID,
+    assignment_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    broker: CurrentBroker,
+    session: DbSession,
+) -> dict[str, Any]:
+    return service.end_assignment(
+        session, case_context(broker, session), principal, case_id, assignment_id
+    )
+
+
+@router.post("/{case_id}/reopen", summary="Open a closed case again, within the set period")
+@requires(CASES_WRITE, RECORDERS)
+def reopen_case(
+    case_id: uuid.UUID, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
+) -> dict[str, Any]:
+    return service.reopen(session, case_context(broker, session), principal, case_id)
+
+
+@router.get(
+    "/{case_id}/story",
+    summary="The household's story: who signalled, its other cases, notices after a right",
+)
+@requires(CASES_READ, CASEWORKERS)
+def case_story(
+    case_id: uuid.UUID, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
+) -> dict[str, Any]:
+    """Read as part of the case: the case is read (and logged) as ``GET /v1/cases/{id}``
+    reads it, and the story adds only what the caller's rule shows."""
+    context = case_context(broker, session)
+    document = service.read_case(session, context, principal, case_id)
+    return story.household_story(
+        session,
+        context,
+        principal,
+        document,
+        notices=notices.case_notices(session, principal, case_id),
+    )
