@@ -600,10 +600,28 @@ def demo(
     _write_private(settings.data_dir / DEMO_FILE, document)
     example = example_signal(clock.today())
     (settings.data_dir / EXAMPLE_FILE).write_text(json.dumps(example, indent=2) + "\n")
+    _write_demo_team_contacts(settings.data_dir)
     if as_json_output:
         _emit(document)
         return
     _print_welcome(settings, organisations, people)
+
+
+def _write_demo_team_contacts(data_dir: Path) -> None:
+    """How a person reaches the demo teams, for the outreach letters and texts (see
+    ``exchange.outreach``): a municipality keeps its own file there. Kept if present."""
+    path = data_dir / "outreach" / "0599" / "teams.yaml"
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# Phone and e-mail of each team as its letters and texts give them, by the name\n"
+        "# the organisation is registered under (or its id).\n"
+        "Gemeente Rotterdam: {phone: 14 010, email: vroegsignalering@rotterdam.example}\n"
+        "Wijkteam Rotterdam Noord:\n"
+        "  {phone: 010 123 45 67, email: wijkteam.noord@rotterdam.example}\n",
+        encoding="utf-8",
+    )
 
 
 def _send_demo_signals(settings: Settings, organisations: list[DemoOrganisation]) -> None:

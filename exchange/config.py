@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -88,6 +88,30 @@ class Settings(BaseSettings):
     ddas_supplier_code: str = Field(
         default="SIGNAL-EXCHANGE",
         description="codeGegevensleverancier in DDAS deliveries: who supplies the data to CBS.",
+    )
+
+    # Outreach from templates (exchange/outreach): e-mail by SMTP, text messages by an HTTP
+    # gateway. Both off when unset; the case page then says so. Their hosts are checked
+    # like a webhook's (exchange/outbound.py): an internal relay goes in outbound_allowed_hosts.
+    smtp_host: str | None = Field(default=None, description="SMTP server for outreach e-mail.")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="Its port.")
+    smtp_from: str | None = Field(
+        default=None, description="The From address of outreach e-mail (e.g. wijkteam@gemeente.nl)."
+    )
+    smtp_starttls: bool = Field(default=True, description="Upgrade the connection with STARTTLS.")
+    smtp_username: str | None = Field(default=None, description="SMTP login, if the server asks.")
+    smtp_password: SecretStr | None = Field(default=None, description="Its password.")
+    smtp_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    sms_gateway_url: str | None = Field(
+        default=None,
+        description="HTTP(S) URL an outreach text message is POSTed to as JSON "
+        '({"to", "text", "sender", "reference"}).',
+    )
+    sms_gateway_token: SecretStr | None = Field(
+        default=None, description="Bearer token for the SMS gateway."
+    )
+    sms_sender: str | None = Field(
+        default=None, max_length=11, description="The sender name the gateway shows (max 11)."
     )
 
     oidc_issuer: str | None = Field(

@@ -22,7 +22,10 @@ class FieldError:
     code: str = ""
 
     def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "detail": self.message}
+        named = {"field": self.field, "detail": self.message}
+        if self.code:
+            named["code"] = self.code
+        return named
 
 
 @dataclass

@@ -19,6 +19,17 @@ def html_to_pdf(html: str) -> bytes:
     return pdf
 
 
+def htmls_to_pdf(documents: list[str]) -> bytes:
+    """Several standalone HTML documents as one PDF, each starting on a page of its own: a
+    stack of letters printed at once."""
+    from weasyprint import HTML
+
+    rendered = [HTML(string=html, url_fetcher=_no_fetching).render() for html in documents]
+    pages = [page for document in rendered for page in document.pages]
+    pdf: bytes = rendered[0].copy(pages).write_pdf()
+    return pdf
+
+
 @dataclass(frozen=True)
 class LetterFile:
     """The letter as a file to hand over: its bytes, their media type, a file name."""

@@ -95,7 +95,7 @@ def test_the_casework_migration_numbers_existing_cases_and_writes_their_history(
     command.upgrade(alembic_config(empty_database), BEFORE_CASEWORK_ACTS)
     engine = make_engine(empty_database, pool=False)
     municipality, team, household = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    first, second, third, new_year = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     try:
         with engine.begin() as connection:
             _insert(
@@ -113,6 +113,8 @@ def test_the_casework_migration_numbers_existing_cases_and_writes_their_history(
                 (second, dt.datetime(2026, 5, 1, tzinfo=dt.UTC)),
                 (first, dt.datetime(2026, 2, 1, tzinfo=dt.UTC)),
                 (third, dt.datetime(2025, 12, 30, tzinfo=dt.UTC)),
+                # 00:30 on New Year's Day in Amsterdam: a case of 2026, as intake counts.
+                (new_year, dt.datetime(2025, 12, 31, 23, 30, tzinfo=dt.UTC)),
             ):
                 _insert(
                     connection,
@@ -170,8 +172,9 @@ def test_the_casework_migration_numbers_existing_cases_and_writes_their_history(
         engine.dispose()
     by_id = {str(uuid.UUID(str(k))): v for k, v in numbers.items()}
     assert by_id[str(third)] == "0363-2025-000001"
-    assert by_id[str(first)] == "0363-2026-000001"
-    assert by_id[str(second)] == "0363-2026-000002"
-    assert [tuple(c) for c in counters] == [(2025, 1), (2026, 2)]
+    assert by_id[str(new_year)] == "0363-2026-000001"
+    assert by_id[str(first)] == "0363-2026-000002"
+    assert by_id[str(second)] == "0363-2026-000003"
+    assert [tuple(c) for c in counters] == [(2025, 1), (2026, 3)]
     assert acts == ["assigned", "attempt", "closed"]
     assert [tuple(r) for r in roles] == [("lead",)]

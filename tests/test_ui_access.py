@@ -37,6 +37,8 @@ MUNICIPALITY = frozenset({"municipality"})
 RECORDERS = frozenset({"municipality", "neighbourhood_team", "debt_service"})
 # The municipality hands over to its teams and debt services, a team to a debt service.
 ASSIGNERS = frozenset({"municipality", "neighbourhood_team"})
+# Who sends letters, e-mail and text messages from templates (exchange.outreach).
+SENDERS = frozenset({"municipality", "neighbourhood_team"})
 CASEWORK = frozenset({"municipality", "neighbourhood_team", "debt_service"})
 OVERSIGHT = frozenset({"privacy_officer"})
 EVERY_KIND = frozenset(k.value for k in OrganisationKind)
@@ -56,14 +58,18 @@ ACCESS: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/ui/cases/bulk"): ASSIGNERS,
     ("POST", "/ui/cases/views"): CASEWORK,
     ("POST", "/ui/cases/views/{view_id}/delete"): CASEWORK,
+    ("POST", "/ui/cases/bulk-letters"): SENDERS,
     ("GET", "/ui/cases/{case_id}"): CASEWORK,
+    ("GET", "/ui/cases/{case_id}/outreach/{template}"): SENDERS,
+    ("GET", "/ui/cases/{case_id}/outreach/{template}/pdf"): SENDERS,
+    ("POST", "/ui/cases/{case_id}/outreach/{template}"): SENDERS,
     ("POST", "/ui/cases/{case_id}/assignment"): ASSIGNERS,
     ("POST", "/ui/cases/{case_id}/assignments/{assignment_id}/end"): CASEWORK,
     ("POST", "/ui/cases/{case_id}/contact-attempts"): RECORDERS,
     ("POST", "/ui/cases/{case_id}/result"): RECORDERS,
     ("POST", "/ui/cases/{case_id}/reopen"): RECORDERS,
     ("POST", "/ui/cases/{case_id}/consents"): ASSIGNERS,
-    ("POST", "/ui/cases/{case_id}/consents/{consent_id}/withdrawal"): ASSIGNERS,
+    ("POST", "/ui/cases/{case_id}/consents/{consent_id}/withdrawal"): CASEWORK,
     ("GET", "/ui/overview"): MUNICIPALITY,
     ("GET", "/ui/overview.csv"): MUNICIPALITY,
     ("GET", "/ui/audit"): OVERSIGHT,

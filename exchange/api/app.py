@@ -30,6 +30,7 @@ from exchange.logs import configure_logging
 from exchange.ops import install as install_operations
 from exchange.tracing import TraceContext
 from exchange.ui import oidc as oidc_routes
+from exchange.ui import outreach as outreach_routes
 from exchange.ui import routes as ui_routes
 from exchange.ui.web import HERE as UI_HERE
 from exchange.ui.web import public_files
@@ -110,6 +111,7 @@ def create_app(
     # The pages deny by default too: each route states its rule, checked by the route class
     # of their routers (exchange.ui.web.PageRoute); the static files are public.
     app.include_router(ui_routes.router)
+    app.include_router(outreach_routes.router)
     app.include_router(oidc_routes.router)
     app.mount("/ui/static", public_files(UI_STATIC), name="ui-static")
     # /healthz, /readyz, /metrics; last, so that its request metrics wrap every middleware.

@@ -121,6 +121,11 @@ def _visible(principal: Principal) -> ColumnElement[bool]:
     return Case.id.is_(None)  # nobody else sees a case: always false
 
 
+def number_of(session: Session, principal: Principal, case_id: uuid.UUID) -> str | None:
+    """The number of a case the caller may know of (to name it in an answer), else None."""
+    return session.scalar(select(Case.number).where(Case.id == case_id, _visible(principal)))
+
+
 def visible_case(
     session: Session, principal: Principal, case_id: uuid.UUID, *, for_update: bool = False
 ) -> Case:

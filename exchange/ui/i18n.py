@@ -450,6 +450,154 @@ _TEXT: dict[str, tuple[str, str]] = {
     ),
     # (end of the overview's words)
     # Outreach from templates: letters, e-mail, text messages
+    "outreach_title": ("Brief, e-mail of sms", "Letter, e-mail or text message"),
+    "outreach_intro": (
+        "Kies een tekst. U ziet eerst hoe die eruitziet. Daarna verstuurt u hem. "
+        "De poging staat dan in de geschiedenis.",
+        "Choose a text. You first see how it looks. Then you send it. "
+        "The attempt then shows in the history.",
+    ),
+    "outreach_letter_home_visit": (
+        "Brief: voorstel voor een huisbezoek",
+        "Letter: proposing a home visit",
+    ),
+    "outreach_letter_call": ("Brief: voorstel om te bellen", "Letter: proposing a call"),
+    "outreach_email": ("E-mail", "E-mail"),
+    "outreach_sms": ("Sms", "Text message"),
+    "outreach_pdf": ("Brief downloaden (pdf)", "Download the letter (PDF)"),
+    "outreach_email_not_set_up": (
+        "E-mail is nog niet ingesteld. Vraag uw beheerder om dit in te stellen.",
+        "E-mail is not set up yet. Ask your administrator to set it up.",
+    ),
+    "outreach_sms_not_set_up": (
+        "Sms is nog niet ingesteld. Vraag uw beheerder om dit in te stellen.",
+        "Text messages are not set up yet. Ask your administrator to set them up.",
+    ),
+    "outreach_proposal": ("Uw voorstel", "Your proposal"),
+    "outreach_proposed_date": ("Voorgestelde dag", "Proposed day"),
+    "outreach_proposed_time": ("Tijd", "Time"),
+    "outreach_language": ("Taal van de tekst", "Language of the text"),
+    "outreach_update": ("Tekst bijwerken", "Update the text"),
+    "outreach_preview": ("Zo ziet de tekst eruit", "This is how the text looks"),
+    "outreach_to": ("Aan", "To"),
+    "outreach_subject": ("Onderwerp", "Subject"),
+    # %d: the number of characters of the text message
+    "outreach_length": ("%d van de 160 tekens", "%d of 160 characters"),
+    "outreach_send_email": ("E-mail versturen", "Send the e-mail"),
+    "outreach_send_sms": ("Sms versturen", "Send the text message"),
+    "outreach_record_letter": ("Brief is verstuurd: vastleggen", "Letter sent: record it"),
+    "outreach_letter_hint": (
+        "Download de brief en print hem. Stuur hem op. Leg daarna hier vast dat u hem "
+        "verstuurd hebt.",
+        "Download the letter and print it. Post it. Then record here that you sent it.",
+    ),
+    "outreach_send_hint": (
+        "Na het versturen staat de poging in de geschiedenis van de casus.",
+        "Once sent, the attempt shows in the history of the case.",
+    ),
+    "outreach_saved_letter": (
+        "Brief vastgelegd als contactpoging.",
+        "Letter recorded as a contact attempt.",
+    ),
+    "outreach_saved_email": (
+        "E-mail verstuurd en vastgelegd als contactpoging.",
+        "E-mail sent and recorded as a contact attempt.",
+    ),
+    "outreach_saved_sms_whatsapp": (
+        "Sms verstuurd en vastgelegd als contactpoging.",
+        "Text message sent and recorded as a contact attempt.",
+    ),
+    "outreach_failed_unreachable": (
+        "Niet verstuurd: de mailserver of de sms-dienst is nu niet bereikbaar. Er is niets "
+        "vastgelegd. Probeer het later nog eens.",
+        "Not sent: the mail server or the text message service cannot be reached now. "
+        "Nothing was recorded. Try again later.",
+    ),
+    "outreach_failed_refused": (
+        "Niet verstuurd: de mailserver of de sms-dienst weigerde het bericht. Er is niets "
+        "vastgelegd. Kijk of het adres of nummer klopt.",
+        "Not sent: the mail server or the text message service refused the message. "
+        "Nothing was recorded. Check the address or number.",
+    ),
+    "outreach_failed_destination": (
+        "Niet verstuurd: deze server mag de mailserver of de sms-dienst niet bereiken. Er is "
+        "niets vastgelegd. Vraag uw beheerder om dit na te kijken.",
+        "Not sent: this server may not reach the mail server or the text message service. "
+        "Nothing was recorded. Ask your administrator to check this.",
+    ),
+    "outreach_failed_recipient": (
+        "Niet verstuurd: het telefoonnummer is geen geldig nummer. Er is niets vastgelegd.",
+        "Not sent: the phone number is not a valid number. Nothing was recorded.",
+    ),
+    "outreach_failed_not_configured": (
+        "Niet verstuurd: dit kanaal is nog niet ingesteld. Er is niets vastgelegd.",
+        "Not sent: this channel is not set up yet. Nothing was recorded.",
+    ),
+    "outreach_sent_not_recorded": (
+        "Het bericht is verstuurd. Maar de poging kon niet worden vastgelegd, want de casus "
+        "is intussen veranderd. Leg de poging zelf vast.",
+        "The message was sent. But the attempt could not be recorded, because the case "
+        "changed in the meantime. Record the attempt yourself.",
+    ),
+    # %s: what the template asks for, in the words below (outreach_field_*)
+    "outreach_refused_not_in_rule": (
+        "Deze tekst gebruikt: %s. Dat gegeven ziet u niet volgens uw regel in het "
+        "verwerkingsregister. Daarom kan de tekst niet worden gebruikt.",
+        "This text uses: %s. Your rule in the register of processing does not show you that. "
+        "So the text cannot be used.",
+    ),
+    "outreach_refused_never": (
+        "Deze tekst gebruikt: %s. Dat hoort nooit in een brief, e-mail of sms.",
+        "This text uses: %s. That never belongs in a letter, e-mail or text message.",
+    ),
+    "outreach_refused_unknown": (
+        "Deze tekst gebruikt een onbekend veld: %s.",
+        "This text uses an unknown field: %s.",
+    ),
+    "outreach_refused_syntax": (
+        "Deze tekst is niet goed opgebouwd.",
+        "This text is not well formed.",
+    ),
+    "outreach_refused_missing": (
+        "Voor deze tekst ontbreekt: %s.",
+        "This text needs something that is missing: %s.",
+    ),
+    "outreach_refused_too_long": (
+        "De sms is te lang: %s tekens. Er passen er 160 in één sms.",
+        "The text message is too long: %s characters. One text message holds 160.",
+    ),
+    "outreach_refused_admin": (
+        "Vraag uw beheerder om de tekst of de instellingen van uw gemeente aan te passen.",
+        "Ask your administrator to change the text or your municipality's settings.",
+    ),
+    "outreach_error_date": (
+        "Kies een dag vanaf vandaag, binnen 90 dagen.",
+        "Choose a day from today, within 90 days.",
+    ),
+    "outreach_error_time": (
+        "Vul een tijd in, bijvoorbeeld 10:00.",
+        "Fill in a time, for example 10:00.",
+    ),
+    "outreach_closed": (
+        "Deze casus is afgesloten. Heropen hem eerst.",
+        "This case is closed. Reopen it first.",
+    ),
+    "outreach_field_name": ("de naam", "the name"),
+    "outreach_field_address": ("het adres", "the address"),
+    "outreach_field_postcode_city": ("postcode en plaats", "postcode and city"),
+    "outreach_field_phone": ("het telefoonnummer", "the phone number"),
+    "outreach_field_email": ("het e-mailadres", "the e-mail address"),
+    "outreach_field_amount": ("het precieze bedrag", "the exact amount"),
+    "outreach_field_amount_band": ("het bedrag in een band", "the amount as a band"),
+    "outreach_field_bsn": ("het BSN", "the BSN"),
+    "outreach_field_birth_date": ("de geboortedatum", "the date of birth"),
+    "outreach_field_external_ref": ("het kenmerk van de melder", "the provider's reference"),
+    "outreach_field_team_phone": (
+        "het telefoonnummer van uw team",
+        "your team's phone number",
+    ),
+    "outreach_field_team_email": ("het e-mailadres van uw team", "your team's e-mail address"),
+    "outreach_field_case_number": ("het casusnummer", "the case number"),
     # (end of the outreach words)
     # The household's story on the case page
     "story_title": ("Het verhaal van het huishouden", "The household's story"),
@@ -678,7 +826,10 @@ _TEXT: dict[str, tuple[str, str]] = {
         "The person agreed in so many words that their details go to this debt service.",
     ),
     "door_consent_save": ("Toestemming vastleggen", "Record consent"),
-    "door_consent_withdraw": ("Ingetrokken", "Withdrawn"),
+    "door_consent_withdraw": (
+        "De inwoner trekt deze toestemming in",
+        "The person withdraws this consent",
+    ),
     "saved_consent": ("Toestemming vastgelegd.", "Consent recorded."),
     "saved_consent_withdrawn": ("Intrekking vastgelegd.", "Withdrawal recorded."),
     "saved_handed_over": (
@@ -695,6 +846,19 @@ _TEXT: dict[str, tuple[str, str]] = {
     "sort_direction": ("Volgorde", "Order"),
     "sort_asc": ("oplopend", "ascending"),
     "sort_desc": ("aflopend", "descending"),
+    "bulk_letters_title": ("Brieven voor de gekozen casussen", "Letters for the chosen cases"),
+    "bulk_letter_template": ("Brief", "Letter"),
+    "bulk_letter_home_visit": ("voorstel huisbezoek", "proposing a home visit"),
+    "bulk_letter_call": ("voorstel telefoongesprek", "proposing a call"),
+    "bulk_letters_make": ("Maak brieven (PDF)", "Make letters (PDF)"),
+    "bulk_letters_hint": (
+        "Eén PDF om te printen. Elke brief staat daarna als contactpoging bij de casus.",
+        "One PDF to print. Each letter is then on its case as a contact attempt.",
+    ),
+    "bulk_no_letters": (
+        "Voor geen van de gekozen casussen kon een brief worden gemaakt.",
+        "No letter could be made for any of the chosen cases.",
+    ),
     # (end of the casework words)
 }
 

@@ -45,6 +45,7 @@ from exchange.identity.schemas import Person
 from exchange.identity.service import identify
 from exchange.organisations import service as organisations
 from exchange.organisations.terms import PROVIDER_KINDS, OrganisationKind
+from exchange.outreach import service as outreach
 from exchange.reports.overview import build_overview
 from exchange.reports.period import period
 from exchange.rights import letter, report
@@ -253,6 +254,15 @@ def queue(
     form = worklist.read(params, rule_fields=fields)
     listing = cases.queue(session, context, principal, form.wanted)
     last_page = max(1, math.ceil(listing["total"] / worklist.PAGE_SIZE))
+    if form.page > last_page:
+        # A page past the end (an old link, a typed number): say so, and show the first.
+        form = worklist.WorkList(
+            cases.paged(form.wanted, 0, worklist.PAGE_SIZE),
+            form.chosen,
+            form.errors | {"page": "error_page"},
+            1,
+        )
+        listing = cases.queue(session, context, principal, form.wanted)
     municipality = user.organisation_kind is OrganisationKind.MUNICIPALITY
     views = saved_views.views_of(session, user.user_id)
     return render(
@@ -285,6 +295,7 @@ def queue(
                 session, principal, clock.now() - QUEUE_NOTICE_DAYS
             ),
             "bulk_targets": _hand_over_targets(session, user),
+            "may_send_letters": outreach.may_send(user.organisation_kind),
             "saved": request.query_params.get("saved"),
             "bulk_counts": (
                 _count(request.query_params.get("done")),
@@ -451,11 +462,9 @@ def _case_view(
     targets = _hand_over_targets(session, user)
     names = _names(session, document, targets)
     ledger = ledger_context(broker, session)
-    door_consents = (
-        case_consent.consents_of_case(session, ledger, principal, case_id)
-        if user.organisation_kind in ASSIGNER_KINDS
-        else []
-    )
+    # Every caseworker may hear a person withdraw: the team that took the consent, the
+    # debt service it names (after the hand-over the team no longer has the case).
+    door_consents = case_consent.consents_of_case(session, ledger, principal, case_id)
     return render(
         request,
         "case.html",
@@ -467,6 +476,8 @@ def _case_view(
             "assignable": targets if not closed else [],
             "debt_services": [o for o in targets if o.kind == OrganisationKind.DEBT_SERVICE.value],
             "door_consents": door_consents,
+            "may_take_consent": user.organisation_kind in ASSIGNER_KINDS,
+            "purpose_name": context.register.purpose(document["disclosure"]["purpose"]).name,
             "story": story.household_story(
                 session,
                 context,
@@ -838,7 +849,7 @@ def record_door_consent(
 
 
 @router.post("/cases/{case_id}/consents/{consent_id}/withdrawal")
-@page(ASSIGNERS)
+@page(CASEWORK)
 def withdraw_door_consent(
     request: Request,
     user: CurrentUser,

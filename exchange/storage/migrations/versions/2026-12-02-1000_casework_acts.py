@@ -10,10 +10,12 @@ tables already say: each assignment and its end, each contact attempt and each r
 organisation (who in it was not recorded before). Assignments so far were all the lead.
 """
 
+import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from alembic import op
@@ -87,7 +89,7 @@ def _number_existing_cases() -> None:
     last: dict[tuple[Any, int], int] = defaultdict(int)
     updates = []
     for case_id, municipality_id, opened_at, gemeentecode in rows:
-        year = opened_at.year if hasattr(opened_at, "year") else int(str(opened_at)[:4])
+        year = _dutch_year(opened_at)
         last[(municipality_id, year)] += 1
         number = f"{gemeentecode}-{year}-{last[(municipality_id, year)]:06d}"
         updates.append({"id": case_id, "number": number})
@@ -105,6 +107,19 @@ def _number_existing_cases() -> None:
             ),
             counters,
         )
+
+
+def _dutch_year(opened_at: Any) -> int:
+    """The year on the Dutch calendar, as intake gives it: 31 December 23:30 UTC is
+    already the next year in Amsterdam."""
+    moment = (
+        opened_at
+        if isinstance(opened_at, dt.datetime)
+        else dt.datetime.fromisoformat(str(opened_at))
+    )
+    if moment.tzinfo is None:  # SQLite keeps UTC without the zone
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(ZoneInfo("Europe/Amsterdam")).year
 
 
 def _history_of_existing_cases() -> None:
