@@ -139,7 +139,7 @@ def test_a_case_from_queue_to_home_visit_to_result_and_into_the_access_report(
 
     # The neighbourhood team, on a phone: only the outreach view, then record two attempts.
     team = log_in(chromium, live_url, people["neighbourhood_team"], phone=True)
-    team.get_by_role("link", name=re.compile(f"Casus {case_id[:8]}")).click()
+    team.locator(f'table.queue a[href="/ui/cases/{case_id}"]').click()
     team.wait_for_load_state()
     page_text = team.content()
     assert surname in page_text and body["contact"]["phone"] in page_text
@@ -162,12 +162,16 @@ def test_a_case_from_queue_to_home_visit_to_result_and_into_the_access_report(
     team.get_by_label("ja").check()
     team.get_by_role("button", name="Opslaan").click()
     team.wait_for_load_state()
-    history = team.locator("ol.history").inner_text()
+    history = team.locator("ol.history").first.inner_text()
     assert "huisbezoek" in history and "Bereikt" in history and "Geen gehoor" in history
     shots(team, "4-team-after-home-visit")
 
     team.get_by_label("Resultaat").select_option("budget_advice_or_quick_fix")
     team.get_by_role("button", name="Casus afsluiten").click()
+    team.wait_for_load_state()
+    # Closing asks first, naming the result.
+    assert "(Budget)advies en/of quick fix" in team.locator(".confirm").inner_text()
+    team.get_by_role("button", name="Ja, afsluiten").click()
     team.wait_for_load_state()
     assert "Casus afgesloten." in team.locator("[role=status]").inner_text()
     assert "(Budget)advies en/of quick fix" in team.content()
