@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck pytest bench clean browser pdf
+.PHONY: run test lint typecheck pytest bench clean browser pdf node
 
 run: $(STAMP) pdf
 	$(BIN)/exchange init
@@ -17,9 +17,24 @@ run: $(STAMP) pdf
 
 test: lint typecheck pytest
 
-lint: $(STAMP)
+# The OpenAPI document, checked by two independent tools: openapi-spec-validator (the
+# OpenAPI 3.1 schema) and Redocly's linter (pinned; fetched from npm by npx on first use).
+REDOCLY := @redocly/cli@2.77.0
+
+lint: $(STAMP) node
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	@mkdir -p var
+	$(BIN)/exchange openapi --output var/openapi.json
+	$(BIN)/openapi-spec-validator var/openapi.json
+	npx --yes $(REDOCLY) lint --config redocly.yaml var/openapi.json
+
+# Node.js for npx (Redocly's linter), from Debian where the machine has none.
+node:
+	@command -v npx >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -132,6 +132,26 @@ def serve(
     )
 
 
+@app.command()
+def openapi(
+    output: Annotated[
+        Path | None, typer.Option(help="Write the document here instead of to stdout.")
+    ] = None,
+    issuer: Annotated[
+        str | None, typer.Option(help="The broker's URL; default: EXCHANGE_ISSUER.")
+    ] = None,
+) -> None:
+    """Print the OpenAPI document of the API (for client generators and linters)."""
+    from exchange.api.app import api_document
+
+    document = api_document(issuer or Settings().issuer)
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
 @org_app.command("add")
 def org_add(
     kind: Annotated[str, typer.Option(help="Organisation kind, e.g. housing_corporation.")],

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 PROBLEM_BASE = "https://signal-exchange.example/problems/"
+
+
+# What a path may hold unencoded (RFC 3986 §3.3: pchar and "/"). The paths given are
+# decoded ones (Starlette's), so a "%" in them is a percent sign and is encoded too.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,9 @@ class ExchangeError(Exception):
             "detail": self.detail,
         }
         if instance:
-            problem["instance"] = instance
+            # A URI reference (RFC 9457 §3.1.5), so the path as it went over the wire: a
+            # decoded path can hold a space or a brace, which no URI holds.
+            problem["instance"] = quote(instance, safe=_PATH_SAFE)
         if self.errors:
             problem["errors"] = [e.as_dict() for e in self.errors]
         return problem
@@ -135,15 +143,60 @@ class UnsupportedMediaType(ExchangeError):
 
 
 class Unauthenticated(ExchangeError):
+    """A bearer token that is not valid: expired, not signed by us, its organisation gone
+    (RFC 6750 §3.1 ``invalid_token``)."""
+
     status = 401
     title = "Authentication required"
     slug = "unauthenticated"
+    bearer_error: str | None = "invalid_token"
+
+    def challenge(self) -> str | None:
+        return bearer_challenge(self.bearer_error, self.detail)
+
+
+class MissingToken(Unauthenticated):
+    """No bearer token at all: RFC 6750 §3.1 says the challenge then names no error."""
+
+    bearer_error = None
 
 
 class Forbidden(ExchangeError):
     status = 403
     title = "Forbidden"
     slug = "forbidden"
+
+    def challenge(self) -> str | None:
+        # A refusal by the register is not about the token: no Bearer challenge.
+        return None
+
+
+@dataclass
+class InsufficientScope(Forbidden):
+    """The token is valid but does not reach this route (RFC 6750 §3.1
+    ``insufficient_scope``): it lacks the scope, or its organisation's kind may not call
+    the route, which no other token of that organisation would change either."""
+
+    scope: str | None = None
+
+    def challenge(self) -> str | None:
+        return bearer_challenge("insufficient_scope", self.detail, scope=self.scope)
+
+
+REALM = "signal-exchange"
+
+
+def bearer_challenge(error: str | None, description: str, *, scope: str | None = None) -> str:
+    """A ``WWW-Authenticate: Bearer`` value (RFC 6750 §3). The description is limited to the
+    characters §3 allows in it (%x20-21 / %x23-5B / %x5D-7E: no quote, no backslash)."""
+    parts = [f'realm="{REALM}"']
+    if error is not None:
+        parts.append(f'error="{error}"')
+        shown = "".join(c for c in description if " " <= c <= "~" and c not in '"\\')
+        parts.append(f'error_description="{shown}"')
+    if scope is not None:
+        parts.append(f'scope="{scope}"')
+    return "Bearer " + ", ".join(parts)
 
 
 class HttpProblem(ExchangeError):

@@ -28,9 +28,33 @@ from exchange.db import make_engine, migrate, unit_of_work
 from exchange.demo import DemoOrganisation, seed_demo
 from exchange.storage.models import metadata
 from exchange.vault.keyring import FileKeySource, ensure_keys
+from tests.openapi_conformance import Conformance
 
 ISSUER = "https://broker.test"
 DEFAULT_POSTGRES = "postgresql://127.0.0.1:5432/test"
+
+
+CONFORMANCE = Conformance()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def responses_as_documented() -> Iterator[Conformance]:
+    """Every response a test client receives from an API operation is checked against
+    ``/openapi.json`` (``tests/openapi_conformance.py``): the document is tested by the
+    whole suite, not by a test of its own reading."""
+    send = TestClient.send
+
+    def checked_send(self: TestClient, request: Any, **kwargs: Any) -> Any:
+        response = send(self, request, **kwargs)
+        if not kwargs.get("stream"):
+            CONFORMANCE.check(self.app, request, response)
+        return response
+
+    TestClient.send = checked_send
+    try:
+        yield CONFORMANCE
+    finally:
+        TestClient.send = send
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,9 @@ def _unauthenticated(response: Any, detail: str | None = None) -> dict[str, Any]
 def _forbidden(response: Any, detail: str) -> None:
     problem = problem_of(response, 403, "forbidden")
     assert problem["detail"] == detail
-    assert "www-authenticate" not in response.headers
+    # RFC 6750 §3.1: the guard's refusal of a valid token names insufficient_scope.
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith('Bearer realm="signal-exchange", error="insufficient_scope"')
 
 
 # -- the token endpoint ------------------------------------------------------------------

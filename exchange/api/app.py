@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
+from typing import Any
 
-from exchange.api import background
+from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
+
+from exchange.api import background, openapi
 from exchange.api import oauth as auth_routes
 from exchange.api.middleware import (
     BearerAuthentication,
@@ -48,6 +51,43 @@ V1_ROUTERS = (
     report_routes.router,
     rights_routes.router,
 )
+GUARDED = [("/v1", router) for router in V1_ROUTERS]
+
+
+def _operation_id(route: APIRoute) -> str:
+    # The handler's name (send_signal, read_case): what a generated client calls its
+    # functions. Unique across the API, which tests/test_openapi.py holds to.
+    return route.name
+
+
+ABOUT: dict[str, Any] = {
+    "generate_unique_id_function": _operation_id,
+    "title": "Signal exchange",
+    "version": "0.1.0",
+    "description": (
+        "Early signals of payment arrears, from creditors to municipalities: "
+        "pseudonymised, decided by purpose and legal basis, audited."
+    ),
+}
+
+
+def include_api(app: FastAPI) -> None:
+    """The API's routes: ``/v1`` and OAuth's. The pages and ``/healthz`` are not the API."""
+    # Every /v1 route is behind the guard: default deny, on the router, never per route.
+    # Each router goes into the app itself rather than under one /v1 router: FastAPI
+    # matches a request by walking every nested router, which cost a single intake about
+    # 4% of its instructions (BENCHMARKS.md).
+    for prefix, router in GUARDED:
+        app.include_router(router, prefix=prefix, dependencies=[Depends(authorize)])
+    app.include_router(auth_routes.router)
+
+
+def api_document(issuer: str) -> dict[str, Any]:
+    """The OpenAPI document a broker at ``issuer`` serves, without starting one: for
+    ``exchange openapi`` (client generators, the linters in ``make lint``)."""
+    app = FastAPI(**ABOUT)
+    include_api(app)
+    return openapi.build(app, issuer, GUARDED)
 
 
 def create_app(
@@ -63,12 +103,7 @@ def create_app(
     broker = broker or Broker.start(settings, serving=background_jobs)
 
     app = FastAPI(
-        title="Signal exchange",
-        version="0.1.0",
-        description=(
-            "Early signals of payment arrears, from creditors to municipalities: "
-            "pseudonymised, decided by purpose and legal basis, audited."
-        ),
+        **ABOUT,
         # Off unless asked for, so that tests and tools building an app send no webhooks
         # and record no escalations behind the test's back.
         lifespan=background.lifespan(broker) if background_jobs else None,
@@ -80,6 +115,7 @@ def create_app(
     app.state.broker = broker
     app.state.intake = IntakeCoalescer(broker)
     problems.install(app)
+    openapi.install(app, settings.issuer, GUARDED)
 
     batch_path = "/v1/signals/batch"
     app.add_middleware(
@@ -101,13 +137,7 @@ def create_app(
     app.add_middleware(UnexpectedErrors)
     app.add_middleware(RequestId)
 
-    # Every /v1 route is behind the guard: default deny, on the router, never per route.
-    # Each router goes into the app itself rather than under one /v1 router: FastAPI
-    # matches a request by walking every nested router, which cost a single intake about
-    # 4% of its instructions (BENCHMARKS.md).
-    for router in V1_ROUTERS:
-        app.include_router(router, prefix="/v1", dependencies=[Depends(authorize)])
-    app.include_router(auth_routes.router)
+    include_api(app)
     # The pages deny by default too: each route states its rule, checked by the route class
     # of their routers (exchange.ui.web.PageRoute); the static files are public.
     app.include_router(ui_routes.router)

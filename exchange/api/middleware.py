@@ -13,9 +13,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exchange.errors import (
     ExchangeError,
+    Forbidden,
     HeaderFieldsTooLarge,
     InternalError,
     PayloadTooLarge,
+    Unauthenticated,
     UriTooLong,
 )
 
@@ -235,8 +237,9 @@ async def _send_problem(
     ]
     if close:
         headers.append((b"connection", b"close"))
-    if error.status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="signal-exchange"'))
+    challenge = error.challenge() if isinstance(error, Unauthenticated | Forbidden) else None
+    if challenge:
+        headers.append((b"www-authenticate", challenge.encode()))
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from exchange.auth.scopes import ALL_SCOPES
-from exchange.auth.tokens import ALGORITHM, TokenRequest
+from exchange.auth.tokens import TokenRequest
 
 if TYPE_CHECKING:
     from exchange.broker import Broker
@@ -45,8 +45,15 @@ def metadata(request: Request) -> dict[str, Any]:
         "issuer": issuer,
         "token_endpoint": f"{issuer}/oauth/token",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        # RFC 8414 §2 makes response_types_supported REQUIRED, for the authorization
+        # endpoint's response types. This server has no authorization endpoint (client
+        # credentials only, RFC 6749 §4.4), so it supports no response type: the list is
+        # empty rather than left out, which strict clients refuse.
+        "response_types_supported": [],
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "token_endpoint_auth_signing_alg_values_supported": [ALGORITHM],
+        # token_endpoint_auth_signing_alg_values_supported is for private_key_jwt and
+        # client_secret_jwt (§2): with neither offered it is not listed. ES256 is what the
+        # access tokens are signed with, which the JWKS says per key.
         "scopes_supported": list(ALL_SCOPES),
     }

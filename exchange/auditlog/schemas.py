@@ -161,3 +161,23 @@ class AccessReport(BaseModel):
     refusals: int = Field(description="Decisions that denied a disclosure about the person")
     summary_nl: str
     summary_en: str
+
+
+class InclusionProof(BaseModel):
+    """RFC 9162 §2.1.3; hashes in base64."""
+
+    leaf_index: int = Field(ge=0)
+    tree_size: int = Field(ge=1)
+    leaf_hash: str
+    root_hash: str
+    proof: list[str]
+
+
+class ConsistencyProof(BaseModel):
+    """RFC 9162 §2.1.4; hashes in base64."""
+
+    first: int = Field(ge=1)
+    second: int = Field(ge=1)
+    first_root_hash: str
+    second_root_hash: str
+    proof: list[str]

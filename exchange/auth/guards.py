@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from exchange.auth.tokens import Principal, TokenValidator
-from exchange.errors import Forbidden, Unauthenticated
+from exchange.errors import InsufficientScope, MissingToken, Unauthenticated
 from exchange.organisations.models import Organisation
 from exchange.organisations.terms import OrganisationKind
 
@@ -52,11 +52,17 @@ def requires(scope: str | None, kinds: Iterable[OrganisationKind]) -> Callable[[
     return mark
 
 
+def access_rule(handler: Callable[..., Any]) -> AccessRule | None:
+    """The rule ``requires`` put on a route's handler, if any (the OpenAPI document names it)."""
+    rule: AccessRule | None = getattr(handler, _RULE, None)
+    return rule
+
+
 def authenticate(validator: TokenValidator, header: str | None) -> Principal:
     """The caller behind an ``Authorization: Bearer`` header, or ``Unauthenticated``."""
     scheme, _, token = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("send an access token: Authorization: Bearer <token>")
+        raise MissingToken("send an access token: Authorization: Bearer <token>")
     return validator.validate(token.strip())
 
 
@@ -71,15 +77,15 @@ async def authorize(request: Request) -> Principal:
     route = request.scope.get("route")
     rule: AccessRule | None = getattr(getattr(route, "endpoint", None), _RULE, None)
     if rule is None:
-        raise Forbidden("this route has no access rule, so nobody may call it")
+        raise InsufficientScope("this route has no access rule, so nobody may call it")
     if not principal.scopes:
         # A token must be granted for something: one without any scope opens nothing,
         # not even the routes that need no particular scope (the register, the notices).
-        raise Forbidden("the token holds no scope")
+        raise InsufficientScope("the token holds no scope")
     if rule.scope is not None and rule.scope not in principal.scopes:
-        raise Forbidden(f"the token lacks the scope {rule.scope}")
+        raise InsufficientScope(f"the token lacks the scope {rule.scope}", scope=rule.scope)
     if principal.organisation_kind not in rule.kinds:
-        raise Forbidden(f"a {principal.organisation_kind.value} may not call this route")
+        raise InsufficientScope(f"a {principal.organisation_kind.value} may not call this route")
     request.state.principal = principal
     return principal
 

@@ -16,8 +16,10 @@ from exchange.errors import (
     BadJson,
     ExchangeError,
     FieldError,
+    Forbidden,
     HttpProblem,
     InvalidInput,
+    Unauthenticated,
 )
 
 MEDIA_TYPE = "application/problem+json"
@@ -36,9 +38,8 @@ class Busy(ExchangeError):
 
 def problem_response(error: ExchangeError, request: Request | None = None) -> JSONResponse:
     instance = request.url.path if request is not None else None
-    headers = (
-        {"WWW-Authenticate": 'Bearer realm="signal-exchange"'} if error.status == 401 else None
-    )
+    challenge = error.challenge() if isinstance(error, Unauthenticated | Forbidden) else None
+    headers = {"WWW-Authenticate": challenge} if challenge else None
     return JSONResponse(
         error.as_problem(instance),
         status_code=error.status,

@@ -24,7 +24,29 @@ class Strict(BaseModel):
 
 
 class Person(Strict):
-    bsn: str | None = None
+    """By BSN, or else by initials, surname and birth date."""
+
+    # The BSN-or-name choice, as the OpenAPI document states it (``_identifiable`` decides).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["bsn"], "properties": {"bsn": {"type": "string"}}},
+                {
+                    "required": ["initials", "surname", "birth_date"],
+                    "properties": {
+                        "initials": {"type": "string", "minLength": 1},
+                        "surname": {"type": "string", "minLength": 1},
+                        "birth_date": {"type": "string"},
+                    },
+                },
+            ]
+        }
+    )
+
+    bsn: str | None = Field(
+        default=None,
+        json_schema_extra={"pattern": "^[0-9]{9}$", "description": "9 digits; the 11-check"},
+    )
     initials: str | None = Field(default=None, max_length=20)
     surname_prefix: str | None = Field(default=None, max_length=20)
     surname: str | None = Field(default=None, max_length=200)

@@ -19,6 +19,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
@@ -45,6 +46,26 @@ DEFAULT_MIN_GROUP_SIZE = 10
 BREAKDOWN_FIELDS = {"team": "case.assignments", "pc4": "pc4", "result": "case.result_code"}
 
 K = TypeVar("K", bound=Hashable)
+
+
+class OverviewReport(BaseModel):
+    """What ``build_overview`` answers (documented for the API; built as a dict)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    gemeentecode: str = Field(pattern=r"^[0-9]{4}$")
+    start: str = Field(alias="from")
+    end: str = Field(alias="to")
+    min_group_size: int = Field(ge=1)
+    policy_version: str
+    signals: dict[str, Any]
+    cases: dict[str, Any]
+    reach_rate: dict[str, Any]
+    acceptance_rate: dict[str, Any]
+    median_days_to_first_contact_attempt: dict[str, Any]
+    share_overdue: dict[str, Any]
+    channels_reached: list[dict[str, Any]]
+    breakdowns: dict[str, Any]
 
 
 def build_overview(

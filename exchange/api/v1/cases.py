@@ -14,10 +14,23 @@ from fastapi import APIRouter, Query, Response
 from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import CASES_READ, CASES_WRITE
 from exchange.cases import service, story
-from exchange.cases.schemas import AssignmentIn, ContactAttemptIn, ResultIn
+from exchange.cases.schemas import (
+    AssignmentIn,
+    AssignmentOut,
+    CaseDocument,
+    CaseStory,
+    ContactAttemptIn,
+    ContactAttemptOut,
+    EndedAssignmentOut,
+    QueuePage,
+    ReopenedOut,
+    ResultIn,
+    ResultOut,
+)
 from exchange.cases.terms import CaseStatus, Composition
 from exchange.errors import FieldError, InvalidInput
 from exchange.fields import Offset, Text
+from exchange.http.answers import answer
 from exchange.http.bodies import JsonRoute
 from exchange.http.deps import CurrentBroker, DbSession, case_context
 from exchange.organisations.terms import OrganisationKind
@@ -39,7 +52,11 @@ RECORDERS = CASEWORKERS
 ASSIGNERS = {OrganisationKind.MUNICIPALITY, OrganisationKind.NEIGHBOURHOOD_TEAM}
 
 
-@router.get("", summary="The work queue: your cases, crisis first, then by deadline")
+@router.get(
+    "",
+    summary="The work queue: your cases, crisis first, then by deadline",
+    **answer(QueuePage, "A page of your cases"),
+)
 @requires(CASES_READ, CASEWORKERS)
 def list_cases(
     principal: CurrentPrincipal,
@@ -122,7 +139,11 @@ def list_cases(
     return service.queue(session, case_context(broker, session), principal, wanted)
 
 
-@router.get("/{case_id}", summary="One case, as your rule in the register permits")
+@router.get(
+    "/{case_id}",
+    summary="One case, as your rule in the register permits",
+    **answer(CaseDocument, "The case"),
+)
 @requires(CASES_READ, CASEWORKERS)
 def read_case(
     case_id: uuid.UUID, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
@@ -133,6 +154,7 @@ def read_case(
 @router.post(
     "/{case_id}/assignment",
     summary="Hand the case over to a neighbourhood team or debt service, or add a co-worker",
+    **answer(AssignmentOut, "The assignment made, and those it ended"),
 )
 @requires(CASES_WRITE, ASSIGNERS)
 def assign_case(
@@ -149,6 +171,7 @@ def assign_case(
     "/{case_id}/contact-attempts",
     status_code=201,
     summary="Record an attempt to reach the person",
+    **answer(ContactAttemptOut, "The attempt recorded", 201),
 )
 @requires(CASES_WRITE, RECORDERS)
 def record_contact_attempt(
@@ -166,7 +189,11 @@ def record_contact_attempt(
     return attempt
 
 
-@router.post("/{case_id}/result", summary="Close the case with a national result code")
+@router.post(
+    "/{case_id}/result",
+    summary="Close the case with a national result code",
+    **answer(ResultOut, "The case, closed"),
+)
 @requires(CASES_WRITE, RECORDERS)
 def record_result(
     case_id: uuid.UUID,
@@ -181,6 +208,7 @@ def record_result(
 @router.post(
     "/{case_id}/assignments/{assignment_id}/end",
     summary="End an assignment: that organisation stops seeing the case",
+    **answer(EndedAssignmentOut, "The assignment, ended"),
 )
 @requires(CASES_WRITE, CASEWORKERS)
 def end_assignment(
@@ -195,7 +223,11 @@ def end_assignment(
     )
 
 
-@router.post("/{case_id}/reopen", summary="Open a closed case again, within the set period")
+@router.post(
+    "/{case_id}/reopen",
+    summary="Open a closed case again, within the set period",
+    **answer(ReopenedOut, "The case, open again"),
+)
 @requires(CASES_WRITE, RECORDERS)
 def reopen_case(
     case_id: uuid.UUID, principal: CurrentPrincipal, broker: CurrentBroker, session: DbSession
@@ -206,6 +238,7 @@ def reopen_case(
 @router.get(
     "/{case_id}/story",
     summary="The household's story: who signalled, its other cases, notices after a right",
+    **answer(CaseStory, "The story"),
 )
 @requires(CASES_READ, CASEWORKERS)
 def case_story(

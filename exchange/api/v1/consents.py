@@ -119,13 +119,26 @@ def read_consent(
     return service.consents_out(session, broker.keyring, principal, [consent])[0]
 
 
+# The record's frame; the DPV terms inside are for a JSON-LD processor to expand.
+CONSENT_RECORD_SCHEMA = {
+    "type": "object",
+    "required": ["@context", "@id", "@type", "dct:identifier"],
+    "properties": {
+        "@context": {"type": "object", "additionalProperties": {"type": "string"}},
+        "@id": {"type": "string", "format": "uri"},
+        "@type": {"const": "dpv:ConsentRecord"},
+        "dct:identifier": {"type": "string", "format": "uuid"},
+    },
+}
+
+
 @router.get(
     "/consents/{consent_id}/record",
     response_class=Response,
     summary="One consent as an ISO/IEC TS 27560 record in W3C DPV (JSON-LD)",
     responses={
         200: {
-            "content": {records.MEDIA_TYPE: {"schema": {"type": "object"}}},
+            "content": {records.MEDIA_TYPE: {"schema": CONSENT_RECORD_SCHEMA}},
             "description": "The consent record, application/ld+json; the person appears only "
             "under the pseudonym your organisation knows them by",
         }

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
 
 from exchange.auth.guards import requires
+from exchange.http.answers import answer
 from exchange.http.bodies import JsonRoute
 from exchange.http.deps import CurrentBroker, DbSession
 from exchange.organisations.terms import OrganisationKind
@@ -16,7 +18,27 @@ from policies.engine import Register
 router = APIRouter(prefix="/policies", tags=["policies"], route_class=JsonRoute)
 
 
-@router.get("/active", summary="The register of processing in force, with its version hash")
+class RegisterOut(BaseModel):
+    """The register of processing (GDPR art. 30) in force, as JSON."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: str = Field(description="the register's content hash")
+    label: str = Field(description="the register's own version, e.g. 2026-12-02")
+    activated_at: str | None
+    title: dict[str, str] = Field(description="by language: nl, en")
+    controller: str
+    eligibility_version: str
+    purposes: list[dict[str, Any]]
+    categories: list[dict[str, Any]]
+    rules: list[dict[str, Any]]
+
+
+@router.get(
+    "/active",
+    summary="The register of processing in force, with its version hash",
+    **answer(RegisterOut, "The register"),
+)
 @requires(None, OrganisationKind)
 def active_policy(broker: CurrentBroker, session: DbSession) -> dict[str, Any]:
     register = broker.policies.active(session).register

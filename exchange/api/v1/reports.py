@@ -11,12 +11,13 @@ from exchange.auth.guards import CurrentPrincipal, requires
 from exchange.auth.scopes import CASES_READ
 from exchange.errors import NotFound
 from exchange.fields import Day, Text
+from exchange.http.answers import answer
 from exchange.http.bodies import JsonRoute
 from exchange.http.deps import CurrentBroker, DbSession
 from exchange.organisations.service import own_municipality
 from exchange.organisations.terms import OrganisationKind
 from exchange.reports.ddas import build_ddas
-from exchange.reports.overview import build_overview
+from exchange.reports.overview import OverviewReport, build_overview
 from exchange.reports.period import period
 
 router = APIRouter(prefix="/reports", tags=["reports"], route_class=JsonRoute)
@@ -25,9 +26,37 @@ From = Annotated[Day, Query(alias="from", description="First day (Europe/Amsterd
 To = Annotated[Day, Query(alias="to", description="Last day, included; at most 366 days.")]
 
 
+# The frame of the VNG uitwisselmodel v0.9 (its json_schema_Uitwisselmodel.json); the
+# deliveries inside follow that schema, which tests/test_ddas.py validates against.
+DDAS_DELIVERY_SCHEMA = {
+    "type": "object",
+    "title": "DdasUitwisselmodel",
+    "required": [
+        "aanleverdatumEnTijd",
+        "einddatumLevering",
+        "startdatumLevering",
+        "codeGegevensleverancier",
+    ],
+    "properties": {
+        "startdatumLevering": {"type": "string", "format": "date"},
+        "einddatumLevering": {"type": "string", "format": "date"},
+        "aanleverdatumEnTijd": {"type": "string", "format": "date-time"},
+        "codeGegevensleverancier": {"type": "string"},
+        "leveringen": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
 @router.get(
     "/ddas",
     summary="The DDAS uitwisselmodel v0.9 delivery to CBS for one municipality and period",
+    response_model=None,
+    responses={
+        200: {
+            "description": "The delivery",
+            "content": {"application/json": {"schema": DDAS_DELIVERY_SCHEMA}},
+        }
+    },
 )
 @requires(CASES_READ, {OrganisationKind.MUNICIPALITY})
 def ddas_delivery(
@@ -57,7 +86,11 @@ def ddas_delivery(
     )
 
 
-@router.get("/overview", summary="Aggregate figures for the municipality, small counts suppressed")
+@router.get(
+    "/overview",
+    summary="Aggregate figures for the municipality, small counts suppressed",
+    **answer(OverviewReport, "The figures; a suppressed figure is null, with suppressed: true"),
+)
 @requires(CASES_READ, {OrganisationKind.MUNICIPALITY})
 def overview(
     start: From,
