@@ -53,7 +53,11 @@ class Broker:
             policies=PolicyStore(settings.data_dir / "policy-cache"),
             audit=audit_trail(settings, keyring),
             token_server=TokenServer(
-                sessions, keyring, settings.issuer, settings.token_lifetime_seconds
+                sessions,
+                keyring,
+                settings.issuer,
+                settings.token_lifetime_seconds,
+                settings.mtls_client_certificate_header,
             ),
             token_validator=TokenValidator(keyring, settings.issuer),
             checkpointer=WalCheckpointer(database) if database is not None else None,

@@ -192,22 +192,65 @@ def client_add(
     scopes: Annotated[
         str | None, typer.Option(help="Space-separated scopes; default fits the kind.")
     ] = None,
+    jwks: Annotated[
+        Path | None,
+        typer.Option(
+            help="The client's public JWK Set (JSON file): it authenticates with "
+            "private_key_jwt (RFC 7523) and gets no secret.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    certificate: Annotated[
+        Path | None,
+        typer.Option(
+            help="The client's certificate (PEM, e.g. PKIoverheid): its tokens are bound "
+            "to it and count only over mutual TLS with it (RFC 8705).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
-    """Create an API client; prints {"client_id": ..., "client_secret": ...} once."""
+    """Create an API client; prints {"client_id": ..., "client_secret": ...} once.
+
+    With --jwks the client signs its token requests with its own key and there is no
+    secret to print.
+    """
+    if certificate is not None and not Settings().mtls_client_certificate_header:
+        typer.echo(
+            "warning: mtls_client_certificate_header is not set, so this client cannot get a "
+            "token until the broker runs behind a proxy that passes client certificates on",
+            err=True,
+        )
     with _session() as session:
-        client = _run(lambda: add_client(session, _uuid(org, "--org"), scopes))
+        client = _run(
+            lambda: add_client(
+                session,
+                _uuid(org, "--org"),
+                scopes,
+                jwks=jwks.read_text() if jwks is not None else None,
+                certificate=certificate.read_bytes() if certificate is not None else None,
+            )
+        )
         _record(
             session,
             "client.add",
-            {"organisation": org, "client": client.client_id, "scopes": client.scopes},
-        )
-        _emit(
             {
-                "client_id": client.client_id,
-                "client_secret": client.client_secret,
+                "organisation": org,
+                "client": client.client_id,
                 "scopes": client.scopes,
-            }
+                "token_endpoint_auth_method": client.token_endpoint_auth_method,
+                "certificate_bound": str(client.certificate_thumbprint is not None).lower(),
+            },
         )
+        shown: dict[str, object] = {"client_id": client.client_id}
+        if client.client_secret:
+            shown["client_secret"] = client.client_secret
+        shown["scopes"] = client.scopes
+        shown["token_endpoint_auth_method"] = client.token_endpoint_auth_method
+        if client.certificate_thumbprint is not None:
+            shown["x5t#S256"] = client.certificate_thumbprint
+        _emit(shown)
 
 
 @policy_app.command("check")

@@ -38,7 +38,17 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = Field(
         default=1024, ge=1, description="Sign a checkpoint each time the log grows this much."
     )
+    # At most an hour, the longest access-token lifetime the NL GOV Assurance profile's
+    # token-lifetime table (after iGov) recommends.
     token_lifetime_seconds: int = Field(default=300, ge=30, le=3600)
+    mtls_client_certificate_header: str | None = Field(
+        default=None,
+        description=(
+            "Header in which the TLS-terminating proxy passes the client certificate it "
+            "verified, URL-encoded PEM (nginx: $ssl_client_escaped_cert). Set it only behind "
+            "a proxy that overwrites it; unset, no token is bound to a certificate (RFC 8705)."
+        ),
+    )
     log_format: Literal["json", "console"] = "console"
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=64 * 1024, description="Limit for one signal.")

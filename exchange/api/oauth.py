@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
+from exchange.auth.keys import ASSERTION_ALGORITHMS
+from exchange.auth.models import PRIVATE_KEY_JWT, SECRET_METHODS
 from exchange.auth.scopes import ALL_SCOPES
 from exchange.auth.tokens import TokenRequest
 
@@ -51,9 +53,12 @@ def metadata(request: Request) -> dict[str, Any]:
         # empty rather than left out, which strict clients refuse.
         "response_types_supported": [],
         "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        # token_endpoint_auth_signing_alg_values_supported is for private_key_jwt and
-        # client_secret_jwt (§2): with neither offered it is not listed. ES256 is what the
-        # access tokens are signed with, which the JWKS says per key.
+        "token_endpoint_auth_methods_supported": [*SECRET_METHODS, PRIVATE_KEY_JWT],
+        # The algorithms a private_key_jwt assertion may be signed with (RFC 8414 §2).
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        # RFC 8705 §3.3: only when a proxy passes client certificates on can tokens be bound.
+        "tls_client_certificate_bound_access_tokens": bool(
+            broker.settings.mtls_client_certificate_header
+        ),
         "scopes_supported": list(ALL_SCOPES),
     }

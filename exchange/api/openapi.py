@@ -189,6 +189,7 @@ METADATA_SCHEMA: dict[str, Any] = {
             "type": "array",
             "items": {"type": "string"},
         },
+        "tls_client_certificate_bound_access_tokens": {"type": "boolean"},
         "scopes_supported": {"type": "array", "items": {"type": "string"}},
     },
 }

@@ -8,6 +8,7 @@ is registered, as the kind the token names.
 
 from __future__ import annotations
 
+import hmac
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from exchange.auth.keys import presented_thumbprint
 from exchange.auth.tokens import Principal, TokenValidator
 from exchange.errors import InsufficientScope, MissingToken, Unauthenticated
 from exchange.organisations.models import Organisation
@@ -73,6 +75,7 @@ async def authorize(request: Request) -> Principal:
         validator: TokenValidator = request.app.state.broker.token_validator
         principal = authenticate(validator, request.headers.get("authorization"))
     await _registered_organisations(request).check(principal)
+    _check_binding(principal, request)
 
     route = request.scope.get("route")
     rule: AccessRule | None = getattr(getattr(route, "endpoint", None), _RULE, None)
@@ -88,6 +91,19 @@ async def authorize(request: Request) -> Principal:
         raise InsufficientScope(f"a {principal.organisation_kind.value} may not call this route")
     request.state.principal = principal
     return principal
+
+
+def _check_binding(principal: Principal, request: Request) -> None:
+    """A certificate-bound token counts only with its certificate (RFC 8705 §3): a token
+    copied off a client's machine is of no use without the client's private key too."""
+    if principal.certificate_thumbprint is None:
+        return
+    header = request.app.state.broker.settings.mtls_client_certificate_header
+    presented = presented_thumbprint(request.headers, header)
+    if presented is None or not hmac.compare_digest(presented, principal.certificate_thumbprint):
+        raise Unauthenticated(
+            "the access token is bound to a certificate this request did not present"
+        )
 
 
 class RegisteredOrganisations:

@@ -5,11 +5,14 @@ import hashlib
 import hmac
 import uuid
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exchange.db import Base, UtcDateTime, new_id, utcnow
 from exchange.organisations.models import Organisation
+
+PRIVATE_KEY_JWT = "private_key_jwt"
+SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 
 
 class ApiClient(Base):
@@ -17,6 +20,10 @@ class ApiClient(Base):
 
     The secret is stored as SHA-256: it is 256 random bits that the broker generated, so a
     slow password hash would add latency to every token request without adding safety.
+
+    A client registered with its public keys (``jwks``) authenticates with ``private_key_jwt``
+    only and has no secret (``secret_hash`` is empty, which no secret hashes to). A client
+    with a ``certificate_thumbprint`` gets tokens bound to that certificate (RFC 8705).
     """
 
     __tablename__ = "api_clients"
@@ -28,6 +35,10 @@ class ApiClient(Base):
     scopes: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # The client's public JWK Set as JSON (RFC 7591 ``jwks``), for private_key_jwt.
+    jwks: Mapped[str | None] = mapped_column(Text)
+    # x5t#S256 (RFC 8705 §3.1) of the certificate the client's tokens are bound to.
+    certificate_thumbprint: Mapped[str | None] = mapped_column(String(43))
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
 
@@ -51,13 +62,33 @@ class ApiClient(Base):
         return hmac.compare_digest(self.secret_hash, hash_secret(client_secret))
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return endpoint == "token" and method in ("client_secret_basic", "client_secret_post")
+        # One way in per client: a key client cannot fall back to a (non-existent) secret,
+        # and a secret client cannot present a key it never registered.
+        if endpoint != "token":
+            return False
+        if self.jwks is not None:
+            return method == PRIVATE_KEY_JWT
+        return method in SECRET_METHODS
 
     def check_response_type(self, response_type: str) -> bool:
         return False
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type == "client_credentials"
+
+
+class SeenAssertion(Base):
+    """A client assertion's ``jti``, kept until the assertion expires (RFC 7523 §3 item 7).
+
+    In the database rather than in memory so that every replica refuses an assertion that
+    another replica accepted: the primary key makes the second insert fail.
+    """
+
+    __tablename__ = "client_assertion_jtis"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
 
 
 def hash_secret(secret: str) -> str:

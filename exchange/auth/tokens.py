@@ -3,13 +3,21 @@
 Access tokens are JWTs in the RFC 9068 profile (``typ: at+jwt``), signed with ES256 by the
 active key of the keyring; every key still in the keyring is published in the JWKS, so a
 rotated key keeps validating the tokens it signed until they expire.
+
+Clients authenticate with a secret (``client_secret_basic``/``_post``) or, as the NL GOV
+Assurance profile for OAuth 2.0 asks of machine clients, with a JWT signed by a key they
+registered (``private_key_jwt``, RFC 7523). A client registered with a certificate gets
+tokens bound to it (``cnf.x5t#S256``, RFC 8705), which only count when a request presents
+that certificate again through the TLS-terminating proxy.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hmac
 import json
+import secrets
 import time
 import uuid
 from collections.abc import Mapping
@@ -23,14 +31,22 @@ from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6749.util import extract_basic_authorization, scope_to_list
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import JSONResponse
 
-from exchange.auth.models import ApiClient, hash_secret
+from exchange.auth.keys import ASSERTION_ALGORITHMS, presented_thumbprint
+from exchange.auth.models import (
+    PRIVATE_KEY_JWT,
+    SECRET_METHODS,
+    ApiClient,
+    SeenAssertion,
+    hash_secret,
+)
 from exchange.auth.scopes import ALL_SCOPES
 from exchange.errors import Unauthenticated
 from exchange.organisations.terms import OrganisationKind
@@ -41,10 +57,18 @@ CLIENT_ID_MAX_LENGTH = 64  # the api_clients.client_id column
 ALGORITHM = "ES256"
 VERIFIED_TOKENS_KEPT = 10_000
 RELOAD_AFTER = 5.0  # seconds between key reloads for tokens signed by an unknown key
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# How far ahead a client assertion may expire. It is used once, right away; its jti is kept
+# until it expires, so a short horizon keeps the replay table small (RFC 7523 §3 item 4
+# lets the server refuse an exp unreasonably far in the future).
+MAX_ASSERTION_LIFETIME = 300
+LEEWAY = 30  # seconds of clock difference allowed between the broker and its clients
+JTI_MAX_LENGTH = 255  # the client_assertion_jtis.jti column
 log = structlog.get_logger("exchange.auth")
 # Compared against when the client id is unknown, so that an unknown id costs what a wrong
 # secret costs; no secret hashes to it (it is not a SHA-256 hex digest).
 _NO_CLIENT_HASH = "-" * 64
+_LEEWAY = dt.timedelta(seconds=LEEWAY)
 
 
 @dataclass(frozen=True)
@@ -55,10 +79,12 @@ class Principal:
     organisation_id: uuid.UUID
     organisation_kind: OrganisationKind
     scopes: frozenset[str]
+    # x5t#S256 of the certificate the token is bound to (RFC 8705 §3), if it is bound.
+    certificate_thumbprint: str | None = None
 
 
 class _ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+    TOKEN_ENDPOINT_AUTH_METHODS = [*SECRET_METHODS, PRIVATE_KEY_JWT]  # noqa: RUF012
 
     def validate_requested_scope(self) -> None:
         """RFC 6749 §5.2: a scope the client may not have is ``invalid_scope``.
@@ -92,10 +118,20 @@ class _TokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
     def get_audiences(self, client: ApiClient, user: object, scope: str) -> str:
         return AUDIENCE
 
+    def get_jti(self, client: ApiClient, grant_type: str, user: object, scope: str) -> str:
+        # 128 random bits; authlib's default of 16 characters of [A-Za-z0-9] holds about 95.
+        return secrets.token_urlsafe(16)
+
     def get_extra_claims(
         self, client: ApiClient, grant_type: str, user: object, scope: str
-    ) -> dict[str, str]:
-        return {"org": str(client.organisation_id), "org_kind": client.organisation.kind}
+    ) -> dict[str, Any]:
+        claims: dict[str, Any] = {
+            "org": str(client.organisation_id),
+            "org_kind": client.organisation.kind,
+        }
+        if client.certificate_thumbprint is not None:
+            claims["cnf"] = {"x5t#S256": client.certificate_thumbprint}
+        return claims
 
 
 class _TokenRequest(OAuth2Request):  # type: ignore[misc]
@@ -129,10 +165,19 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
     """authlib's authorization server, with the broker's clients and keys."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], keyring: Keyring, issuer: str, lifetime: int
+        self,
+        sessions: sessionmaker[Session],
+        keyring: Keyring,
+        issuer: str,
+        lifetime: int,
+        certificate_header: str | None = None,
     ) -> None:
         super().__init__(scopes_supported=list(ALL_SCOPES))
         self.sessions = sessions
+        self.issuer = issuer.rstrip("/")
+        # The header in which the TLS-terminating proxy passes the client certificate it
+        # verified; None when mutual TLS is not set up, so no token can be bound.
+        self.certificate_header = certificate_header
         self.register_grant(_ClientCredentials)
         self.register_token_generator("default", _TokenGenerator(keyring, issuer, lifetime))
 
@@ -151,22 +196,146 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
     def authenticate_client(
         self, request: OAuth2Request, methods: list[str], endpoint: str = "token"
     ) -> ApiClient:
+        """The client, by its secret or by its signed assertion (RFC 7523 §2.2).
+
+        A request with ``client_assertion_type`` is a private_key_jwt request, whatever else
+        it carries; one without is a secret request. A client uses the one way it was
+        registered for (``ApiClient.check_endpoint_auth_method``).
+        """
+        if "client_assertion_type" in request.form or "client_assertion" in request.form:
+            client, method = self._client_by_assertion(request), PRIVATE_KEY_JWT
+        else:
+            client, method = self._client_by_secret(request)
+        if method not in methods or not client.check_endpoint_auth_method(method, endpoint):
+            raise InvalidClientError(
+                status_code=401,
+                description=f"this client does not authenticate with {method}",
+            )
+        self._check_certificate(client, request)
+        request.auth_method = method
+        return client
+
+    def _client_by_secret(self, request: OAuth2Request) -> tuple[ApiClient, str]:
         """The client by its id and secret, from HTTP Basic or else the form (RFC 6749 §2.3.1).
 
         One answer for every failure: an unknown client id, a wrong secret and a revoked
         client are all 401 ``invalid_client`` with the same description, and each costs the
-        same secret comparison, so the endpoint tells nobody which client ids exist.
+        same secret comparison, so the endpoint tells nobody which client ids exist. A
+        client registered with keys has no secret (an empty hash no secret hashes to).
         """
         client_id, secret, method = _presented_credentials(request)
-        client = self.query_client(client_id) if client_id and method in methods else None
+        client = self.query_client(client_id) if client_id else None
         expected = client.secret_hash if client is not None else _NO_CLIENT_HASH
         matches = hmac.compare_digest(expected, hash_secret(secret))
-        if client is None or not matches or not client.check_endpoint_auth_method(method, endpoint):
+        if client is None or not matches:
             raise InvalidClientError(
                 status_code=401, description="the client id and secret are not valid"
             )
-        request.auth_method = method
+        return client, method
+
+    def _client_by_assertion(self, request: OAuth2Request) -> ApiClient:
+        """The client whose registered key signed ``client_assertion``, checked as RFC 7523 §3
+        and the NL GOV profile ask: iss and sub the client id, aud this server, a near exp,
+        and a jti never seen before (kept in the database, so no replica accepts it twice).
+
+        Until the signature is verified every failure has one answer, so nobody learns
+        which client ids exist; after it, the client is told what was wrong with its claims.
+        """
+        form = request.form
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            raise InvalidClientError(
+                status_code=401, description=f"client_assertion_type must be {ASSERTION_TYPE}"
+            )
+        assertion = form.get("client_assertion") or ""
+        not_valid = InvalidClientError(
+            status_code=401, description="the client assertion is not valid"
+        )
+        client_id = _unverified_subject(assertion)
+        if client_id is None or form.get("client_id", client_id) != client_id:
+            raise not_valid
+        client = self.query_client(client_id)
+        if client is None or client.jwks is None:
+            raise not_valid
+        keys = KeySet.import_key_set(json.loads(client.jwks))
+        try:
+            decoded = jwt.decode(assertion, keys, algorithms=list(ASSERTION_ALGORITHMS))
+        except (JoseError, ValueError, TypeError):
+            raise not_valid from None
+        claims = decoded.claims
+        registry = jwt.JWTClaimsRegistry(
+            leeway=LEEWAY,
+            iss={"essential": True, "value": client_id},
+            sub={"essential": True, "value": client_id},
+            # OpenID Connect Core §9 names the token endpoint; RFC 7523 allows the issuer.
+            aud={"essential": True, "values": [f"{self.issuer}/oauth/token", self.issuer]},
+            exp={"essential": True},
+            iat={"essential": True},
+            jti={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except JoseError as error:
+            raise InvalidClientError(
+                status_code=401, description=f"the client assertion's claims: {error}"
+            ) from None
+        expires = claims["exp"]
+        jti = claims["jti"]
+        if not isinstance(expires, int | float) or not isinstance(jti, str):
+            raise not_valid
+        if expires - time.time() > MAX_ASSERTION_LIFETIME + LEEWAY:
+            raise InvalidClientError(
+                status_code=401,
+                description=(
+                    f"the client assertion must expire within {MAX_ASSERTION_LIFETIME} seconds"
+                ),
+            )
+        if not 1 <= len(jti) <= JTI_MAX_LENGTH:
+            raise InvalidClientError(
+                status_code=401,
+                description=f"the client assertion's jti must be 1 to {JTI_MAX_LENGTH} characters",
+            )
+        self._remember(client_id, jti, float(expires))
         return client
+
+    def _remember(self, client_id: str, jti: str, expires: float) -> None:
+        """Record an assertion's jti; ``invalid_client`` if it was recorded before."""
+        now = dt.datetime.now(dt.UTC)
+        with self.sessions() as session:
+            # Expired entries go first: an assertion that expired cannot be replayed anyway.
+            session.execute(delete(SeenAssertion).where(SeenAssertion.expires_at < now - _LEEWAY))
+            session.add(
+                SeenAssertion(
+                    client_id=client_id,
+                    jti=jti,
+                    expires_at=dt.datetime.fromtimestamp(expires, dt.UTC),
+                )
+            )
+            try:
+                session.commit()
+            except IntegrityError:
+                raise InvalidClientError(
+                    status_code=401,
+                    description="the client assertion was used before: sign a new one (jti)",
+                ) from None
+
+    def _check_certificate(self, client: ApiClient, request: OAuth2Request) -> None:
+        """A client registered with a certificate gets a token only over mutual TLS with it."""
+        if client.certificate_thumbprint is None:
+            return
+        if not self.certificate_header:
+            raise InvalidClientError(
+                status_code=401,
+                description=(
+                    "this client's tokens are bound to its certificate, and this broker "
+                    "is not set up for mutual TLS (mtls_client_certificate_header)"
+                ),
+            )
+        presented = presented_thumbprint(request.headers, self.certificate_header)
+        if presented is None or not hmac.compare_digest(presented, client.certificate_thumbprint):
+            raise InvalidClientError(
+                status_code=401,
+                description="present this client's certificate over mutual TLS to get a token",
+            )
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         # Tokens are self-contained JWTs; nothing to store. The event has no secret in it.
@@ -218,6 +387,21 @@ def _presented_credentials(request: OAuth2Request) -> tuple[str | None, str, str
     return form.get("client_id") or None, form.get("client_secret") or "", "client_secret_post"
 
 
+def _unverified_subject(assertion: str) -> str | None:
+    """The client id an assertion claims (``sub``), read before its signature is checked, to
+    find the key to check it with; None for anything that is not a JWS with a string sub."""
+    if not assertion or len(assertion) > 16_384:
+        return None
+    try:
+        payload = json.loads(jws.extract_compact(assertion.encode()).payload)
+    except (JoseError, ValueError, TypeError):
+        return None
+    subject = payload.get("sub") if isinstance(payload, dict) else None
+    if not isinstance(subject, str) or len(subject) > CLIENT_ID_MAX_LENGTH:
+        return None
+    return subject
+
+
 def _readable_basic_credentials(header: str | None) -> bool:
     """False for Basic credentials that are not base64 of UTF-8 (authlib raises on them)."""
     parts = (header or "").split(None, 1)
@@ -240,7 +424,7 @@ class TokenValidator:
         self._reloaded_at = -RELOAD_AFTER
         self.public_keys = KeySet.import_key_set(keyring.public_jwks())  # type: ignore[arg-type]
         self.claims = jwt.JWTClaimsRegistry(
-            leeway=30,
+            leeway=LEEWAY,
             iss={"essential": True, "value": issuer},
             aud={"essential": True, "value": AUDIENCE},
             exp={"essential": True},
@@ -281,6 +465,7 @@ class TokenValidator:
                 organisation_id=uuid.UUID(claims["org"]),
                 organisation_kind=OrganisationKind(claims["org_kind"]),
                 scopes=frozenset(str(claims.get("scope", "")).split()),
+                certificate_thumbprint=_bound_thumbprint(claims.get("cnf")),
             )
             return principal, float(claims["exp"])
         except ExpiredTokenError:
@@ -295,6 +480,16 @@ class TokenValidator:
             return False
         kid = header.get("kid") if isinstance(header, dict) else None
         return isinstance(kid, str) and kid not in {key.kid for key in self.public_keys.keys}
+
+
+def _bound_thumbprint(confirmation: object) -> str | None:
+    """``cnf.x5t#S256`` of a token's claims (RFC 8705 §3.1); a malformed cnf is invalid."""
+    if confirmation is None:
+        return None
+    thumbprint = confirmation.get("x5t#S256") if isinstance(confirmation, dict) else None
+    if not isinstance(thumbprint, str):
+        raise ValueError("cnf without x5t#S256")
+    return thumbprint
 
 
 def _padded(segment: str) -> str:
