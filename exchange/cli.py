@@ -44,7 +44,7 @@ from exchange.policy.service import (
     ensure_active,
     write_set,
 )
-from exchange.reports.ddas import build_ddas
+from exchange.reports.ddas import DdasVersion, build_ddas
 from exchange.reports.period import period
 from exchange.ui.accounts import add_user
 from exchange.vault.keyring import FileKeySource, Keyring, ensure_keys, key_source
@@ -386,8 +386,12 @@ def report_ddas(
         Path | None,
         typer.Option("--output", "-o", help="File to write (mode 600); default stdout."),
     ] = None,
+    version: Annotated[
+        DdasVersion | None,
+        typer.Option(help="Uitwisselmodel version; default: the municipality's setting (1.2)."),
+    ] = None,
 ) -> None:
-    """Write the DDAS uitwisselmodel v0.9 delivery to CBS for a municipality and period."""
+    """Write the DDAS uitwisselmodel delivery to CBS for a municipality and period."""
     settings = Settings()
     keyring = Keyring.load(FileKeySource(settings.resolved_keys_dir))
     with _session() as session:
@@ -409,6 +413,7 @@ def report_ddas(
                 settings.ddas_supplier_code,
                 audit=audit_trail(settings, keyring),
                 actor_client="exchange-cli",
+                version=version or DdasVersion(settings.ddas_version_for(municipality)),
             )
         )
     # Written only after the transaction with its audit entries has committed. The file

@@ -99,6 +99,14 @@ class Settings(BaseSettings):
         default="SIGNAL-EXCHANGE",
         description="codeGegevensleverancier in DDAS deliveries: who supplies the data to CBS.",
     )
+    ddas_version: Literal["0.9", "1.2"] = Field(
+        default="1.2", description="The DDAS uitwisselmodel version a delivery is made in."
+    )
+    ddas_versions: dict[str, Literal["0.9", "1.2"]] = Field(
+        default_factory=dict,
+        description="Per gemeentecode, where a municipality still delivers in another version: "
+        'EXCHANGE_DDAS_VERSIONS=\'{"0599": "0.9"}\'.',
+    )
 
     # Outreach from templates (exchange/outreach): e-mail by SMTP, text messages by an HTTP
     # gateway. Both off when unset; the case page then says so. Their hosts are checked
@@ -168,3 +176,7 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_keys_dir(self) -> Path:
         return (self.keys_dir or self.data_dir / "keys").resolve()
+
+    def ddas_version_for(self, gemeentecode: str | None) -> str:
+        """The DDAS version a municipality delivers in: its own setting, else the default."""
+        return self.ddas_versions.get(gemeentecode or "", self.ddas_version)

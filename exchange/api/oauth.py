@@ -9,8 +9,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from exchange.auth.keys import ASSERTION_ALGORITHMS
-from exchange.auth.models import PRIVATE_KEY_JWT, SECRET_METHODS
 from exchange.auth.scopes import ALL_SCOPES
+from exchange.auth.terms import PRIVATE_KEY_JWT, SECRET_METHODS
 from exchange.auth.tokens import TokenRequest
 
 if TYPE_CHECKING:

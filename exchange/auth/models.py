@@ -8,11 +8,9 @@ import uuid
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from exchange.auth.terms import PRIVATE_KEY_JWT, SECRET_METHODS
 from exchange.db import Base, UtcDateTime, new_id, utcnow
 from exchange.organisations.models import Organisation
-
-PRIVATE_KEY_JWT = "private_key_jwt"
-SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 
 
 class ApiClient(Base):

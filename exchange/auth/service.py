@@ -13,8 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange.auth.keys import KeyProblem, certificate_thumbprint, public_jwks
-from exchange.auth.models import PRIVATE_KEY_JWT, SECRET_METHODS, ApiClient, hash_secret
+from exchange.auth.models import ApiClient, hash_secret
 from exchange.auth.scopes import ALL_SCOPES, default_scopes
+from exchange.auth.terms import PRIVATE_KEY_JWT, SECRET_METHODS
 from exchange.errors import FieldError, InvalidInput
 from exchange.organisations.service import get_organisation
 

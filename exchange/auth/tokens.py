@@ -40,14 +40,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import JSONResponse
 
 from exchange.auth.keys import ASSERTION_ALGORITHMS, presented_thumbprint
-from exchange.auth.models import (
-    PRIVATE_KEY_JWT,
-    SECRET_METHODS,
-    ApiClient,
-    SeenAssertion,
-    hash_secret,
-)
+from exchange.auth.models import ApiClient, SeenAssertion, hash_secret
 from exchange.auth.scopes import ALL_SCOPES
+from exchange.auth.terms import PRIVATE_KEY_JWT, SECRET_METHODS
 from exchange.errors import Unauthenticated
 from exchange.organisations.terms import OrganisationKind
 from exchange.vault.keyring import Keyring

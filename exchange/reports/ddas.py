@@ -1,4 +1,6 @@
-"""The DDAS delivery: a municipality's early signals and cases in the "uitwisselmodel" v0.9.
+"""The DDAS delivery: a municipality's early signals and cases in the "uitwisselmodel" of
+VNG Realisatie, v1.2 (the current one) or v0.9 (for municipalities whose CBS channel still
+takes that), chosen per municipality in the settings or per request.
 
 Municipalities deliver these to CBS for the national early-signalling monitor. The
 delivery is a disclosure of personal data (CBS links it by BSN), so it is decided by the
@@ -6,15 +8,22 @@ register for the purpose ``national-statistics`` and holds only the fields that 
 permits: narrow the rule and the export follows. Every person in it gets an audit entry
 in the transaction that built it.
 
-The schema and two examples are in ``../shared/standards/ddas-v0.9/`` (VNG Realisatie).
+What differs between the versions lives in one ``Model`` per version: field names, the
+wording of a few results and statuses, and the client block. v1.2 identifies the client by
+BSN alone or, without one, by postcode, house number and birth date, and never by name:
+the smaller block is the standard's, and less to disclose.
+
+The schemas and examples are in ``tests/standards/`` (and ``../shared/standards/``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -71,7 +80,7 @@ PART_OF_DAY: Mapping[PartOfDay, str] = {  # EnumDagdeel
     PartOfDay.AFTERNOON: "Middag",
     PartOfDay.EVENING: "Avond",
 }
-END_RESULT: Mapping[ResultCode, str] = {  # EnumEindresultaat
+END_RESULT_V0_9: Mapping[ResultCode, str] = {  # EnumEindresultaat
     ResultCode.ALREADY_KNOWN_TO_DEBT_HELP: "Inwoner al bekend bij schuldhulpverlening",
     ResultCode.OTHER_TRAJECTORY_RUNNING: "Inwoner heeft al een ander lopend traject",
     ResultCode.NO_CONTACT_POSSIBLE: "Definitief geen contact kunnen krijgen",
@@ -88,13 +97,25 @@ END_RESULT: Mapping[ResultCode, str] = {  # EnumEindresultaat
     ResultCode.NOT_PICKED_UP_NOT_RESIDENT: "Persoon is geen inwoner (meer) in de gemeente",
     ResultCode.NOT_PICKED_UP_OTHER: "Niet opgepakt: andere reden",
 }
-# EnumSignaalstatus: a signal nobody has acted on yet, or the reason it was not taken up
-# (the same wording as the end result). A signal that was taken up has no status.
-NOT_YET_PICKED_UP = "Nog niet opgepakt"
-NOT_PICKED_UP_STATUS: Mapping[ResultCode, str] = {
-    code: text for code, text in END_RESULT.items() if not code.picked_up
+# v1.2 words two results differently and adds a general "follow-up" we have no code for.
+END_RESULT_V1_2: Mapping[ResultCode, str] = {
+    **END_RESULT_V0_9,
+    ResultCode.NO_HELP_NEEDED: "Inwoner regelt het zelf/hoeft geen hulp vanuit vroegsignalering",
+    ResultCode.REFERRAL_WITHOUT_CONTACT: "Verwijzing zonder tussenkomst inwoner",
 }
-# The client block, in the schema's order: register field -> DDAS field.
+# EnumSignaalstatus: a signal nobody has acted on yet, or the reason it was not taken up
+# (the same wording as the end result). In v0.9 a signal that was taken up has no status;
+# v1.2 says "Opgepakt", and has "already known to debt help" as a status of its own.
+NOT_YET_PICKED_UP = "Nog niet opgepakt"
+PICKED_UP = "Opgepakt"
+NOT_PICKED_UP_STATUS: Mapping[ResultCode, str] = {
+    code: text for code, text in END_RESULT_V0_9.items() if not code.picked_up
+}
+STATUS_V1_2: Mapping[ResultCode, str] = {
+    **NOT_PICKED_UP_STATUS,
+    ResultCode.ALREADY_KNOWN_TO_DEBT_HELP: END_RESULT_V1_2[ResultCode.ALREADY_KNOWN_TO_DEBT_HELP],
+}
+# v0.9's client block, in the schema's order: register field -> DDAS field.
 CLIENT_FIELDS: Mapping[str, str] = {
     "person.bsn": "Burgerservicenummer",
     "person.initials": "Voorletters",
@@ -115,9 +136,84 @@ SIGNAL_FIELDS: Mapping[str, str] = {
     "ontstaansdatum": "arrears_since",
     "signaalpartner": "kind",
 }
+# v1.2's client block without a BSN: register field -> DDAS field. With a BSN it holds
+# the BSN alone (the schema's first choice allows nothing beside it).
+CLIENT_FIELDS_V1_2: Mapping[str, str] = {
+    "person.birth_date": "geboortedatum",
+    "address.postcode": "postcode",
+    "address.house_number": "huisnummer",
+    "address.house_number_addition": "huisnummertoevoeging",
+}
+IDENTIFIED_V1_2 = ({"person.bsn"}, {"address.postcode", "address.house_number"})
 CASE_STATUS = "case.status"  # status "Nog niet opgepakt", case dates
 RESULT_CODE = "case.result_code"  # resultaat, the not-picked-up status of a signal
 CONTACT_ATTEMPTS = "case.contact_attempts"  # contactpogingen
+
+
+class DdasVersion(enum.StrEnum):
+    """The versions of the uitwisselmodel the broker delivers in."""
+
+    V0_9 = "0.9"
+    V1_2 = "1.2"
+
+
+@dataclass(frozen=True)
+class Model:
+    """What one version of the uitwisselmodel calls things."""
+
+    version: DdasVersion
+    supplier: str  # the levering's aanleverende organisatie
+    start_of_matching: str
+    end_of_matching: str
+    picked_up_on: str
+    end_result: Mapping[ResultCode, str]
+    status: Mapping[ResultCode, str]  # a signal's status from its case's result
+    picked_up: str | None  # a taken-up signal's status, where the version has one
+    client: Callable[[Mapping[str, Any], frozenset[str]], dict[str, str]]
+
+
+def _client_v0_9(flat: Mapping[str, Any], permitted: frozenset[str]) -> dict[str, str]:
+    return {
+        ddas: str(flat[field])
+        for field, ddas in CLIENT_FIELDS.items()
+        if field in permitted and _present(flat.get(field))
+    }
+
+
+def _client_v1_2(flat: Mapping[str, Any], permitted: frozenset[str]) -> dict[str, str]:
+    if "person.bsn" in permitted and _present(flat.get("person.bsn")):
+        return {"burgerservicenummer": str(flat["person.bsn"])}
+    return {
+        ddas: str(flat[field])
+        for field, ddas in CLIENT_FIELDS_V1_2.items()
+        if field in permitted and _present(flat.get(field))
+    }
+
+
+MODELS: Mapping[DdasVersion, Model] = {
+    DdasVersion.V0_9: Model(
+        version=DdasVersion.V0_9,
+        supplier="aanleverende_organisatie",
+        start_of_matching="startdatum_matchtingperiode",  # sic, v0.9's name
+        end_of_matching="einddatum_matchingperiode",
+        picked_up_on="datum_opgepakt",
+        end_result=END_RESULT_V0_9,
+        status=NOT_PICKED_UP_STATUS,
+        picked_up=None,
+        client=_client_v0_9,
+    ),
+    DdasVersion.V1_2: Model(
+        version=DdasVersion.V1_2,
+        supplier="aanleverendeOrganisatie",
+        start_of_matching="startdatumMatchingperiode",
+        end_of_matching="einddatumMatchingperiode",
+        picked_up_on="datumOpgepakt",
+        end_result=END_RESULT_V1_2,
+        status=STATUS_V1_2,
+        picked_up=PICKED_UP,
+        client=_client_v1_2,
+    ),
+}
 
 
 def build_ddas(
@@ -132,19 +228,25 @@ def build_ddas(
     *,
     audit: AuditTrail,
     actor_client: str | None = None,
+    version: DdasVersion = DdasVersion.V1_2,
 ) -> dict[str, Any]:
-    """The uitwisselmodel for one municipality: the signals it received in the period
-    (Dutch calendar days, both included) and the cases they belong to.
+    """The uitwisselmodel (``version``) for one municipality: the signals it received in
+    the period (Dutch calendar days, both included) and the cases they belong to.
 
     Decided and audited in the caller's transaction. When the register denies the export,
     the deny entry is committed and ``Forbidden`` raised: a refused disclosure stays on
     record even though the request fails.
     """
     period = Period(start, end)
+    model = MODELS[version]
     disclosures = Disclosures(session, register, audit, now, local_date(now))
     recipient = Party(municipality.id, OrganisationKind.MUNICIPALITY.value, actor_client)
     what = Disclosure(recipient, PURPOSE, ACTION, AUDIT_ACTION)
-    resources = {"gemeentecode": municipality.gemeentecode or "", **period.as_resources()}
+    resources = {
+        "gemeentecode": municipality.gemeentecode or "",
+        "ddas_version": version.value,
+        **period.as_resources(),
+    }
     decision = disclosures.permission(
         what,
         recipient,
@@ -153,6 +255,14 @@ def build_ddas(
             f"the register does not permit the DDAS delivery: {'; '.join(reasons)}"
         ),
     )
+    if version is DdasVersion.V1_2 and not any(need <= decision.fields for need in IDENTIFIED_V1_2):
+        # v1.2 requires every client to be identified; a rule narrowed below that cannot
+        # make a valid delivery, and raising here rolls back the entries of this one.
+        raise Forbidden(
+            "DDAS v1.2 identifies each client by person.bsn or by address.postcode and "
+            "address.house_number, and the register's rule for national-statistics permits "
+            "neither: widen the rule or deliver in v0.9"
+        )
 
     rows = session.execute(
         select(Signal, Subject.pseudonym)
@@ -184,9 +294,10 @@ def build_ddas(
     delivery = {
         "teller": 1,
         "gemeentecode": municipality.gemeentecode,
-        "aanleverende_organisatie": {"naam": municipality.name},
+        model.supplier: {"naam": municipality.name},
         "vroegsignalen": [
             _vroegsignaal(
+                model,
                 signal,
                 open_identity(keys[signal.household_id], signal.id, signal.sealed_identity),
                 cases[signal.case_id],
@@ -197,6 +308,7 @@ def build_ddas(
         ],
         "vroegsignaalzaken": [
             _vroegsignaalzaak(
+                model,
                 cases[case_id],
                 signals_of_case[case_id],
                 attempts.get(case_id, []),
@@ -220,6 +332,7 @@ def build_ddas(
 
 
 def _vroegsignaal(
+    model: Model,
     signal: Signal,
     identity: Mapping[str, Any],
     case: Case,
@@ -240,42 +353,36 @@ def _vroegsignaal(
         if SIGNAL_FIELDS[name] in permitted and _present(values[name]):
             item[name] = values[name]
     item["signaaldatum"] = local_date(signal.received_at).isoformat()
-    status = _signal_status(case, attempts, permitted)
+    status = _signal_status(model, case, attempts, permitted)
     if status is not None:
         item["status"] = status
     # Both blocks are required by the schema; without permitted fields they stay empty.
     item["signaalpartner"] = values["signaalpartner"] if "kind" in permitted else {}
-    item["client"] = _client(identity, permitted)
+    item["client"] = model.client(flatten(identity), permitted)
     return item
 
 
-def _client(identity: Mapping[str, Any], permitted: frozenset[str]) -> dict[str, str]:
-    flat = flatten(identity)
-    return {
-        ddas: str(flat[field])
-        for field, ddas in CLIENT_FIELDS.items()
-        if field in permitted and _present(flat.get(field))
-    }
-
-
 def _signal_status(
-    case: Case, attempts: list[ContactAttempt], permitted: frozenset[str]
+    model: Model, case: Case, attempts: list[ContactAttempt], permitted: frozenset[str]
 ) -> str | None:
     if case.result_code is not None:
         code = ResultCode(case.result_code)
-        if RESULT_CODE in permitted and not code.picked_up:
-            return NOT_PICKED_UP_STATUS[code]
-        return None
+        if code in model.status:  # the reason it was not taken up, where the rule shows it
+            return model.status[code] if RESULT_CODE in permitted else None
+        return model.picked_up if CASE_STATUS in permitted else None
     untouched = (
         case.status == CaseStatus.OPEN
         and case.picked_up_on is None
         and case.first_attempt_on is None
         and not attempts
     )
-    return NOT_YET_PICKED_UP if untouched and CASE_STATUS in permitted else None
+    if CASE_STATUS not in permitted:
+        return None
+    return NOT_YET_PICKED_UP if untouched else model.picked_up
 
 
 def _vroegsignaalzaak(
+    model: Model,
     case: Case,
     signals: list[Signal],
     attempts: list[ContactAttempt],
@@ -284,13 +391,13 @@ def _vroegsignaalzaak(
 ) -> dict[str, Any]:
     item: dict[str, Any] = {}
     if case.result_code is not None and RESULT_CODE in permitted:
-        item["resultaat"] = END_RESULT[ResultCode(case.result_code)]
+        item["resultaat"] = model.end_result[ResultCode(case.result_code)]
     if CASE_STATUS in permitted:
         item["matchingsdatum"] = local_date(case.opened_at).isoformat()
-    item["startdatum_matchtingperiode"] = period.start.isoformat()  # sic, the schema's name
+    item[model.start_of_matching] = period.start.isoformat()
     if CASE_STATUS in permitted and case.picked_up_on is not None:
-        item["datum_opgepakt"] = case.picked_up_on.isoformat()
-    item["einddatum_matchingperiode"] = period.end.isoformat()
+        item[model.picked_up_on] = case.picked_up_on.isoformat()
+    item[model.end_of_matching] = period.end.isoformat()
     # Only this delivery's signals, so that every reference resolves within it.
     item["vroegsignalen"] = [{"ID": str(signal.id)} for signal in signals]
     if CONTACT_ATTEMPTS in permitted:

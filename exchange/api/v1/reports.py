@@ -16,7 +16,7 @@ from exchange.http.bodies import JsonRoute
 from exchange.http.deps import CurrentBroker, DbSession
 from exchange.organisations.service import own_municipality
 from exchange.organisations.terms import OrganisationKind
-from exchange.reports.ddas import build_ddas
+from exchange.reports.ddas import DdasVersion, build_ddas
 from exchange.reports.overview import OverviewReport, build_overview
 from exchange.reports.period import period
 
@@ -26,8 +26,8 @@ From = Annotated[Day, Query(alias="from", description="First day (Europe/Amsterd
 To = Annotated[Day, Query(alias="to", description="Last day, included; at most 366 days.")]
 
 
-# The frame of the VNG uitwisselmodel v0.9 (its json_schema_Uitwisselmodel.json); the
-# deliveries inside follow that schema, which tests/test_ddas.py validates against.
+# The frame the VNG uitwisselmodel v0.9 and v1.2 share (json_schema_Uitwisselmodel.json);
+# the deliveries inside follow the version's schema, which tests/test_ddas.py checks.
 DDAS_DELIVERY_SCHEMA = {
     "type": "object",
     "title": "DdasUitwisselmodel",
@@ -49,7 +49,7 @@ DDAS_DELIVERY_SCHEMA = {
 
 @router.get(
     "/ddas",
-    summary="The DDAS uitwisselmodel v0.9 delivery to CBS for one municipality and period",
+    summary="The DDAS uitwisselmodel delivery (v1.2 or v0.9) to CBS for a municipality and period",
     response_model=None,
     responses={
         200: {
@@ -66,6 +66,10 @@ def ddas_delivery(
     principal: CurrentPrincipal,
     broker: CurrentBroker,
     session: DbSession,
+    version: Annotated[
+        DdasVersion | None,
+        Query(description="The uitwisselmodel version; default: the municipality's setting."),
+    ] = None,
 ) -> dict[str, Any]:
     own = own_municipality(session, principal.organisation_id)
     # Another municipality's delivery does not exist for this caller.
@@ -83,6 +87,7 @@ def ddas_delivery(
         broker.settings.ddas_supplier_code,
         audit=broker.audit,
         actor_client=principal.client_id,
+        version=version or DdasVersion(broker.settings.ddas_version_for(own.gemeentecode)),
     )
 
 
