@@ -137,7 +137,20 @@ class Settings(BaseSettings):
         description="OpenID Connect issuer for people logging in to /ui (off when unset).",
     )
     oidc_client_id: str | None = Field(default=None, description="This broker's OIDC client id.")
-    oidc_client_secret: str | None = Field(default=None, description="Its client secret.")
+    oidc_client_secret: str | None = Field(
+        default=None, description="Its client secret (client_secret_basic)."
+    )
+    oidc_client_key_file: Path | None = Field(
+        default=None,
+        description="A private key (PEM, or a JWK as JSON) the broker signs its token requests "
+        "with (private_key_jwt, as OIDC NLGov asks); its public half is served at "
+        "/ui/login/oidc/jwks for the provider. Takes the place of the secret.",
+    )
+    oidc_minimum_acr: str | None = Field(
+        default=None,
+        description="The lowest level of assurance a login may have (the ID token's acr), e.g. "
+        "http://eidas.europa.eu/LoA/substantial; higher levels of the same scheme count too.",
+    )
     oidc_username_claim: str = Field(
         default="email",
         description="The ID-token claim that names the person's account the first time.",
@@ -161,7 +174,8 @@ class Settings(BaseSettings):
 
     @property
     def oidc_enabled(self) -> bool:
-        return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
+        credentials = self.oidc_client_secret or self.oidc_client_key_file
+        return bool(self.oidc_issuer and self.oidc_client_id and credentials)
 
     @cached_property
     def resolved_database_url(self) -> str:

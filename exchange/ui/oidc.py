@@ -1,15 +1,21 @@
-"""Logging in with the organisation's identity provider: OpenID Connect, code flow + PKCE.
+"""Logging in with the organisation's identity provider: OpenID Connect, code flow + PKCE,
+as the OpenID Connect NLGov profile (v1.0.1) asks of a relying party.
 
-The broker is an OIDC relying party (authlib's PKCE helper, joserfc for the ID token, httpx
-for the two back-channel requests). ``state``, ``nonce`` and the PKCE verifier travel in a
+The broker is an OIDC relying party (authlib's PKCE helper, joserfc for the JWTs, httpx for
+the back-channel requests). ``state``, ``nonce`` and the PKCE verifier (S256) travel in a
 short-lived cookie sealed with a key derived from the broker's own keys, so no server-side
-state is needed between the redirect and the callback. The ID token's signature (the
-provider's JWKS), issuer, audience, expiry and nonce are all checked before anyone is
-logged in.
+state is needed between the redirect and the callback. At the token endpoint the broker
+authenticates with ``private_key_jwt`` when it has a key (``oidc_client_key_file``; NLGov's
+preference, its public half at ``/ui/login/oidc/jwks``) and with its secret otherwise. The
+ID token's signature (an asymmetric algorithm, the provider's JWKS), issuer, audience (and
+``azp`` when there are several), expiry, nonce and level of assurance (``acr``, against
+``oidc_minimum_acr``) are all checked before anyone is logged in.
 
 Who may log in is still the broker's decision: the person must have an account (``exchange
 user add --oidc``). The first login binds the account to the provider's subject; later
-logins match on that subject only.
+logins match on (issuer, subject) only. The subject is opaque: a pairwise one (OIDC Core
+§8.1, a different value for every relying party, which NLGov prefers) works as well as a
+public one, since the broker never compares it with anything but its own record.
 """
 
 from __future__ import annotations
@@ -17,8 +23,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 import time
+from functools import cache
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -30,7 +39,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import ECKey, KeySet, RSAKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -46,6 +55,42 @@ log = structlog.get_logger("exchange.ui.oidc")
 FLOW_COOKIE = "sx_oidc"
 FLOW_LIFETIME = 600  # seconds from the redirect to the callback
 TIMEOUT = 5.0
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_LIFETIME = 60  # seconds: the assertion is used once, right away
+ID_TOKEN_ALGORITHMS = ["RS256", "PS256", "ES256"]  # asymmetric only: never "none" or HS256
+# Levels of assurance by scheme, lowest first. A minimum counts the levels above it in its
+# own scheme; levels of different schemes are not compared.
+ASSURANCE_SCHEMES: tuple[tuple[str, ...], ...] = (
+    (  # eIDAS (Regulation 910/2014, art. 8)
+        "http://eidas.europa.eu/LoA/low",
+        "http://eidas.europa.eu/LoA/substantial",
+        "http://eidas.europa.eu/LoA/high",
+    ),
+    (  # eHerkenning (Afsprakenstelsel Elektronische Toegangsdiensten)
+        "urn:etoegang:core:assurance-class:loa1",
+        "urn:etoegang:core:assurance-class:loa2",
+        "urn:etoegang:core:assurance-class:loa2plus",
+        "urn:etoegang:core:assurance-class:loa3",
+        "urn:etoegang:core:assurance-class:loa4",
+    ),
+    (  # DigiD: Basis, Midden, Substantieel, Hoog
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract",
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:Smartcard",
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:SmartcardPKI",
+    ),
+)
+
+
+def acceptable_acr(minimum: str | None) -> tuple[str, ...]:
+    """The acr values a login may have under ``minimum``: it and the stronger levels of its
+    scheme, or only itself when it belongs to no scheme the broker knows; () for any."""
+    if minimum is None:
+        return ()
+    for scheme in ASSURANCE_SCHEMES:
+        if minimum in scheme:
+            return scheme[scheme.index(minimum) :]
+    return (minimum,)
 
 
 @router.get("")
@@ -62,18 +107,21 @@ def start(request: Request, broker: CurrentBroker, next: str | None = None) -> R
         "next": safe_next(next),
         "exp": int(time.time()) + FLOW_LIFETIME,
     }
-    query = urlencode(
-        {
-            "response_type": "code",
-            "client_id": settings.oidc_client_id,
-            "redirect_uri": _redirect_uri(broker),
-            "scope": "openid profile email",
-            "state": flow["state"],
-            "nonce": flow["nonce"],
-            "code_challenge": create_s256_code_challenge(flow["verifier"]),
-            "code_challenge_method": "S256",
-        }
-    )
+    parameters = {
+        "response_type": "code",
+        "client_id": settings.oidc_client_id,
+        "redirect_uri": _redirect_uri(broker),
+        "scope": "openid profile email",
+        "state": flow["state"],
+        "nonce": flow["nonce"],
+        "code_challenge": create_s256_code_challenge(flow["verifier"]),
+        "code_challenge_method": "S256",
+    }
+    acceptable = acceptable_acr(settings.oidc_minimum_acr)
+    if acceptable:
+        # Asked for (OIDC Core §3.1.2.1), and checked in the ID token all the same.
+        parameters["acr_values"] = " ".join(acceptable)
+    query = urlencode(parameters)
     response = RedirectResponse(f"{metadata['authorization_endpoint']}?{query}", status_code=302)
     response.set_cookie(
         FLOW_COOKIE,
@@ -110,6 +158,15 @@ def callback(
         raise PageError(
             403, "forbidden", "the identity provider's answer did not check out"
         ) from None
+    acceptable = acceptable_acr(broker.settings.oidc_minimum_acr)
+    if acceptable and claims.get("acr") not in acceptable:
+        log.info("ui.oidc_refused", reason="acr")
+        raise PageError(
+            403,
+            "forbidden",
+            "this login was not strong enough for these pages: log in again with a "
+            "stronger method (for example an app or a token instead of a password)",
+        )
     user = _account(session, broker, claims)
     if user is None:
         raise PageError(
@@ -147,14 +204,21 @@ def _id_token_claims(
     broker: Broker, metadata: dict[str, Any], id_token: str, nonce: str
 ) -> dict[str, Any]:
     keys = KeySet.import_key_set(_get_json(metadata["jwks_uri"]))  # type: ignore[arg-type]
-    token = jwt.decode(id_token, keys)
+    token = jwt.decode(id_token, keys, algorithms=ID_TOKEN_ALGORITHMS)
+    client_id = str(broker.settings.oidc_client_id)
     jwt.JWTClaimsRegistry(
+        leeway=30,
         iss={"essential": True, "value": metadata["issuer"]},
-        aud={"essential": True, "value": str(broker.settings.oidc_client_id)},
+        aud={"essential": True, "value": client_id},
         exp={"essential": True},
+        iat={"essential": True},
         sub={"essential": True},
         nonce={"essential": True, "value": nonce},
     ).validate(token.claims)
+    audiences = token.claims["aud"]
+    if isinstance(audiences, list) and len(audiences) > 1 and token.claims.get("azp") != client_id:
+        # OIDC Core §3.1.3.7 items 4 and 5: a token for several parties names us as azp.
+        raise ValueError("an ID token for several audiences without this broker as azp")
     return dict(token.claims)
 
 
@@ -189,23 +253,80 @@ def _redirect_uri(broker: Broker) -> str:
 
 
 def _exchange_code(broker: Broker, endpoint: str, code: str, verifier: str) -> dict[str, Any]:
-    """The token request (RFC 6749 4.1.3 with the PKCE verifier), client_secret_basic."""
+    """The token request (RFC 6749 §4.1.3 with the PKCE verifier), authenticated with the
+    broker's key (private_key_jwt, RFC 7523 §2.2) where it has one, else its secret."""
     settings = broker.settings
-    response = httpx.post(
-        endpoint,
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": _redirect_uri(broker),
-            "code_verifier": verifier,
-        },
-        auth=(str(settings.oidc_client_id), str(settings.oidc_client_secret)),
-        timeout=TIMEOUT,
-        follow_redirects=False,
-    )
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": _redirect_uri(broker),
+        "code_verifier": verifier,
+    }
+    auth: tuple[str, str] | None = None
+    if settings.oidc_client_key_file is not None:
+        form["client_id"] = str(settings.oidc_client_id)
+        form["client_assertion_type"] = ASSERTION_TYPE
+        form["client_assertion"] = client_assertion(
+            client_key(settings.oidc_client_key_file), str(settings.oidc_client_id), endpoint
+        )
+    else:
+        auth = (str(settings.oidc_client_id), str(settings.oidc_client_secret))
+    response = httpx.post(endpoint, data=form, auth=auth, timeout=TIMEOUT, follow_redirects=False)
     response.raise_for_status()
     token: dict[str, Any] = response.json()
     return token
+
+
+def client_assertion(key: RSAKey | ECKey, client_id: str, token_endpoint: str) -> str:
+    """A JWT that proves the broker holds ``key``: iss and sub the client id, aud the
+    provider's token endpoint, used once (jti) and only for a minute."""
+    now = int(time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": token_endpoint,
+        "iat": now,
+        "exp": now + ASSERTION_LIFETIME,
+        "jti": secrets.token_urlsafe(24),
+    }
+    alg = "ES256" if isinstance(key, ECKey) else "PS256"
+    return jwt.encode({"alg": alg, "kid": key.kid}, claims, key, algorithms=[alg])
+
+
+@cache
+def client_key(path: Path) -> RSAKey | ECKey:
+    """The broker's private key for the provider: a PEM file or a JWK as JSON."""
+    data = path.read_bytes()
+    if data.lstrip().startswith(b"{"):
+        document = json.loads(data)
+        key: RSAKey | ECKey = (ECKey if document.get("kty") == "EC" else RSAKey).import_key(
+            document
+        )
+    else:
+        try:
+            key = ECKey.import_key(data)
+        except JoseError:
+            key = RSAKey.import_key(data)
+    if key.kid is None:
+        # A stable key id, the RFC 7638 thumbprint, so the provider can pick the key.
+        key = type(key).import_key(key.as_dict(private=True), {"kid": key.thumbprint()})
+    return key
+
+
+@router.get("/jwks")
+@page(PUBLIC)
+def jwks(request: Request, broker: CurrentBroker) -> Response:
+    """The public half of the broker's key, for the provider to check the broker's token
+    requests with (the client's ``jwks_uri``)."""
+    path = broker.settings.oidc_client_key_file
+    if path is None:
+        raise PageError(404, "not_found")
+    public = {**client_key(path).as_dict(private=False), "use": "sig"}
+    return Response(
+        json.dumps({"keys": [public]}),
+        media_type="application/jwk-set+json",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
 
 
 def _flow_key(broker: Broker) -> bytes:
