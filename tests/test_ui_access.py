@@ -49,6 +49,7 @@ ACCESS: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/ui/login"): ANYONE,
     ("GET", "/ui/login/oidc"): ANYONE,
     ("GET", "/ui/login/oidc/callback"): ANYONE,
+    ("GET", "/ui/login/oidc/jwks"): ANYONE,  # the public half of the broker's key
     ("POST", "/ui/logout"): EVERY_KIND,
     ("GET", "/ui/"): CASEWORK | OVERSIGHT,
     ("GET", "/ui/register"): EVERY_KIND,
