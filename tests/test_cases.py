@@ -23,7 +23,7 @@ from exchange.clock import now, today
 from exchange.organisations.service import add_organisation
 from policies.calendar import add_working_days
 from tests.factories import errors_of, problem_of, signal_body
-from tests.test_ddas import assert_conforms
+from tests.test_ddas import DdasVersion, assert_conforms
 
 Headers = Callable[[str], dict[str, str]]
 
@@ -238,7 +238,7 @@ def test_two_providers_one_household_through_assignment_outreach_and_result(
         headers=municipality,
     )
     assert delivery.status_code == 200, delivery.text
-    assert_conforms(delivery.json())
+    assert_conforms(delivery.json(), DdasVersion.V1_2)  # the default version
     [levering] = delivery.json()["leveringen"]
     [zaak] = levering["vroegsignaalzaken"]
     assert zaak["resultaat"] == "Vervolghulp en/of verwijzing financieel"

@@ -43,6 +43,7 @@ from exchange.auth.keys import ASSERTION_ALGORITHMS, presented_thumbprint
 from exchange.auth.models import ApiClient, SeenAssertion, hash_secret
 from exchange.auth.scopes import ALL_SCOPES
 from exchange.auth.terms import PRIVATE_KEY_JWT, SECRET_METHODS
+from exchange.db import unit_of_work
 from exchange.errors import Unauthenticated
 from exchange.organisations.terms import OrganisationKind
 from exchange.vault.keyring import Keyring
@@ -295,23 +296,24 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
     def _remember(self, client_id: str, jti: str, expires: float) -> None:
         """Record an assertion's jti; ``invalid_client`` if it was recorded before."""
         now = dt.datetime.now(dt.UTC)
-        with self.sessions() as session:
-            # Expired entries go first: an assertion that expired cannot be replayed anyway.
-            session.execute(delete(SeenAssertion).where(SeenAssertion.expires_at < now - _LEEWAY))
-            session.add(
-                SeenAssertion(
-                    client_id=client_id,
-                    jti=jti,
-                    expires_at=dt.datetime.fromtimestamp(expires, dt.UTC),
+        try:
+            for session in unit_of_work(self.sessions):
+                # Expired entries go first: an expired assertion cannot be replayed anyway.
+                session.execute(
+                    delete(SeenAssertion).where(SeenAssertion.expires_at < now - _LEEWAY)
                 )
-            )
-            try:
-                session.commit()
-            except IntegrityError:
-                raise InvalidClientError(
-                    status_code=401,
-                    description="the client assertion was used before: sign a new one (jti)",
-                ) from None
+                session.add(
+                    SeenAssertion(
+                        client_id=client_id,
+                        jti=jti,
+                        expires_at=dt.datetime.fromtimestamp(expires, dt.UTC),
+                    )
+                )
+        except IntegrityError:
+            raise InvalidClientError(
+                status_code=401,
+                description="the client assertion was used before: sign a new one (jti)",
+            ) from None
 
     def _check_certificate(self, client: ApiClient, request: OAuth2Request) -> None:
         """A client registered with a certificate gets a token only over mutual TLS with it."""
