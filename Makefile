@@ -70,6 +70,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.access_report
 	$(BIN)/python -m bench.queue
 	$(BIN)/python -m bench.queue --database-url $(BENCH_POSTGRES)
+	$(BIN)/python -m bench.backends --database-url $(BENCH_POSTGRES)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -134,20 +134,25 @@ class Credentials:
     client_secret: str
 
 
-def broker(data_dir: Path, log_level: str) -> tuple[Server, Credentials]:
-    """A broker with a fresh data dir, set up by ``exchange init`` and ``exchange demo``."""
+def broker(
+    data_dir: Path, log_level: str, database_url: str | None = None, name: str | None = None
+) -> tuple[Server, Credentials]:
+    """A broker with a fresh data dir, set up by ``exchange init`` and ``exchange demo``;
+    on ``database_url`` (an empty database) where given, else SQLite in the data dir."""
     env = {
         "EXCHANGE_DATA_DIR": str(data_dir),
         "EXCHANGE_LOG_LEVEL": log_level,
         "EXCHANGE_LOG_FORMAT": "json",
     }
+    if database_url is not None:
+        env["EXCHANGE_DATABASE_URL"] = database_url
     data_dir.mkdir(parents=True, exist_ok=True)
     _run_exchange(["init"], env)
     # No demo signals: the bench counts the rows its own requests stored.
     demo = _run_exchange(["demo", "--json", "--no-signals"], env)
     corporation = next(o for o in demo["organisations"] if o["kind"] == "housing_corporation")
     server = Server(
-        name=f"broker (log level {log_level})",
+        name=name or f"broker (log level {log_level})",
         command=[*exchange_command(), "serve"],
         env=env,
         log_path=data_dir / "server.log",

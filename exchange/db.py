@@ -5,7 +5,7 @@ opened the session commits on success and rolls back on error (:func:`unit_of_wo
 :func:`run_in_transaction` for work that is run again after a lost race).
 
 Hot paths (intake, the audit append) build their statements once, at import, with
-``bindparam`` for every value (``expanding=True`` for IN lists), and run them with
+``bindparam`` for every value (:func:`one_of` for lists), and run them with
 ``session.connection().execute``: SQLAlchemy then finds the compiled form in its cache by a
 key memoised on the statement object. Building ``select(Model.column).where(...)`` anew on
 every call and running it through ``session.execute`` cost about four times as much per
@@ -30,11 +30,16 @@ from typing import Any, TypeVar, cast
 import structlog
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Date, DateTime, Engine, Table, create_engine, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Date, DateTime, Engine, Table, any_, bindparam, create_engine, event
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool, QueuePool
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import NullType, TypeDecorator
 
 MIGRATIONS_DIR = Path(__file__).parent / "storage" / "migrations"
@@ -121,6 +126,14 @@ def make_engine(url: str, *, pool: bool = True, background_checkpoints: bool = F
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if not pool:
         kwargs = {"poolclass": NullPool}
+    # No server-side prepared statements: psycopg prepares a statement it has run five
+    # times, and PostgreSQL may then settle on one generic plan for it. For ``column =
+    # ANY(:list)`` (:func:`one_of`) that plan was made for single intake's lists of one, on
+    # tables as small as they were then, and a batch's lists of 2,000 then ran through it as
+    # the tables grew: a first batch of 10,000 after a few hundred single signals took over
+    # five minutes instead of seven seconds (BENCHMARKS.md). Unprepared, every statement is
+    # planned for the values it runs with, as before; psycopg still converts its text once.
+    kwargs["connect_args"] = {"prepare_threshold": None}
     return create_engine(url, **kwargs)
 
 
@@ -312,6 +325,48 @@ def run_in_transaction(
     raise AssertionError("unreachable")
 
 
+class OneOf(ColumnElement[bool]):
+    """``column`` is one of the list passed as parameter ``name`` when the statement runs.
+
+    SQLite gets ``column IN (?, ?, ...)``, an expanding IN. PostgreSQL gets ``column =
+    ANY(%(name)s)`` with the list as one array parameter: the statement's text is then the
+    same for every list, so psycopg converts it once and the server can keep it prepared,
+    where an IN list of 2,000 placeholders was parsed anew, in the driver and on the
+    server, for every chunk of every batch (BENCHMARKS.md, issue 18).
+    """
+
+    inherit_cache = True
+    # No Boolean type: on SQLite (no native booleans) WHERE would compare a Boolean
+    # expression with 1, "pseudonym IN (...) = 1", which no index serves.
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's cache-key protocol
+        ("column", InternalTraversal.dp_clauseelement),
+        ("name", InternalTraversal.dp_string),
+    ]
+
+    def __init__(self, column: Any, name: str) -> None:
+        self.column = (
+            column.__clause_element__() if hasattr(column, "__clause_element__") else column
+        )
+        self.name = name
+
+
+def one_of(column: Any, name: str) -> OneOf:
+    """``column IN`` the list given as parameter ``name`` at execution (:class:`OneOf`)."""
+    return OneOf(column, name)
+
+
+@compiles(OneOf)
+def _one_of_in(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    expression = element.column.in_(bindparam(element.name, expanding=True))
+    return str(compiler.process(expression, **kw))
+
+
+@compiles(OneOf, "postgresql")
+def _one_of_any(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    values = bindparam(element.name, type_=ARRAY(element.column.type))
+    return str(compiler.process(element.column == any_(values), **kw))
+
+
 def insert_rows(
     session: Session, model: type[DeclarativeBase], rows: Sequence[dict[str, Any]]
 ) -> None:
@@ -347,7 +402,32 @@ def _insert_tuples(
         _converted(convert, memoise, [row[name] for row in rows])
         for name, convert, memoise in zip(columns, plan.converters, plan.memoise, strict=True)
     ]
-    connection.exec_driver_sql(plan.statement, list(zip(*converted, strict=True)))
+    tuples = list(zip(*converted, strict=True))
+    if plan.copy is not None:
+        _copy(connection, plan.copy, tuples)
+    else:
+        connection.exec_driver_sql(plan.statement, tuples)
+
+
+def _copy(connection: Connection, statement: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Rows in by PostgreSQL's COPY: one command for the lot, each row sent as data rather
+    than as a statement the server parses and executes (the pipelined INSERTs of a batch of
+    10,000 signals spent most of their time there; BENCHMARKS.md, issue 18).
+
+    It bypasses SQLAlchemy's execution (no cursor events fire for it), so a failure is
+    wrapped here as SQLAlchemy wraps a driver's error: retries on a unique violation or a
+    deadlock (``is_retryable``) still apply.
+    """
+    raw = cast(Any, connection.connection.driver_connection)
+    context = connection.dialect
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except context.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(
+            statement, None, error, context.loaded_dbapi.Error, dialect=context
+        ) from error
 
 
 def _converted(convert: Callable[[Any], Any] | None, memoise: bool, values: list[Any]) -> list[Any]:
@@ -376,6 +456,8 @@ class _InsertPlan:
     # equal instants in different zones are stored as different wall-clock texts
     # (UtcDateTime normalises to UTC first).
     memoise: tuple[bool, ...]
+    # PostgreSQL: the same rows as a COPY command, for an insert with no conflict clause.
+    copy: str | None = None
 
 
 @functools.cache
@@ -406,7 +488,10 @@ def _insert_plan(
     )
     defaulted = tuple(c.name for c in table.c if c.default is not None and c.name not in columns)
     memoise = tuple(isinstance(c.type, UtcDateTime | Date) for c in chosen)
-    return _InsertPlan(statement, converters, defaulted, memoise)
+    copy = None
+    if dialect.name == "postgresql" and not conflict_columns:
+        copy = f"COPY {quote(table.name)} ({', '.join(quote(name) for name in columns)}) FROM STDIN"
+    return _InsertPlan(statement, converters, defaulted, memoise, copy)
 
 
 class TupleInsert:
@@ -434,7 +519,11 @@ class TupleInsert:
 
     def execute(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert the rows: tuples in the order of ``columns``, every value converted."""
-        if rows:
+        if not rows:
+            return
+        if self._plan.copy is not None:
+            _copy(self._connection, self._plan.copy, rows)
+        else:
             self._connection.exec_driver_sql(self.statement, list(rows))
 
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Column, Date, Engine, LargeBinary, MetaData, String, Table
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from exchange.db import UtcDateTime, insert_rows, make_engine
+from exchange.db import UtcDateTime, insert_rows, is_retryable, make_engine
 from tests.conftest import Database
 
 
@@ -117,3 +118,14 @@ def test_rows_that_leave_out_a_column_with_a_default_are_refused(engine: Engine)
     rows = [{k: v for k, v in row.items() if k != "flag"} for row in _rows()]
     with Session(engine) as session, session.begin(), pytest.raises(ValueError, match="flag"):
         insert_rows(session, ProbeRow, rows)
+
+
+def test_a_row_that_collides_is_the_integrity_error_a_retry_looks_for(engine: Engine) -> None:
+    # PostgreSQL takes the rows by COPY, past SQLAlchemy's execution: its error must still
+    # reach the caller as SQLAlchemy's IntegrityError, which run_in_transaction reruns.
+    with Session(engine) as session, session.begin():
+        insert_rows(session, ProbeRow, _rows()[:3])
+    with Session(engine) as session, session.begin(), pytest.raises(IntegrityError) as raised:
+        insert_rows(session, ProbeRow, _rows()[2:5])
+    assert is_retryable(raised.value)
+    assert len(_stored(engine, "insert_rows_probe")) == 3  # nothing of the failed insert

@@ -24,7 +24,7 @@ from exchange.cases.models import Case
 from exchange.cases.numbers import give_numbers
 from exchange.cases.states import schedule
 from exchange.cases.terms import CaseStatus
-from exchange.db import CHUNK, insert_rows, new_id
+from exchange.db import CHUNK, insert_rows, new_id, one_of
 from exchange.signals.models import Signal
 from policies.casework import CaseworkPolicy, FeedbackCode
 from policies.engine import Register
@@ -56,12 +56,12 @@ _HOUSEHOLD_CASES = (
         Case.first_attempt_on,
         Case.first_reached_on,
     )
-    .where(Case.household_id.in_(bindparam("household_ids", expanding=True)))
+    .where(one_of(Case.household_id, "household_ids"))
     .order_by(Case.last_signal_at)
 )
 _CASE_SENDERS = (
     select(Signal.case_id, Signal.provider_id, Signal.kind)
-    .where(Signal.case_id.in_(bindparam("case_ids", expanding=True)))
+    .where(one_of(Signal.case_id, "case_ids"))
     .distinct()
 )
 _CASE_UPDATE = update(Case).where(Case.id == bindparam("case_id"))

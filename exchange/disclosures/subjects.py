@@ -15,12 +15,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session, aliased
 
 from exchange.consents.models import Consent, ConsentEvent, Objection, Restriction
 from exchange.consents.terms import ConsentStatus
-from exchange.db import CHUNK
+from exchange.db import CHUNK, one_of
 from exchange.identity.models import Subject
 from policies import engine
 
@@ -32,19 +32,19 @@ _OBJECTIONS_OF = (
     select(Subject.pseudonym, Objection.purposes, Objection.made_on)
     .join(_Linked, _Linked.person_id == Subject.person_id)
     .join(Objection, Objection.subject_id == _Linked.id)
-    .where(Subject.pseudonym.in_(bindparam("pseudonyms", expanding=True)))
+    .where(one_of(Subject.pseudonym, "pseudonyms"))
 )
 _RESTRICTED_AMONG = (
     select(Subject.pseudonym)
     .join(_Linked, _Linked.person_id == Subject.person_id)
     .join(Restriction, Restriction.subject_id == _Linked.id)
     .where(
-        Subject.pseudonym.in_(bindparam("pseudonyms", expanding=True)),
+        one_of(Subject.pseudonym, "pseudonyms"),
         Restriction.lifted_at.is_(None),
     )
 )
 _AMBIGUOUS_AMONG = select(Subject.pseudonym, Subject.ambiguous_with).where(
-    Subject.pseudonym.in_(bindparam("pseudonyms", expanding=True)), Subject.ambiguous.is_(True)
+    one_of(Subject.pseudonym, "pseudonyms"), Subject.ambiguous.is_(True)
 )
 _CONSENTS_OF = (
     select(
@@ -58,13 +58,13 @@ _CONSENTS_OF = (
     )
     .join(_Linked, _Linked.person_id == Subject.person_id)
     .join(Consent, Consent.subject_id == _Linked.id)
-    .where(Subject.pseudonym.in_(bindparam("pseudonyms", expanding=True)))
+    .where(one_of(Subject.pseudonym, "pseudonyms"))
     .order_by(Consent.created_at, Consent.id)
 )
 _WITHDRAWN_ON = (
     select(ConsentEvent.consent_id, func.max(ConsentEvent.effective_on))
     .where(
-        ConsentEvent.consent_id.in_(bindparam("consents", expanding=True)),
+        one_of(ConsentEvent.consent_id, "consents"),
         ConsentEvent.event == ConsentStatus.WITHDRAWN.value,
     )
     .group_by(ConsentEvent.consent_id)

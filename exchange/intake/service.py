@@ -27,7 +27,7 @@ from exchange.auth.tokens import Principal
 from exchange.cases.feedback import FEEDBACK_PURPOSE, provider_feedback
 from exchange.cases.linking import Arrival, link_cases
 from exchange.cases.models import Case
-from exchange.db import CHUNK, insert_ignoring_conflicts, insert_rows, new_id
+from exchange.db import CHUNK, insert_ignoring_conflicts, insert_rows, new_id, one_of
 from exchange.disclosures import Ask, Disclosure, Party, Person, Shown
 from exchange.disclosures.service import Disclosures
 from exchange.errors import (
@@ -114,11 +114,11 @@ _STORED_SIGNALS = select(
     Signal.content_digest,
 ).where(
     Signal.provider_id == bindparam("provider_id"),
-    Signal.external_ref.in_(bindparam("refs", expanding=True)),
+    one_of(Signal.external_ref, "refs"),
 )
 _HOUSEHOLD_KEYS = (
     select(Household.id, Household.pseudonym, Household.kek_id, Household.wrapped_data_key)
-    .where(Household.pseudonym.in_(bindparam("pseudonyms", expanding=True)))
+    .where(one_of(Household.pseudonym, "pseudonyms"))
     .order_by(Household.pseudonym)
     .with_for_update()  # PostgreSQL: one replica links a household at a time
 )
