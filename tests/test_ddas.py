@@ -443,6 +443,36 @@ def _strings(value: Any) -> list[str]:
     return [str(value)]
 
 
+def _narrowed(directory: Path, dropped: set[str]) -> Any:
+    """The register in ``directory`` with ``dropped`` taken off the DDAS rule's fields."""
+
+    def narrow(rules: list[dict[str, Any]]) -> None:
+        rule = next(r for r in rules if r["id"] == RULE)
+        rule["fields"] = [f for f in rule["fields"] if f not in dropped]
+
+    edit_rules(directory, narrow)
+    return load_register(directory)
+
+
+def _delivery(
+    session: Any, broker: Broker, register: Any, world: dict[str, Any], version: DdasVersion
+) -> dict[str, Any]:
+    """Yesterday and today's delivery of the demo municipality, under ``register``."""
+    municipality = session.get(Organisation, uuid.UUID(world["municipality"].id))
+    return build_ddas(
+        session,
+        broker.keyring,
+        register,
+        municipality,
+        today() - dt.timedelta(days=1),
+        today(),
+        dt.datetime.now(dt.UTC),
+        "TEST-SUPPLIER",
+        audit=broker.audit,
+        version=version,
+    )
+
+
 def test_a_narrowed_rule_drops_those_fields_from_the_export(
     version: DdasVersion,
     client: TestClient,
@@ -457,26 +487,9 @@ def test_a_narrowed_rule_drops_those_fields_from_the_export(
     dropped = {"person.bsn", "person.birth_date", "amount_cents", "case.contact_attempts"}
     directory = copy_of_shipped_register(tmp_path)
 
-    def narrow(rules: list[dict[str, Any]]) -> None:
-        rule = next(r for r in rules if r["id"] == RULE)
-        rule["fields"] = [f for f in rule["fields"] if f not in dropped]
-
-    edit_rules(directory, narrow)
-    register = load_register(directory)
+    register = _narrowed(directory, dropped)
     with db_session() as session:
-        municipality = session.get(Organisation, uuid.UUID(world["municipality"].id))
-        document = build_ddas(
-            session,
-            broker.keyring,
-            register,
-            municipality,
-            today() - dt.timedelta(days=1),
-            today(),
-            dt.datetime.now(dt.UTC),
-            "TEST-SUPPLIER",
-            audit=broker.audit,
-            version=version,
-        )
+        document = _delivery(session, broker, register, world, version)
     assert_conforms(document, version)
     [signal] = document["leveringen"][0]["vroegsignalen"]
     if version is DdasVersion.V0_9:
@@ -509,27 +522,10 @@ def test_v1_2_is_refused_when_the_rule_permits_no_field_that_identifies_the_clie
     directory = copy_of_shipped_register(tmp_path)
     anonymous = {"person.bsn", "address.postcode", "address.house_number"}
 
-    def narrow(rules: list[dict[str, Any]]) -> None:
-        rule = next(r for r in rules if r["id"] == RULE)
-        rule["fields"] = [f for f in rule["fields"] if f not in anonymous]
-
-    edit_rules(directory, narrow)
-    register = load_register(directory)
+    register = _narrowed(directory, anonymous)
     with db_session() as session:
-        municipality = session.get(Organisation, uuid.UUID(world["municipality"].id))
         with pytest.raises(Forbidden, match=r"v1\.2 identifies each client"):
-            build_ddas(
-                session,
-                broker.keyring,
-                register,
-                municipality,
-                today() - dt.timedelta(days=1),
-                today(),
-                dt.datetime.now(dt.UTC),
-                "TEST-SUPPLIER",
-                audit=broker.audit,
-                version=DdasVersion.V1_2,
-            )
+            _delivery(session, broker, register, world, DdasVersion.V1_2)
         session.rollback()
     with db_session() as session:
         # Refused before anything was disclosed: no entry about anybody.

@@ -26,6 +26,29 @@ _TEXT: dict[str, tuple[str, str]] = {
     "password": ("Wachtwoord", "Password"),
     "login_failed": ("Gebruikersnaam of wachtwoord klopt niet.", "Wrong username or password."),
     "login_oidc": ("Inloggen via uw organisatie", "Log in with your organisation"),
+    # Why a login through the organisation's identity provider did not go through.
+    "oidc_incomplete": (
+        "Het inloggen via uw organisatie is niet afgerond. Probeer het opnieuw.",
+        "The login with the identity provider did not complete. Please try again.",
+    ),
+    "oidc_unchecked": (
+        "Het antwoord van uw organisatie klopte niet. Probeer het opnieuw of vraag uw beheerder.",
+        "The identity provider's answer did not check out. Try again or ask your administrator.",
+    ),
+    "oidc_too_weak": (
+        "Deze manier van inloggen is niet sterk genoeg voor deze pagina's. Log opnieuw in met "
+        "een sterkere manier, bijvoorbeeld een app of een token in plaats van een wachtwoord.",
+        "This login was not strong enough for these pages: log in again with a stronger "
+        "method (for example an app or a token instead of a password).",
+    ),
+    "oidc_no_account": (
+        "Er is hier geen account voor u. Vraag uw beheerder er een te maken.",
+        "There is no account for you here; ask your administrator.",
+    ),
+    "oidc_unreachable": (
+        "Uw organisatie is nu niet bereikbaar om in te loggen. Probeer het later opnieuw.",
+        "The identity provider cannot be reached. Please try again later.",
+    ),
     # %d: whole minutes until the next try (at least 1)
     "login_throttled": (
         "Te veel mislukte pogingen om in te loggen. Probeer het over %d minuten opnieuw.",

@@ -45,9 +45,18 @@ from sqlalchemy.orm import Session
 
 from exchange.broker import Broker
 from exchange.http.deps import CurrentBroker, DbSession
+from exchange.ui import i18n
 from exchange.ui.models import User
 from exchange.ui.routes import finish_login
-from exchange.ui.web import PUBLIC, PageError, PageRoute, page, safe_next, secure_cookies
+from exchange.ui.web import (
+    PUBLIC,
+    PageError,
+    PageRoute,
+    language,
+    page,
+    safe_next,
+    secure_cookies,
+)
 
 # Public, as the login form is: the person has no session yet (web.PageRoute).
 router = APIRouter(prefix="/ui/login/oidc", include_in_schema=False, route_class=PageRoute)
@@ -99,7 +108,7 @@ def start(request: Request, broker: CurrentBroker, next: str | None = None) -> R
     settings = broker.settings
     if not settings.oidc_enabled:
         raise PageError(404, "not_found")
-    metadata = _metadata(broker)
+    metadata = _metadata(broker, request)
     flow = {
         "state": secrets.token_urlsafe(24),
         "nonce": secrets.token_urlsafe(24),
@@ -148,30 +157,21 @@ def callback(
     flow = _unseal(broker, request.cookies.get(FLOW_COOKIE))
     if flow is None or not hmac.compare_digest(flow["state"], state) or not code or error:
         log.info("ui.oidc_refused", reason="state" if flow else "no_flow", idp_error=error[:40])
-        raise PageError(403, "forbidden", "the login with the identity provider did not complete")
-    metadata = _metadata(broker)
+        raise PageError(403, "forbidden", _said(request, "oidc_incomplete"))
+    metadata = _metadata(broker, request)
     try:
         token = _exchange_code(broker, metadata["token_endpoint"], code, flow["verifier"])
         claims = _id_token_claims(broker, metadata, token.get("id_token", ""), flow["nonce"])
     except (httpx.HTTPError, JoseError, ValueError, KeyError) as problem:
         log.info("ui.oidc_refused", reason=type(problem).__name__)
-        raise PageError(
-            403, "forbidden", "the identity provider's answer did not check out"
-        ) from None
+        raise PageError(403, "forbidden", _said(request, "oidc_unchecked")) from None
     acceptable = acceptable_acr(broker.settings.oidc_minimum_acr)
     if acceptable and claims.get("acr") not in acceptable:
         log.info("ui.oidc_refused", reason="acr")
-        raise PageError(
-            403,
-            "forbidden",
-            "this login was not strong enough for these pages: log in again with a "
-            "stronger method (for example an app or a token instead of a password)",
-        )
+        raise PageError(403, "forbidden", _said(request, "oidc_too_weak"))
     user = _account(session, broker, claims)
     if user is None:
-        raise PageError(
-            403, "forbidden", "there is no account for you here; ask your administrator"
-        )
+        raise PageError(403, "forbidden", _said(request, "oidc_no_account"))
     response = finish_login(session, broker, user, flow["next"])
     response.delete_cookie(FLOW_COOKIE, path="/ui/login/oidc")
     return response
@@ -225,7 +225,7 @@ def _id_token_claims(
 _METADATA: dict[str, tuple[float, dict[str, Any]]] = {}
 
 
-def _metadata(broker: Broker) -> dict[str, Any]:
+def _metadata(broker: Broker, request: Request) -> dict[str, Any]:
     """The provider's discovery document, cached for an hour."""
     issuer = (broker.settings.oidc_issuer or "").rstrip("/")
     cached = _METADATA.get(issuer)
@@ -234,11 +234,18 @@ def _metadata(broker: Broker) -> dict[str, Any]:
     try:
         document = _get_json(f"{issuer}/.well-known/openid-configuration")
     except httpx.HTTPError:
-        raise PageError(503, "error", "the identity provider cannot be reached") from None
+        raise PageError(503, "error", _said(request, "oidc_unreachable")) from None
     if document.get("issuer", "").rstrip("/") != issuer:
-        raise PageError(503, "error", "the identity provider's metadata names another issuer")
+        # Misconfigured, not the person's doing; the log says which issuer it named.
+        log.warning("ui.oidc_metadata_issuer", named=str(document.get("issuer"))[:200])
+        raise PageError(503, "error", _said(request, "oidc_unreachable"))
     _METADATA[issuer] = (time.monotonic() + 3600, document)
     return document
+
+
+def _said(request: Request, key: str) -> str:
+    """The reason, in the page's language."""
+    return i18n.text(key, language(request))
 
 
 def _get_json(url: str) -> dict[str, Any]:
