@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck pytest bench clean browser pdf node
+.PHONY: run test lint typecheck pytest bench clean browser pdf node pgbouncer
 
 run: $(STAMP) pdf
 	$(BIN)/exchange init
@@ -39,7 +39,7 @@ node:
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) browser pdf
+pytest: $(STAMP) browser pdf pgbouncer node
 	$(BIN)/pytest
 
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
@@ -48,6 +48,14 @@ browser:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# PgBouncer in transaction pooling mode, as deploy/ runs it, in front of the test server
+# (tests/test_pgbouncer.py); Debian's, not started as a service.
+pgbouncer:
+	@{ command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]; } || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pgbouncer >/dev/null; }
 
 # The access letter's PDF (WeasyPrint) uses the system's pango and harfbuzz and the DejaVu
 # fonts; harfbuzz's font subsetter is a package of its own, which WeasyPrint warns it will

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
+from audit.verify import VerificationReport
 from exchange import clock
 from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.service import add_client, registered_clients
@@ -337,6 +338,31 @@ def audit_checkpoint() -> None:
     sys.stdout.write(note)
 
 
+@audit_app.command("verify")
+def audit_verify(
+    checkpoint: Annotated[
+        list[Path],
+        typer.Argument(help="Checkpoints kept outside the broker (an auditor's, a backup's)."),
+    ],
+) -> None:
+    """Verify the database's audit log from its leaves against checkpoints kept earlier.
+
+    After a point-in-time recovery or a failover, before serving again: the log must extend
+    every checkpoint a verifier already holds. Exit 1 if it does not: the database was
+    taken back to before that checkpoint, and entries (and what they record) are gone.
+    """
+    from exchange.ops import backup as backups
+
+    missing = [str(path) for path in checkpoint if not path.is_file()]
+    if missing:
+        typer.echo(f"no checkpoint at {', '.join(missing)}", err=True)
+        raise typer.Exit(code=2)
+    reports = backups.verify_restored(
+        Settings().resolved_database_url, _audit_trail(), [p.read_text() for p in checkpoint]
+    )
+    _emit_verified(checkpoint, reports, {})
+
+
 @audit_app.command("verifier-key")
 def audit_verifier_key() -> None:
     """Print the verifier key an auditor needs: <name>+<key id>+<public key>."""
@@ -626,6 +652,13 @@ def restore(
     except backups.BackupError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(code=1) from None
+    _emit_verified(kept_paths, reports, {"restored": str(dump)})
+
+
+def _emit_verified(
+    kept_paths: list[Path], reports: list[VerificationReport], document: dict[str, Any]
+) -> None:
+    """Print each kept checkpoint's verification; exit 1 if the log fails any."""
     results = [
         {
             "checkpoint": str(path),
@@ -635,7 +668,7 @@ def restore(
         }
         for path, report in zip(kept_paths, reports, strict=True)
     ]
-    _emit({"restored": str(dump), "verified": results})
+    _emit({**document, "verified": results})
     if not all(report.ok for report in reports):
         raise typer.Exit(code=1)
 

@@ -318,11 +318,22 @@ def run_in_transaction(
                 result = work(session, attempt == attempts)
         except DBAPIError as error:
             if attempt == attempts or not is_retryable(error):
+                spend_retries(error)
                 raise
             log.info("transaction.retried", attempt=attempt, error_type=type(error).__name__)
             continue
         return result
     raise AssertionError("unreachable")
+
+
+_RETRIES_SPENT = "_exchange_retries_spent"
+
+
+def spend_retries(error: BaseException) -> None:
+    """Mark an error whose transaction has run as often as it may (or may not run again):
+    whoever sees it next, a request run again whole (``exchange.api.middleware.LostRaces``),
+    must not run it all again, which would multiply the attempts."""
+    setattr(error, _RETRIES_SPENT, True)
 
 
 class OneOf(ColumnElement[bool]):
@@ -549,6 +560,8 @@ def is_retryable(error: DBAPIError) -> bool:
     a serialization failure means the database chose us to give way. Rerun, the transaction
     sees the other's work and answers as for a resend.
     """
+    if getattr(error, _RETRIES_SPENT, False):
+        return False
     if isinstance(error, IntegrityError):
         return True
     code = getattr(error.orig, "sqlstate", None)

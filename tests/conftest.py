@@ -28,6 +28,7 @@ from exchange.db import make_engine, migrate, unit_of_work
 from exchange.demo import DemoOrganisation, seed_demo
 from exchange.storage.models import metadata
 from exchange.vault.keyring import FileKeySource, ensure_keys
+from tests.lock_order import LockOrderWatch, watching
 from tests.openapi_conformance import Conformance
 
 ISSUER = "https://broker.test"
@@ -55,6 +56,26 @@ def responses_as_documented() -> Iterator[Conformance]:
         yield CONFORMANCE
     finally:
         TestClient.send = send
+
+
+@pytest.fixture(scope="session")
+def lock_order_watch() -> Iterator[LockOrderWatch]:
+    with watching() as watch:
+        yield watch
+
+
+@pytest.fixture(autouse=True)
+def audit_head_taken_last(
+    request: pytest.FixtureRequest, lock_order_watch: LockOrderWatch
+) -> Iterator[None]:
+    """No PostgreSQL transaction of any test locks anything after the audit head
+    (``tests/lock_order.py``): a deadlock on the head is then impossible, not just rare."""
+    watch = lock_order_watch
+    watch.test, before = request.node.nodeid, len(watch.violations)
+    yield
+    broken = watch.violations[before:]
+    if broken:
+        pytest.fail("a transaction took a lock after the audit head:\n" + "\n".join(broken))
 
 
 @dataclass(frozen=True)

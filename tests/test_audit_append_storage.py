@@ -42,7 +42,7 @@ def test_appends_in_several_transactions_give_one_log(
         with broker.sessions() as session, session.begin():
             count = {0: 5, 5: 1, 6: 14, 20: 3}[start]
             records = [_record(start + i, actor) for i in range(count)]
-            assert broker.audit.append(session, records, NOW) == list(range(start, start + count))
+            assert broker.audit.write(session, records, NOW) == list(range(start, start + count))
     with broker.sessions() as session:
         rows = session.execute(
             select(AuditEntry.leaf_index, AuditEntry.entry, AuditEntry.leaf_hash)

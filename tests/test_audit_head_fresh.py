@@ -36,8 +36,8 @@ def test_an_append_after_a_read_sees_what_another_transaction_appended(
         checkpoint = trail.checkpoint(first, now)  # reads the head row, size 1
         assert checkpoint.tree_size == 1
         with broker.sessions() as other, other.begin():
-            assert trail.append(other, [_record("other"), _record("other")], now) == [1, 2]
-        assert trail.append(first, [_record("first")], now) == [3]
+            assert trail.write(other, [_record("other"), _record("other")], now) == [1, 2]
+        assert trail.write(first, [_record("first")], now) == [3]
         first.commit()
     with broker.sessions() as session:
         count = session.scalar(select(func.count()).select_from(AuditEntry))

@@ -290,7 +290,7 @@ def test_appended_rows_hold_what_sqlalchemy_s_insert_stores(
         for i in range(37)
     ]
     with broker.sessions() as session, session.begin():
-        assert broker.audit.append(session, records, now) == list(range(37))
+        assert broker.audit.write(session, records, now) == list(range(37))
 
     shadow = Table(
         "audit_entries_orm_check",

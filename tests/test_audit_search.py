@@ -36,7 +36,7 @@ def _append(broker: Broker, organisation: uuid.UUID, decisions: list[str]) -> li
         for i, decision in enumerate(decisions)
     ]
     with broker.sessions() as session, session.begin():
-        return broker.audit.append(session, records, NOW)
+        return broker.audit.write(session, records, NOW)
 
 
 def _pages(

@@ -85,7 +85,7 @@ def _records(count: int, start: int = 0, *organisations: uuid.UUID) -> list[Audi
 def _append(broker: Broker, records: list[AuditRecord]) -> list[int]:
     """One transaction that appends ``records``; their leaf indexes."""
     with broker.sessions() as session, session.begin():
-        return broker.audit.append(session, records, NOW)
+        return broker.audit.write(session, records, NOW)
 
 
 def _leaves(broker: Broker) -> list[bytes]:
@@ -339,7 +339,7 @@ def test_two_connections_appending_at_once_make_one_log_that_verifies(
                     for i in range(15)
                 ]
                 for session in unit_of_work(sessions):
-                    appended[name].append(broker.audit.append(session, records, NOW))
+                    appended[name].append(broker.audit.write(session, records, NOW))
         except BaseException as error:  # reported below, in the test's own thread
             failures.append(error)
         finally:
@@ -410,7 +410,7 @@ def test_an_append_numbers_from_the_head_as_it_is_when_it_appends(
 
     def other() -> None:
         for session in unit_of_work(make_session_factory(engine)):
-            other_indexes.extend(trail.append(session, _records(2), NOW))
+            other_indexes.extend(trail.write(session, _records(2), NOW))
 
     thread = threading.Thread(target=other)
     try:
@@ -420,7 +420,7 @@ def test_an_append_numbers_from_the_head_as_it_is_when_it_appends(
             thread.start()
             thread.join(timeout=2)
             other_went_first = not thread.is_alive()
-            mine = trail.append(first, [AuditRecord("first", "recorded", None)], NOW)
+            mine = trail.write(first, [AuditRecord("first", "recorded", None)], NOW)
             first.commit()
         thread.join(timeout=60)
     finally:

@@ -93,6 +93,20 @@ def test_a_restored_log_verifies_and_a_restore_older_than_a_kept_checkpoint_is_r
     assert [r["ok"] for r in restored["verified"]] == [True], restored
     assert count(spare, "signals") == 20
 
+    # The check after a physical recovery (deploy/k8s/database): the restored database's log
+    # extends the checkpoint signed at the backup, and not the auditor's newer one.
+    backup_checkpoint = Path(made["checkpoint"])
+    assert exchange(["audit", "verify", str(backup_checkpoint)], settings, database_url=spare)[
+        "verified"
+    ][0]["ok"]
+    behind = exchange(
+        ["audit", "verify", str(backup_checkpoint), str(newer)],
+        settings,
+        database_url=spare,
+        expect_exit=1,
+    )
+    assert [r["ok"] for r in behind["verified"]] == [True, False], behind
+
     # The same dump into the live database, against the newer checkpoint: refused.
     refused = exchange(
         ["restore", str(dump), "--yes", "--checkpoint", str(newer)], settings, expect_exit=1

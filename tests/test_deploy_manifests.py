@@ -109,7 +109,8 @@ def test_the_broker_may_send_only_dns_database_and_https_to_public_addresses() -
         }
     ]
     assert {(p["port"], p["protocol"]) for p in dns["ports"]} == {(53, "UDP"), (53, "TCP")}
-    assert [set(peer) for peer in database["to"]] == [{"podSelector"}]  # this namespace only
+    # The pooler and a database of one's own, both in this namespace only.
+    assert [set(peer) for peer in database["to"]] == [{"podSelector"}, {"podSelector"}]
     assert database["ports"] == [{"port": 5432, "protocol": "TCP"}]
     assert outside["ports"] == [{"port": 443, "protocol": "TCP"}]
     blocks = [peer["ipBlock"] for peer in outside["to"]]

@@ -9,13 +9,13 @@ administrative action) may be made anywhere. Two checks:
   module;
 * dynamically, in a real end-to-end run on both databases, every permit and deny that
   reaches the audit log was built by the disclosure module and handed to the audit path by
-  it: straight to ``AuditTrail.append``, to the intake's ``DeferredAudit`` (appended at the
-  end of the transaction by its ``flush``), or to a ``Refused`` (appended after the rollback
-  by its ``record``). For the two deferred paths the stack is read when the records are
-  handed over, since the flush runs from elsewhere. The frame that hands them over (the
-  caller of the append or of ``Refused``) must itself be in the disclosure module: stricter
-  than a disclosure frame anywhere on the stack, which a callback of ``disclose`` appending
-  records of its own would also have.
+  it: to ``AuditTrail.append`` (which stages them; the commit writes them, by
+  ``AuditTrail.write_runs``), or to a ``Refused`` (appended after the rollback by its
+  ``record``). The stack is read when the records are handed over, since the write runs
+  from elsewhere, and every record written must have been handed over so. The frame that
+  hands them over (the caller of the append or of ``Refused``) must itself be in the
+  disclosure module: stricter than a disclosure frame anywhere on the stack, which a
+  callback of ``disclose`` appending records of its own would also have.
 """
 
 from __future__ import annotations
@@ -39,10 +39,9 @@ from sqlalchemy import select
 import exchange
 from exchange import clock
 from exchange.auditlog.models import AuditEntry
-from exchange.auditlog.service import AuditRecord, AuditTrail
+from exchange.auditlog.service import AuditRecord, AuditTrail, _write_staged
 from exchange.broker import Broker
 from exchange.disclosures import Refused
-from exchange.intake.coalescer import DeferredAudit
 from tests.factories import generated_bsn, signal_body
 
 Headers = Callable[[str], dict[str, str]]
@@ -247,8 +246,9 @@ def allowed(r):
 
 # The run -----------------------------------------------------------------------------------
 
-_PASSING_ON = {DeferredAudit.flush.__code__, Refused.record.__code__}
-"""Where records handed over earlier (to a DeferredAudit or a Refused) go on to a sink."""
+_PASSING_ON = {_write_staged.__code__, Refused.record.__code__}
+"""Where records handed over earlier (staged by an append, or to a Refused) go on: to the
+write at commit, to a sink."""
 
 _NOT_THE_CALLER = {Path(f).resolve() for f in (__file__, dataclasses.__file__, copy.__file__)}
 
@@ -297,7 +297,7 @@ class DisclosurePath:
 
     def hand_over(self, records: Sequence[AuditRecord], path: str) -> None:
         """Records handed to the audit path (``path``): by the disclosure module itself,
-        or passed on by a flush or a refusal's record after an earlier hand-over."""
+        or passed on by the commit's write or a refusal's record after an earlier hand-over."""
         caller = _caller()
         passed_on = caller.f_code in _PASSING_ON
         for record in records:
@@ -323,28 +323,27 @@ class DisclosurePath:
 def disclosure_path(monkeypatch: pytest.MonkeyPatch) -> DisclosurePath:
     """The audit path wrapped: each wrapper records what it sees and calls through."""
     seen = DisclosurePath()
-    build, append = AuditRecord.__init__, AuditTrail.append
-    defer, refuse = DeferredAudit.append, Refused.__init__
+    build, append, write = AuditRecord.__init__, AuditTrail.append, AuditTrail.write_runs
+    refuse = Refused.__init__
 
     def built(self: AuditRecord, *args: Any, **kwargs: Any) -> None:
         build(self, *args, **kwargs)
         seen.built(self)
 
-    def appended(
-        self: AuditTrail, session: Any, records: Sequence[AuditRecord], now: Any
-    ) -> list[int]:
+    def appended(self: AuditTrail, session: Any, records: Sequence[AuditRecord], now: Any) -> None:
         seen.hand_over(records, "trail")
-        indexes = append(self, session, records, now)
+        append(self, session, records, now)
+
+    def written(
+        self: AuditTrail, session: Any, runs: Sequence[tuple[Sequence[AuditRecord], Any]]
+    ) -> list[int]:
+        records = [record for run, _ in runs for record in run]
+        seen.hand_over(records, "written")
+        indexes = write(self, session, runs)
         for index, record in zip(indexes, records, strict=True):
             if record.decision in DISCLOSURE_DECISIONS:
                 seen.logged[index] = record
         return indexes
-
-    def deferred(
-        self: DeferredAudit, session: Any, records: Sequence[AuditRecord], now: Any
-    ) -> list[int]:
-        seen.hand_over(records, "deferred")
-        return defer(self, session, records, now)
 
     def refused(
         self: Refused, problem: Any, records: list[AuditRecord], sink: Any, now: Any
@@ -354,7 +353,7 @@ def disclosure_path(monkeypatch: pytest.MonkeyPatch) -> DisclosurePath:
 
     monkeypatch.setattr(AuditRecord, "__init__", built)
     monkeypatch.setattr(AuditTrail, "append", appended)
-    monkeypatch.setattr(DeferredAudit, "append", deferred)
+    monkeypatch.setattr(AuditTrail, "write_runs", written)
     monkeypatch.setattr(Refused, "__init__", refused)
     return seen
 
@@ -378,12 +377,12 @@ def test_every_permit_and_deny_in_the_log_is_built_and_handed_over_by_the_disclo
 ) -> None:
     municipality, housing = token_for("municipality"), token_for("housing_corporation")
 
-    # Intake routes a signal to the municipality: a permit, deferred to the end of intake.
+    # Intake routes a signal to the municipality: a permit, written when intake commits.
     sent = client.post("/v1/signals", json=signal_body(), headers=housing)
     assert sent.status_code == 201, sent.text
     case_id = sent.json()["case_id"]
 
-    # A person who objected is not routed: a deny, deferred the same way.
+    # A person who objected is not routed: a deny, the same way.
     objector = generated_bsn()
     objection = client.post(
         "/v1/objections",
@@ -394,7 +393,7 @@ def test_every_permit_and_deny_in_the_log_is_built_and_handed_over_by_the_disclo
     denied = client.post("/v1/signals", json=signal_body(person={"bsn": objector}), headers=housing)
     assert denied.status_code == 422, denied.text
 
-    # The municipality reads its queue and the case: permits, appended straight away.
+    # The municipality reads its queue and the case: permits, staged the same way.
     assert client.get("/v1/cases", headers=municipality).status_code == 200
     assert client.get(f"/v1/cases/{case_id}", headers=municipality).status_code == 200
 
@@ -407,7 +406,7 @@ def test_every_permit_and_deny_in_the_log_is_built_and_handed_over_by_the_disclo
     seen = disclosure_path
     assert not seen.stray, "\n".join(seen.stray)
     assert seen.decisions["permit"] >= 2 and seen.decisions["deny"] >= 2, seen.decisions
-    assert {"trail", "deferred", "refused"} <= seen.paths.keys(), seen.paths
+    assert {"trail", "refused"} <= seen.paths.keys(), seen.paths
     logged = disclosure_entries(db_session)
     expected = {("signal.route", "permit"), ("signal.route", "deny"), ("case.assign", "deny")}
     assert expected <= set(logged.values())
@@ -422,9 +421,14 @@ def test_the_watch_catches_a_permit_built_and_appended_outside_the_disclosure_mo
     record = AuditRecord(action="case.read", decision="permit", actor_org=None)
     with db_session() as session:
         broker.audit.append(session, [record], clock.now())
-    [first, second] = disclosure_path.stray
-    assert first.startswith("case.read permit") and "not built in exchange/disclosures/" in first
-    assert "handed to trail by" in second
+    # Built outside, handed over outside, and written at the commit without a hand-over
+    # (where it is seen as built outside once more).
+    stray = disclosure_path.stray
+    assert all(line.startswith("case.read permit") for line in stray), stray
+    assert any("not built in exchange/disclosures/" in line for line in stray), stray
+    assert any("handed to trail by" in line for line in stray), stray
+    written = [line for line in stray if "passed on by exchange/auditlog/service.py" in line]
+    assert written and all("never handed over" in line for line in written), stray
     assert disclosure_path.decisions == {}
 
 

@@ -12,6 +12,7 @@ from exchange.api import oauth as auth_routes
 from exchange.api.middleware import (
     BearerAuthentication,
     BodyLimit,
+    LostRaces,
     RequestId,
     RequestLimits,
     UnexpectedErrors,
@@ -117,6 +118,8 @@ def create_app(
     problems.install(app)
     openapi.install(app, settings.issuer, GUARDED)
 
+    # Innermost: a request that lost a race runs again from the route, its body kept.
+    app.add_middleware(LostRaces)
     batch_path = "/v1/signals/batch"
     app.add_middleware(
         BodyLimit,

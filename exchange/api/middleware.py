@@ -9,8 +9,10 @@ from collections.abc import Callable
 
 import orjson
 import structlog
+from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from exchange.db import ATTEMPTS, is_retryable
 from exchange.errors import (
     ExchangeError,
     Forbidden,
@@ -82,6 +84,20 @@ class RequestLimits:
         await self.app(scope, receive, send)
 
 
+class _Watched:
+    """A send that notes whether the answer has begun to go out (after that, an error can
+    no longer be answered, nor the request run again)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
 class UnexpectedErrors:
     """Answer an error that nothing else handled with a 500, log its type, and stop there.
 
@@ -100,23 +116,65 @@ class UnexpectedErrors:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def watch(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        watch = _Watched(send)
         try:
             await self.app(scope, receive, watch)
         except Exception as error:
             log.error("request.failed", error_type=type(error).__name__, exc_info=error)
-            if started:
+            if watch.started:
                 # Part of the answer is out: the server closes a response left unfinished.
                 return
             problem = InternalError("the broker failed to handle this request; it was not stored")
             await _send_problem(scope, send, problem, close=True)
+
+
+class LostRaces:
+    """Run a request again, whole, when its transaction lost a race before any of its answer
+    went out: a deadlock, a serialization failure, or a concurrent writer that stored the
+    same thing first (``exchange.db.is_retryable``).
+
+    A request's work is one transaction, committed before the answer is sent
+    (``exchange.http.deps``); rolled back, the request has done nothing, and running it again
+    is what a client's resend would do, without the client seeing a 500 for a race it
+    cannot help. Reads need this as much as writes: reading a case is a disclosure, and its
+    audit entries are written in the reading transaction. Intake has its own retries inside
+    (``exchange.intake.coalescer``), so this rarely runs there. The body is kept as it is
+    read, and read again from there.
+    """
+
+    def __init__(self, app: ASGIApp, attempts: int = ATTEMPTS) -> None:
+        self.app = app
+        self.attempts = attempts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received: list[Message] = []
+        for attempt in range(1, self.attempts + 1):
+            watch = _Watched(send)
+            try:
+                await self.app(scope, _replaying(received, receive), watch)
+                return
+            except DBAPIError as error:
+                if watch.started or attempt == self.attempts or not is_retryable(error):
+                    raise
+                log.info("request.retried", attempt=attempt, error_type=type(error).__name__)
+
+
+def _replaying(received: list[Message], receive: Receive) -> Receive:
+    """A receive that gives what an earlier run of the request read, then reads on (and
+    keeps what it reads, for a run after this one)."""
+    again = iter(list(received))
+
+    async def receive_again() -> Message:
+        message = next(again, None)
+        if message is None:
+            message = await receive()
+            received.append(message)
+        return message
+
+    return receive_again
 
 
 class RequestId:

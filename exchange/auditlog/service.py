@@ -4,6 +4,14 @@ Every disclosure decision, consent event, policy activation and administrative a
 appended here inside the transaction of the action itself: if the append fails, the action
 rolls back with it (fail closed). The entries are built and canonicalised before the head
 row is locked, so the lock covers only numbering, hashing and the inserts.
+
+The head row is one lock that every writing transaction takes, so it is taken last: an
+append is *staged* on the session and written when the transaction commits, after the
+transaction's other writes (:func:`_write_staged`). A transaction holding the head then
+waits for no other lock, and two transactions cannot wait on each other through it: a
+deadlock on the head is impossible by construction, whatever order the services write in
+(``tests/test_audit_lock_order.py`` holds every test's transactions to it). A savepoint
+rolled back takes its staged records with it.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import itertools
 import operator
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,9 +28,9 @@ from typing import Any, Protocol, cast
 
 import orjson
 import psycopg
-from sqlalchemy import Connection, Table, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, event, or_, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from audit.entry import SCHEMA_VERSION, canonical_bytes
 from audit.export import checkpoint_line
@@ -136,12 +145,11 @@ class AuditRecord:
 
 
 class AuditSink(Protocol):
-    """Where a service appends its audit records: the trail itself, or a buffer that appends
-    them to the trail at the end of the transaction (``exchange.intake.coalescer``)."""
+    """Where a service appends its audit records (the trail; a test's recorder)."""
 
     def append(
         self, session: Session, records: Sequence[AuditRecord], now: dt.datetime
-    ) -> list[int]: ...
+    ) -> None: ...
 
 
 # The head row is read and moved with plain statements, built once, never as an ORM object:
@@ -177,15 +185,41 @@ class AuditTrail:
 
     # Appending ---------------------------------------------------------------------------
 
-    def append(
+    def append(self, session: Session, records: Sequence[AuditRecord], now: dt.datetime) -> None:
+        """Append entries in this transaction: staged, and written when it commits, as its
+        last write (the module's docstring says why)."""
+        if records:
+            _staged(session).add(self, records, now)
+
+    def settle(self, session: Session) -> None:
+        """Write what this transaction has staged now, for a caller that reads the log back
+        before it commits (a backup's checkpoint). From here on the transaction holds the
+        head: it may only read, or write the log."""
+        _write_staged(session)
+
+    def write(
         self, session: Session, records: Sequence[AuditRecord], now: dt.datetime
     ) -> list[int]:
-        """Append entries in this transaction; returns their leaf indexes."""
-        if not records:
+        """Number, hash and insert entries now, under the head row's lock; returns their
+        leaf indexes. The transaction holds the head from here on: services stage with
+        :meth:`append` instead."""
+        return self.write_runs(session, [(records, now)])
+
+    def write_runs(
+        self, session: Session, runs: Sequence[tuple[Sequence[AuditRecord], dt.datetime]]
+    ) -> list[int]:
+        """:meth:`write` for several appends of one transaction, each with its timestamp:
+        one lock of the head, one insert per table (a coalesced intake transaction stages
+        one append per provider)."""
+        runs = [(records, now) for records, now in runs if records]
+        if not runs:
             return []
         trace_id, span_id = current_trace()
-        timestamp = now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-        parts = _entry_parts(records, timestamp, trace_id, span_id)
+        records = [record for appended, _ in runs for record in appended]
+        parts: list[tuple[bytes, bytes]] = []
+        for appended, now in runs:
+            timestamp = now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+            parts += _entry_parts(appended, timestamp, trace_id, span_id)
         connection = session.connection()
         frontier = _frontier(connection.execute(_HEAD_FOR_UPDATE).one().frontier)
         first = frontier.size
@@ -200,7 +234,10 @@ class AuditTrail:
         # through LargeBinary's converter: sqlite3 binds bytes as a BLOB itself (the
         # converter only wraps them in a memoryview, two objects per entry for nothing), and
         # on PostgreSQL they go by COPY, which takes bytes for bytea.
-        recorded_at = entries.converter("recorded_at")(now)
+        as_recorded_at = entries.converter("recorded_at")
+        recorded = [as_recorded_at(now) for _, now in runs]
+        # The run each record is in, by position: where its timestamp changes.
+        ends = list(itertools.accumulate(len(appended) for appended, _ in runs))
         organisation = _Memo(entries.converter("actor_org_id"))
         # The same subject often has several entries in one append (one per decision).
         key_of = _Memo(subject_key)
@@ -210,7 +247,11 @@ class AuditTrail:
         append_leaf = frontier.append
         index = first
         join = b"".join
-        for (before, after), record in zip(parts, records, strict=True):
+        current, recorded_at = 0, recorded[0]
+        for position, ((before, after), record) in enumerate(zip(parts, records, strict=True)):
+            if position == ends[current]:
+                current += 1
+                recorded_at = recorded[current]
             data = join((before, b"%d" % index, after))
             leaf = leaf_hash(data)
             # append returns the leaf itself first (level 0, kept in the entry row), then
@@ -241,6 +282,7 @@ class AuditTrail:
         else:
             entries.execute(entry_rows)
             nodes.execute(node_rows)
+        now = runs[-1][1]
         connection.execute(
             _MOVE_HEAD,
             {"new_size": frontier.size, "new_frontier": frontier.to_json(), "moved_at": now},
@@ -253,18 +295,21 @@ class AuditTrail:
     # Checkpoints -------------------------------------------------------------------------
 
     def tree_size(self, session: Session) -> int:
+        _write_staged(session)  # what this transaction appended, first
         size = session.scalar(select(AuditHead.tree_size).where(AuditHead.id == HEAD_ID))
         return int(size or 0)
 
     def latest_checkpoint(self, session: Session) -> AuditCheckpoint | None:
         """The largest checkpoint signed so far, by any key, without signing a new one (the
         privacy officer's page of the log's state only reads)."""
+        _write_staged(session)  # what this transaction appended, first
         return session.scalars(
             select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc()).limit(1)
         ).first()
 
     def checkpoint(self, session: Session, now: dt.datetime) -> AuditCheckpoint:
         """The newest checkpoint, signing a new one when the log has grown since."""
+        _write_staged(session)  # what this transaction appended, first
         head = session.connection().execute(_HEAD).one()
         latest = session.scalars(
             select(AuditCheckpoint)
@@ -322,6 +367,7 @@ class AuditTrail:
     # Proofs ------------------------------------------------------------------------------
 
     def inclusion(self, session: Session, leaf_index: int, tree_size: int) -> dict[str, Any]:
+        _write_staged(session)  # what this transaction appended, first
         self._check_sizes(session, ("tree_size", tree_size))
         if not 0 <= leaf_index < tree_size:
             raise InvalidInput(
@@ -339,6 +385,7 @@ class AuditTrail:
         }
 
     def consistency(self, session: Session, first: int, second: int) -> dict[str, Any]:
+        _write_staged(session)  # what this transaction appended, first
         self._check_sizes(session, ("first", first), ("second", second))
         if not 0 < first <= second:
             raise InvalidInput(
@@ -372,6 +419,7 @@ class AuditTrail:
     def export_lines(self, session: Session, final: AuditCheckpoint) -> Iterator[bytes]:
         """JSON Lines up to a checkpoint: every entry in leaf order, the checkpoints signed
         along the way (each just after the entries it covers), and last ``final``."""
+        _write_staged(session)  # what this transaction appended, first
         # Checkpoints of every key the log was signed with: across a key rotation the
         # export carries the announcement of the new key, signed by the old one.
         along: dict[int, list[str]] = {}
@@ -791,3 +839,99 @@ def _frontier(stored: dict[str, object] | None) -> Frontier:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+# Staged appends ---------------------------------------------------------------------------
+
+_STAGED = "exchange.auditlog.staged"
+
+
+class _Staging:
+    """The records a transaction has appended and not yet written, in runs of one trail and
+    one timestamp (an append's entries share its timestamp)."""
+
+    __slots__ = ("runs", "savepoints")
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[AuditTrail, dt.datetime, list[AuditRecord]]] = []
+        # Where each open savepoint began: the number of runs and the last run's length.
+        self.savepoints: dict[SessionTransaction, tuple[int, int]] = {}
+
+    def add(self, trail: AuditTrail, records: Sequence[AuditRecord], now: dt.datetime) -> None:
+        if self.runs:
+            last_trail, last_now, last = self.runs[-1]
+            if last_trail is trail and last_now == now:
+                last.extend(records)
+                return
+        self.runs.append((trail, now, list(records)))
+
+    def mark(self) -> tuple[int, int]:
+        return (len(self.runs), len(self.runs[-1][2]) if self.runs else 0)
+
+    def take_back(self, mark: tuple[int, int]) -> None:
+        runs, length = mark
+        del self.runs[runs:]
+        if runs:
+            del self.runs[-1][2][length:]
+
+
+def _staged(session: Session) -> _Staging:
+    staging = session.info.get(_STAGED)
+    if staging is None:
+        # The records belong to the transaction: begun here if nothing has begun it yet,
+        # so that its rollback (or its end, closed) takes them away.
+        session.connection()
+        staging = session.info[_STAGED] = _Staging()
+        # A savepoint opened before the first append began with nothing staged.
+        transaction = session.get_nested_transaction()
+        while transaction is not None and transaction.nested:
+            staging.savepoints[transaction] = (0, 0)
+            transaction = transaction.parent
+    return staging
+
+
+@event.listens_for(Session, "before_commit")
+def _write_staged(session: Session) -> None:
+    """Write the staged records: the transaction's other writes first (flushed), then the
+    entries under the head's lock. A savepoint's release writes nothing: its records wait for
+    the transaction's commit."""
+    staging: _Staging | None = session.info.get(_STAGED)
+    if staging is None or not staging.runs or session.in_nested_transaction():
+        return
+    session.flush()
+    runs, staging.runs = staging.runs, []
+    by_trail: dict[AuditTrail, list[tuple[Sequence[AuditRecord], dt.datetime]]] = {}
+    for trail, now, records in runs:
+        by_trail.setdefault(trail, []).append((records, now))
+    for trail, appends in by_trail.items():
+        trail.write_runs(session, appends)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _savepoint_began(session: Session, transaction: SessionTransaction) -> None:
+    staging: _Staging | None = session.info.get(_STAGED)
+    if staging is not None and transaction.nested:
+        staging.savepoints[transaction] = staging.mark()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    """A savepoint rolled back takes back what was staged in it; the transaction rolled back,
+    everything."""
+    staging: _Staging | None = session.info.get(_STAGED)
+    if staging is None:
+        return
+    if previous_transaction.nested:
+        mark = staging.savepoints.pop(previous_transaction, None)
+        if mark is not None:
+            staging.take_back(mark)
+    elif previous_transaction.parent is None:
+        session.info.pop(_STAGED, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_ended(session: Session, transaction: SessionTransaction) -> None:
+    """Committed, rolled back or closed: nothing staged outlives its transaction. (A
+    savepoint's mark stays until then: this runs before ``after_soft_rollback`` needs it.)"""
+    if transaction.parent is None:
+        session.info.pop(_STAGED, None)

@@ -10,7 +10,6 @@ Each request still gets its own outcome, and its answer is sent only after the c
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import uuid
 import weakref
 from collections import defaultdict
@@ -23,10 +22,9 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from exchange import clock
-from exchange.auditlog.service import AuditRecord, AuditTrail
 from exchange.auth.tokens import Principal
 from exchange.broker import Broker
-from exchange.db import is_retryable, run_in_transaction
+from exchange.db import is_retryable, run_in_transaction, spend_retries
 from exchange.intake import service
 from exchange.signals.schemas import SignalIn
 
@@ -34,54 +32,20 @@ log = structlog.get_logger("exchange.signals")
 MAX_COALESCED = 500
 
 
-class DeferredAudit:
-    """The audit entries of one transaction, appended once, as its last write.
-
-    The audit head row is one lock that every writing transaction takes. Taken last, it is
-    never held while the transaction waits for another lock (a household row another replica
-    is linking), so two transactions cannot wait on each other through it (a deadlock).
-    """
-
-    def __init__(self, trail: AuditTrail) -> None:
-        self.trail = trail
-        self.pending: list[AuditRecord] = []
-        self.now: dt.datetime | None = None
-
-    def append(
-        self, session: Session, records: Sequence[AuditRecord], now: dt.datetime
-    ) -> list[int]:
-        self.pending.extend(records)
-        self.now = now
-        return []
-
-    def mark(self) -> int:
-        """A point to take the records back to, as a savepoint is for the rows."""
-        return len(self.pending)
-
-    def take_back(self, mark: int) -> None:
-        """Forget the records appended since ``mark``: their writes were undone."""
-        del self.pending[mark:]
-
-    def flush(self, session: Session) -> None:
-        if self.pending and self.now is not None:
-            self.trail.append(session, self.pending, self.now)
-        self.pending = []
-
-
 def take_in(
     broker: Broker,
     session: Session,
     principal: Principal,
     items: Sequence[tuple[int, SignalIn]],
-    audit: DeferredAudit,
 ) -> list[service.Outcome]:
-    """One provider's signals in this transaction, once; the audit entries wait in ``audit``."""
+    """One provider's signals in this transaction, once; their audit entries are written
+    when it commits, as every append is (``exchange.auditlog.service``)."""
     active = broker.policies.active(session)
     context = service.IntakeContext(
         keyring=broker.keyring,
         policy=active.intake,
         register=active.register,
-        audit=audit,
+        audit=broker.audit,
         actor_client=principal.client_id,
         today=clock.today(),
         now=clock.now(),
@@ -99,10 +63,7 @@ def receive(
     """
 
     def attempt(session: Session, last_attempt: bool) -> list[service.Outcome]:
-        audit = DeferredAudit(broker.audit)
-        outcomes = take_in(broker, session, principal, items, audit)
-        audit.flush(session)
-        return outcomes
+        return take_in(broker, session, principal, items)
 
     return run_in_transaction(broker.sessions, attempt)
 
@@ -187,23 +148,21 @@ class IntakeCoalescer:
 
         def attempt(session: Session, last_attempt: bool) -> list[service.Outcome | Exception]:
             results: list[service.Outcome | Exception | None] = [None] * len(taken)
-            audit = DeferredAudit(self.broker.audit)
             for positions in groups.values():
                 principal = taken[positions[0]].principal
                 items = [(position, taken[position].item) for position in positions]
                 if len(groups) == 1:
                     outcomes: list[service.Outcome] | Exception = take_in(
-                        self.broker, session, principal, items, audit
+                        self.broker, session, principal, items
                     )
                 else:
-                    outcomes = self._take_in_apart(session, principal, items, audit, last_attempt)
+                    outcomes = self._take_in_apart(session, principal, items, last_attempt)
                 if isinstance(outcomes, Exception):
                     for position in positions:
                         results[position] = outcomes
                     continue
                 for outcome in outcomes:
                     results[outcome.index] = outcome
-            audit.flush(session)
             return [result for result in results if result is not None]
 
         return run_in_transaction(self.broker.sessions, attempt)
@@ -213,19 +172,18 @@ class IntakeCoalescer:
         session: Session,
         principal: Principal,
         items: Sequence[tuple[int, SignalIn]],
-        audit: DeferredAudit,
         last_attempt: bool,
     ) -> list[service.Outcome] | Exception:
         """One group's signals in a savepoint: if they fail, their writes and audit records
-        are undone and the error is returned, and the transaction goes on without them."""
-        mark = audit.mark()
+        are undone (the savepoint's rollback takes their staged audit records back too) and
+        the error is returned, and the transaction goes on without them."""
         try:
             with session.begin_nested():
-                return take_in(self.broker, session, principal, items, audit)
+                return take_in(self.broker, session, principal, items)
         except Exception as error:
             if not last_attempt and isinstance(error, DBAPIError) and is_retryable(error):
                 raise
-            audit.take_back(mark)
+            spend_retries(error)  # this group's own failure now, whatever it was
             log.warning(
                 "signal.intake_group_failed",
                 provider_id=str(principal.organisation_id),
