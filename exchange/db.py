@@ -413,17 +413,35 @@ def _insert_tuples(
         _converted(convert, memoise, [row[name] for row in rows])
         for name, convert, memoise in zip(columns, plan.converters, plan.memoise, strict=True)
     ]
-    tuples = list(zip(*converted, strict=True))
-    if plan.copy is not None:
-        _copy(connection, plan.copy, tuples)
+    _execute_plan(connection, plan, list(zip(*converted, strict=True)))
+
+
+# Fewer rows than this go by an INSERT, more by COPY (PostgreSQL). COPY costs a round trip
+# more than one pipelined executemany (the server's CopyInResponse before the data), which
+# a single signal's handful of rows cannot win back; a batch's thousands win it many times.
+COPY_FROM_ROWS = 32
+
+
+def _execute_plan(
+    connection: Connection, plan: _InsertPlan, rows: Sequence[tuple[Any, ...]]
+) -> None:
+    if plan.copy is not None and len(rows) >= COPY_FROM_ROWS:
+        _copy(connection, plan.copy, rows, plan.copy_types)
     else:
-        connection.exec_driver_sql(plan.statement, tuples)
+        connection.exec_driver_sql(plan.statement, list(rows))
 
 
-def _copy(connection: Connection, statement: str, rows: Sequence[tuple[Any, ...]]) -> None:
+def _copy(
+    connection: Connection,
+    statement: str,
+    rows: Sequence[tuple[Any, ...]],
+    types: Sequence[str] | None,
+) -> None:
     """Rows in by PostgreSQL's COPY: one command for the lot, each row sent as data rather
     than as a statement the server parses and executes (the pipelined INSERTs of a batch of
-    10,000 signals spent most of their time there; BENCHMARKS.md, issue 18).
+    10,000 signals spent most of their time there; BENCHMARKS.md, issue 18). With the
+    columns' PostgreSQL ``types``, in binary: bytes (hashes, entry bytes) then go as they are
+    rather than as hex text.
 
     It bypasses SQLAlchemy's execution (no cursor events fire for it), so a failure is
     wrapped here as SQLAlchemy wraps a driver's error: retries on a unique violation or a
@@ -433,8 +451,11 @@ def _copy(connection: Connection, statement: str, rows: Sequence[tuple[Any, ...]
     context = connection.dialect
     try:
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            if types is not None:
+                copy.set_types(list(types))
+            write = copy.write_row
             for row in rows:
-                copy.write_row(row)
+                write(row)
     except context.loaded_dbapi.Error as error:
         raise DBAPIError.instance(
             statement, None, error, context.loaded_dbapi.Error, dialect=context
@@ -469,11 +490,17 @@ class _InsertPlan:
     memoise: tuple[bool, ...]
     # PostgreSQL: the same rows as a COPY command, for an insert with no conflict clause.
     copy: str | None = None
+    # The columns' PostgreSQL types when the COPY is binary.
+    copy_types: tuple[str, ...] | None = None
 
 
 @functools.cache
 def _insert_plan(
-    dialect: Dialect, table: Table, columns: tuple[str, ...], conflict_columns: tuple[str, ...] = ()
+    dialect: Dialect,
+    table: Table,
+    columns: tuple[str, ...],
+    conflict_columns: tuple[str, ...] = (),
+    copy_types: tuple[str, ...] | None = None,
 ) -> _InsertPlan:
     chosen = [table.c[name] for name in columns]
     for column in chosen:
@@ -502,7 +529,9 @@ def _insert_plan(
     copy = None
     if dialect.name == "postgresql" and not conflict_columns:
         copy = f"COPY {quote(table.name)} ({', '.join(quote(name) for name in columns)}) FROM STDIN"
-    return _InsertPlan(statement, converters, defaulted, memoise, copy)
+        if copy_types is not None:
+            copy += " (FORMAT BINARY)"
+    return _InsertPlan(statement, converters, defaulted, memoise, copy, copy_types)
 
 
 class TupleInsert:
@@ -516,11 +545,22 @@ class TupleInsert:
     SQLAlchemy's error wrapping (retries on ``IntegrityError``) still apply.
     """
 
-    def __init__(self, session: Session, model: type[Base], columns: Sequence[str]) -> None:
+    def __init__(
+        self,
+        session: Session,
+        model: type[Base],
+        columns: Sequence[str],
+        copy_types: Sequence[str] | None = None,
+    ) -> None:
+        """``copy_types``: the columns' PostgreSQL types, in order, for a binary COPY (see
+        :func:`_copy`); without, COPY goes as text."""
         self._connection = session.connection()
         self._columns = tuple(columns)
         self._plan = _insert_plan(
-            self._connection.dialect, cast(Table, model.__table__), self._columns
+            self._connection.dialect,
+            cast(Table, model.__table__),
+            self._columns,
+            copy_types=tuple(copy_types) if copy_types is not None else None,
         )
         self.statement = self._plan.statement
 
@@ -530,12 +570,8 @@ class TupleInsert:
 
     def execute(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert the rows: tuples in the order of ``columns``, every value converted."""
-        if not rows:
-            return
-        if self._plan.copy is not None:
-            _copy(self._connection, self._plan.copy, rows)
-        else:
-            self._connection.exec_driver_sql(self.statement, list(rows))
+        if rows:
+            _execute_plan(self._connection, self._plan, rows)
 
 
 def _unchanged(value: Any) -> Any:

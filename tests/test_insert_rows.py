@@ -14,7 +14,7 @@ from sqlalchemy import Column, Date, Engine, LargeBinary, MetaData, String, Tabl
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from exchange.db import UtcDateTime, insert_rows, is_retryable, make_engine
+from exchange.db import COPY_FROM_ROWS, UtcDateTime, insert_rows, is_retryable, make_engine
 from tests.conftest import Database
 
 
@@ -75,28 +75,33 @@ def _stored(engine: Engine, table: str) -> list[tuple[str, ...]]:
         return [tuple(row) for row in rows]
 
 
-def _rows() -> list[dict[str, Any]]:
+# Fewer rows than COPY_FROM_ROWS go by INSERT, more by COPY on PostgreSQL: both paths.
+COUNTS = pytest.mark.parametrize("count", [12, COPY_FROM_ROWS + 8], ids=["insert", "copy"])
+
+
+def _rows(count: int = 12) -> list[dict[str, Any]]:
     amsterdam = dt.timezone(dt.timedelta(hours=1))
     return [
         {
             "id": uuid.UUID(int=i + 1),
             "at": dt.datetime(2026, 11, 25, 14, 3, 7, 123456 * (i % 2), tzinfo=amsterdam),
-            "on": dt.date(2026, 12, i + 1) if i % 3 else None,
+            "on": dt.date(2026, 12, 1) + dt.timedelta(days=i) if i % 3 else None,
             "flag": bool(i % 2),
             "blob": bytes([i, 0, 255]) if i % 4 else None,
             "label": f"label {i}" if i % 5 else None,
             "count": i,
         }
-        for i in range(12)
+        for i in range(count)
     ]
 
 
-def test_inserted_rows_hold_what_sqlalchemy_s_insert_stores(engine: Engine) -> None:
+@COUNTS
+def test_inserted_rows_hold_what_sqlalchemy_s_insert_stores(engine: Engine, count: int) -> None:
     with Session(engine) as session, session.begin():
-        insert_rows(session, ProbeRow, _rows())
-        session.execute(SHADOW.insert(), _rows())
+        insert_rows(session, ProbeRow, _rows(count))
+        session.execute(SHADOW.insert(), _rows(count))
     inserted = _stored(engine, "insert_rows_probe")
-    assert len(inserted) == 12
+    assert len(inserted) == count
     assert inserted == _stored(engine, "insert_rows_shadow")
     with Session(engine) as session:
         loaded = session.get(ProbeRow, uuid.UUID(int=2))
@@ -120,12 +125,15 @@ def test_rows_that_leave_out_a_column_with_a_default_are_refused(engine: Engine)
         insert_rows(session, ProbeRow, rows)
 
 
-def test_a_row_that_collides_is_the_integrity_error_a_retry_looks_for(engine: Engine) -> None:
-    # PostgreSQL takes the rows by COPY, past SQLAlchemy's execution: its error must still
+@COUNTS
+def test_a_row_that_collides_is_the_integrity_error_a_retry_looks_for(
+    engine: Engine, count: int
+) -> None:
+    # PostgreSQL takes many rows by COPY, past SQLAlchemy's execution: its error must still
     # reach the caller as SQLAlchemy's IntegrityError, which run_in_transaction reruns.
     with Session(engine) as session, session.begin():
-        insert_rows(session, ProbeRow, _rows()[:3])
+        insert_rows(session, ProbeRow, _rows(count)[:3])
     with Session(engine) as session, session.begin(), pytest.raises(IntegrityError) as raised:
-        insert_rows(session, ProbeRow, _rows()[2:5])
+        insert_rows(session, ProbeRow, _rows(count)[2:])
     assert is_retryable(raised.value)
     assert len(_stored(engine, "insert_rows_probe")) == 3  # nothing of the failed insert

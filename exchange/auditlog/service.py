@@ -24,12 +24,10 @@ import operator
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import orjson
-import psycopg
-from sqlalchemy import Connection, Table, and_, bindparam, event, or_, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import and_, bindparam, event, or_, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from audit.entry import SCHEMA_VERSION, canonical_bytes
@@ -47,7 +45,7 @@ from audit.merkle import (
 )
 from audit.note import KEY_ROTATION, Checkpoint, NoteSigner, add_signature
 from exchange.auditlog.models import AuditCheckpoint, AuditEntry, AuditHead, AuditNode, subject_key
-from exchange.db import Base, TupleInsert
+from exchange.db import TupleInsert
 from exchange.errors import FieldError, InvalidInput
 from exchange.tracing import current_trace
 
@@ -226,8 +224,8 @@ class AuditTrail:
         # Rows go to the driver as tuples of values already converted by the columns' own
         # types (TupleInsert): SQLAlchemy's per-row parameter handling was most of an append.
         # On PostgreSQL the same tuples go by COPY (_copy).
-        entries = TupleInsert(session, AuditEntry, _ENTRY_COLUMNS)
-        nodes = TupleInsert(session, AuditNode, _NODE_COLUMNS)
+        entries = TupleInsert(session, AuditEntry, _ENTRY_COLUMNS, _ENTRY_PG_TYPES)
+        nodes = TupleInsert(session, AuditNode, _NODE_COLUMNS, _NODE_PG_TYPES)
         # Every entry of the append has the same timestamp and one of a few organisations:
         # each converted once rather than once per row. Actor and recipient are both
         # organisation ids, of one column type. Hashes and entry bytes go as bytes, not
@@ -276,12 +274,8 @@ class AuditTrail:
                 )
             )
             index += 1
-        if connection.dialect.name == "postgresql":
-            _copy(connection, AuditEntry, _ENTRY_COLUMNS, _ENTRY_PG_TYPES, entry_rows)
-            _copy(connection, AuditNode, _NODE_COLUMNS, _NODE_PG_TYPES, node_rows)
-        else:
-            entries.execute(entry_rows)
-            nodes.execute(node_rows)
+        entries.execute(entry_rows)
+        nodes.execute(node_rows)
         now = runs[-1][1]
         connection.execute(
             _MOVE_HEAD,
@@ -794,43 +788,6 @@ class _Memo:
         except KeyError:
             converted = self._done[value] = self._convert(value)
             return converted
-
-
-def _copy(
-    connection: Connection,
-    model: type[Base],
-    columns: Sequence[str],
-    types: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
-) -> None:
-    """Insert rows on PostgreSQL by ``COPY … FROM STDIN`` in binary format.
-
-    executemany sends one INSERT per row through psycopg's pipeline; COPY streams the rows as
-    one statement, and in binary the hashes and entry bytes go as they are, not as hex text.
-    The values are those the TupleInsert converters give (bytes, aware datetimes, UUIDs), in
-    the order of ``columns``; ``types`` are the columns' PostgreSQL types, which binary COPY
-    needs exactly. An error comes out as SQLAlchemy's (IntegrityError and so on), as the
-    executemany would have raised it, so that retries and the session's rollback still work.
-    """
-    if not rows:
-        return
-    table = cast(Table, model.__table__)
-    quote = connection.dialect.identifier_preparer.quote
-    # Only names from the table definition, quoted by the dialect; the rows go as data.
-    statement = (
-        f"COPY {quote(table.name)} ({', '.join(quote(name) for name in columns)}) "
-        "FROM STDIN (FORMAT BINARY)"
-    )
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, psycopg.Connection)
-    try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            copy.set_types(list(types))
-            write = copy.write_row
-            for row in rows:
-                write(row)
-    except psycopg.Error as error:
-        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
 
 
 def _frontier(stored: dict[str, object] | None) -> Frontier:
