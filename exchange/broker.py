@@ -6,7 +6,7 @@ Built once per process by ``Broker.start`` and shared by the API and the CLI.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,6 +18,7 @@ from exchange.auth.tokens import TokenServer, TokenValidator
 from exchange.config import Settings
 from exchange.db import WalCheckpointer, make_engine, make_session_factory, sqlite_file
 from exchange.disclosures import Disclosures
+from exchange.organisations.service import RoutingCache
 from exchange.policy.service import PolicyStore
 from exchange.vault.keyring import Keyring, key_source
 
@@ -34,6 +35,8 @@ class Broker:
     token_validator: TokenValidator
     # Set for a serving broker on a SQLite file; the server's lifespan starts and stops it.
     checkpointer: WalCheckpointer | None = None
+    # The postcode ranges as this process last read them (exchange.organisations.service).
+    routing: RoutingCache = field(default_factory=RoutingCache)
 
     @classmethod
     def start(cls, settings: Settings, *, serving: bool = False) -> Broker:

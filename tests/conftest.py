@@ -166,6 +166,7 @@ def _empty_all_tables(broker: Broker) -> None:
             for table in reversed(metadata.sorted_tables):
                 connection.execute(table.delete())
         connection.execute(text("INSERT INTO audit_head (id, tree_size) VALUES (1, 0)"))
+        connection.execute(text("INSERT INTO routing_versions (id, generation) VALUES (1, 0)"))
         audit_triggers.create(connection)
 
 

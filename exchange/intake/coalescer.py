@@ -46,6 +46,7 @@ def take_in(
         policy=active.intake,
         register=active.register,
         audit=broker.audit,
+        routing=broker.routing,
         actor_client=principal.client_id,
         today=clock.today(),
         now=clock.now(),

@@ -45,7 +45,7 @@ from exchange.identity import pseudonyms
 from exchange.identity.models import Household, Subject
 from exchange.identity.pseudonyms import Identifiers, identifiers
 from exchange.identity.service import ensure_subjects, joinable, link
-from exchange.organisations.service import RoutingTable
+from exchange.organisations.service import RoutingCache, RoutingTable
 from exchange.organisations.terms import OrganisationKind
 from exchange.signals.models import Signal
 from exchange.signals.schemas import SignalIn
@@ -93,6 +93,8 @@ class IntakeContext:
     now: dt.datetime
     actor_client: str | None = None
     casework: CaseworkPolicy = field(default_factory=load_casework_policy)
+    # The process's routing table (the broker's); without one it is read for each call.
+    routing: RoutingCache | None = None
 
 
 # Passing a signal on to the municipality is a disclosure like any other: the register
@@ -159,7 +161,11 @@ def receive_signals(
     digests = {index: _digest(context.keyring, documents[index]) for index, _ in items}
 
     fresh = _resolve_duplicates(session, provider_id, items, digests, outcomes)
-    routing = RoutingTable.load(session) if fresh else None
+    routing = None
+    if fresh:
+        routing = (
+            context.routing.table(session) if context.routing else RoutingTable.load(session)
+        )
     accepted: list[_Accepted] = []
     for index, item in fresh:
         problem = _check(context, item)

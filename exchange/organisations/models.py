@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exchange.db import Base, UtcDateTime, new_id, utcnow
@@ -53,3 +53,13 @@ class PostcodeRange(Base):
     pc4_to: Mapped[int]
 
     municipality: Mapped[Organisation] = relationship(back_populates="postcode_ranges")
+
+
+class RoutingVersion(Base):
+    """One row, moved on every change of the postcode ranges: a process keeps the routing
+    table it read for as long as this stays where it was (``RoutingCache``)."""
+
+    __tablename__ = "routing_versions"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger)

@@ -9,11 +9,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from exchange.errors import Conflict, FieldError, InvalidInput, NotFound
-from exchange.organisations.models import Organisation, PostcodeRange
+from exchange.organisations.models import Organisation, PostcodeRange, RoutingVersion
 from exchange.organisations.terms import OrganisationKind
 
 _GEMEENTECODE = re.compile(r"^\d{4}$")
@@ -76,6 +76,9 @@ def add_organisation(
     organisation.postcode_ranges = [PostcodeRange(pc4_from=a, pc4_to=b) for a, b in spans]
     session.add(organisation)
     session.flush()
+    if spans:
+        # Every process's routing table is out of date from this commit on.
+        session.execute(_MOVE_ROUTING)
     return organisation
 
 
@@ -189,7 +192,16 @@ def _refuse_overlap(session: Session, spans: list[tuple[int, int]]) -> None:
             )
 
 
+ROUTING_VERSION_ID = 1
 # Read in every intake transaction: built once (see exchange.db on hot paths).
+_ROUTING_GENERATION = select(RoutingVersion.generation).where(
+    RoutingVersion.id == ROUTING_VERSION_ID
+)
+_MOVE_ROUTING = (
+    update(RoutingVersion)
+    .where(RoutingVersion.id == ROUTING_VERSION_ID)
+    .values(generation=RoutingVersion.generation + 1)
+)
 _ROUTING_SPANS = select(
     PostcodeRange.pc4_from, PostcodeRange.pc4_to, PostcodeRange.municipality_id
 ).order_by(PostcodeRange.pc4_from)
@@ -214,3 +226,29 @@ class RoutingTable:
             return None
         low, high, municipality = self.spans[position]
         return municipality if low <= pc4 <= high else None
+
+
+class RoutingCache:
+    """The routing table as this process last read it, with the version it read it at.
+
+    A transaction reads the version row (one row) and gets the table it holds while the row
+    has not moved; every change of the postcode ranges moves it (``add_organisation``), in
+    the changing transaction, so every replica sees the change at its next transaction.
+    Without the row (a database emptied by hand) nothing is kept: the table is read each
+    time. The version and the table may be read at two moments of a concurrent change; the
+    pair kept is then the old version with the new table, which the next transaction, seeing
+    the new version, reads again: never an old table under a new version.
+    """
+
+    def __init__(self) -> None:
+        self._held: tuple[int, RoutingTable] | None = None
+
+    def table(self, session: Session) -> RoutingTable:
+        generation = session.connection().execute(_ROUTING_GENERATION).scalar()
+        held = self._held  # one read: another thread may replace it meanwhile
+        if generation is not None and held is not None and held[0] == generation:
+            return held[1]
+        table = RoutingTable.load(session)
+        if generation is not None:
+            self._held = (generation, table)
+        return table

@@ -13,7 +13,7 @@ from exchange.cases.models import (
 from exchange.consents.models import Consent, ConsentEvent, Objection, Restriction
 from exchange.db import Base
 from exchange.identity.models import Household, Subject
-from exchange.organisations.models import Organisation, PostcodeRange
+from exchange.organisations.models import Organisation, PostcodeRange, RoutingVersion
 from exchange.policy.models import PolicyVersion
 from exchange.rights.models import RecipientNotice
 from exchange.signals.models import Signal
@@ -45,6 +45,7 @@ __all__ = [
     "PostcodeRange",
     "RecipientNotice",
     "Restriction",
+    "RoutingVersion",
     "SavedView",
     "Signal",
     "Subject",
