@@ -23,6 +23,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -327,6 +329,31 @@ def run_in_transaction(
 
 
 _RETRIES_SPENT = "_exchange_retries_spent"
+
+# What the running request did that no rollback undoes (LostRaces reads it): None outside one.
+_OUTSIDE_EFFECTS: ContextVar[list[str] | None] = ContextVar(
+    "exchange_outside_effects", default=None
+)
+
+
+def outside_effect(what: str) -> None:
+    """Note that the running request did something no rollback undoes (a mail or a text
+    message sent): after a lost race it must fail, not run again whole and do it twice."""
+    effects = _OUTSIDE_EFFECTS.get()
+    if effects is not None:
+        effects.append(what)
+
+
+@contextmanager
+def watching_outside_effects() -> Iterator[list[str]]:
+    """The effects :func:`outside_effect` notes in this context (and in the threads it hands
+    work to, which copy the context and so share the list) until the block ends."""
+    effects: list[str] = []
+    token = _OUTSIDE_EFFECTS.set(effects)
+    try:
+        yield effects
+    finally:
+        _OUTSIDE_EFFECTS.reset(token)
 
 
 def spend_retries(error: BaseException) -> None:

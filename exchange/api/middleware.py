@@ -12,7 +12,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from exchange.db import ATTEMPTS, is_retryable
+from exchange.db import ATTEMPTS, is_retryable, watching_outside_effects
 from exchange.errors import (
     ExchangeError,
     Forbidden,
@@ -139,7 +139,8 @@ class LostRaces:
     cannot help. Reads need this as much as writes: reading a case is a disclosure, and its
     audit entries are written in the reading transaction. Intake has its own retries inside
     (``exchange.intake.coalescer``), so this rarely runs there. The body is kept as it is
-    read, and read again from there.
+    read, and read again from there. A request that did something no rollback undoes (sent
+    a mail: ``exchange.db.outside_effect``) is not run again: it fails as before.
     """
 
     def __init__(self, app: ASGIApp, attempts: int = ATTEMPTS) -> None:
@@ -154,10 +155,13 @@ class LostRaces:
         for attempt in range(1, self.attempts + 1):
             watch = _Watched(send)
             try:
-                await self.app(scope, _replaying(received, receive), watch)
+                with watching_outside_effects() as effects:
+                    await self.app(scope, _replaying(received, receive), watch)
                 return
             except DBAPIError as error:
-                if watch.started or attempt == self.attempts or not is_retryable(error):
+                last = attempt == self.attempts
+                # A message already sent would go twice (exchange.db.outside_effect).
+                if watch.started or last or effects or not is_retryable(error):
                     raise
                 log.info("request.retried", attempt=attempt, error_type=type(error).__name__)
 

@@ -163,9 +163,7 @@ def receive_signals(
     fresh = _resolve_duplicates(session, provider_id, items, digests, outcomes)
     routing = None
     if fresh:
-        routing = (
-            context.routing.table(session) if context.routing else RoutingTable.load(session)
-        )
+        routing = context.routing.table(session) if context.routing else RoutingTable.load(session)
     accepted: list[_Accepted] = []
     for index, item in fresh:
         problem = _check(context, item)

@@ -32,7 +32,7 @@ from exchange.auth.tokens import Principal
 from exchange.cases import service as cases
 from exchange.cases.schemas import ContactAttemptIn
 from exchange.cases.terms import CaseStatus, ContactChannel
-from exchange.db import unit_of_work
+from exchange.db import outside_effect, unit_of_work
 from exchange.errors import Conflict, ExchangeError, FieldError, Forbidden, InvalidInput
 from exchange.organisations.service import find_organisation
 from exchange.organisations.terms import OrganisationKind
@@ -359,6 +359,7 @@ def deliver(
         if email is None:
             raise SendFailed("not_configured")
         assert composed.to is not None
+        outside_effect("outreach.email")  # a request that sent it must not run again
         email.send(
             Email(
                 composed.to, composed.filled.subject or "", composed.filled.body, composed.reference
@@ -368,6 +369,7 @@ def deliver(
         if text is None:
             raise SendFailed("not_configured")
         assert composed.to is not None
+        outside_effect("outreach.text")
         text.send(TextMessage(composed.to, composed.filled.body.strip(), composed.reference))
     else:
         raise SendFailed("not_sent_by_the_broker")
