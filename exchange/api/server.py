@@ -11,6 +11,7 @@ again (``RequestLimits``) for any other server it runs under.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -21,6 +22,8 @@ from exchange.api.middleware import headers_too_large, target_too_long
 from exchange.errors import ExchangeError
 
 log = structlog.get_logger("exchange.api")
+# How long a refused request's connection drops what still comes before it closes.
+LINGER_SECONDS = 2.0
 
 
 class _Refused(Exception):
@@ -34,6 +37,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._refusal: ExchangeError | None = None
+        self._draining = False
+        self._linger: asyncio.TimerHandle | None = None
         self._header_fields = 0
         self._header_bytes = 0
         self._largest_header = 0
@@ -74,7 +79,24 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             ]
         )
         self.transport.write(b"".join(head) + body)
-        self.transport.close()
+        # A lingering close, as nginx makes one: the answer, then our end of the stream
+        # (FIN), then what the client still sends is read and dropped for a moment before the
+        # socket closes. Closed at once with the rest of the head unread, the kernel resets
+        # the connection, and a client still sending can lose the answer to the reset.
+        self._draining = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._linger = self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        if self._draining:
+            return  # the rest of a refused request: dropped
+        super().data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
+        super().connection_lost(exc)
 
     def _refuse_if(self, problem: ExchangeError | None) -> None:
         if problem is not None:
